@@ -1,0 +1,1 @@
+"""Data: sources (where images come from), splits (train/val/test) and on-device batching."""

@@ -1,0 +1,115 @@
+"""Designs: turn a validated config into the list of run specs.
+
+A design chooses *which combinations of factor levels* to run; each combination is crossed with
+the seeds. Designs are a registry of functions `(factors, baseline, options) -> combinations`,
+where `factors` maps a family to its list of levels and a combination maps every family to a
+level. Techniques are resolved (and checked) once, before any combination is made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, Callable, Mapping
+
+from trickbench.data.sources import SOURCES
+from trickbench.errors import ConfigError
+from trickbench.models import MODELS
+from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_regularizers
+from trickbench.techniques import FAMILIES
+
+Level = Any
+Combination = dict[str, Level]
+DesignFn = Callable[[dict[str, list[Level]], Combination, Mapping[str, Any]], list[Combination]]
+
+DESIGNS: dict[str, DesignFn] = {}
+
+
+def design(name: str) -> Callable[[DesignFn], DesignFn]:
+    def register(fn: DesignFn) -> DesignFn:
+        DESIGNS[name] = fn
+        return fn
+
+    return register
+
+
+@design("full")
+def full(factors: dict[str, list[Level]], baseline: Combination, options: Mapping[str, Any]) -> list[Combination]:
+    """The factorial product of every listed factor; unlisted families stay at the baseline."""
+    names = list(factors)
+    return [{**baseline, **dict(zip(names, levels))} for levels in itertools.product(*factors.values())]
+
+
+@design("ablation")
+def ablation(factors: dict[str, list[Level]], baseline: Combination, options: Mapping[str, Any]) -> list[Combination]:
+    """The baseline, plus one run per non-baseline level of each factor (one factor varied at a time)."""
+    runs = [dict(baseline)]
+    for family, levels in factors.items():
+        runs += [{**baseline, family: level} for level in levels if level != baseline[family]]
+    return runs
+
+
+@design("random")
+def random_sample(factors: dict[str, list[Level]], baseline: Combination, options: Mapping[str, Any]) -> list[Combination]:
+    """`samples` distinct combinations drawn uniformly from the full product with `sample_seed`."""
+    sizes = [len(levels) for levels in factors.values()]
+    total = 1
+    for size in sizes:
+        total *= size
+    chosen = random.Random(options["sample_seed"]).sample(range(total), min(options["samples"], total))
+    runs = []
+    for index in sorted(chosen):
+        combination = dict(baseline)
+        for family, levels in reversed(list(factors.items())):
+            index, position = divmod(index, len(levels))
+            combination[family] = levels[position]
+        runs.append(combination)
+    return runs
+
+
+def expand(config: Mapping[str, Any]) -> list[RunSpec]:
+    """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
+    factor listing its baseline level twice) collapse to one run."""
+    plan = config["design"]
+    baseline = {family: _resolve(family, config["baseline"][family], f"baseline.{family}") for family in FAMILIES}
+    factors = {
+        family: _unique([_resolve(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
+        for family, levels in plan["factors"].items()
+    }
+    combinations = DESIGNS[plan["kind"]](factors, baseline, plan)
+    specs: dict[str, RunSpec] = {}
+    for combination in combinations:
+        for seed in plan["seeds"]:
+            spec = RunSpec(
+                data=_data_spec(config["data"]),
+                model=_model(config["model"]),
+                train=_train_spec(config["train"]),
+                seed=seed,
+                **combination,
+            )
+            specs.setdefault(spec.run_id, spec)
+    if not specs:
+        raise ConfigError("design", plan["kind"], "a design that yields at least one run")
+    return list(specs.values())
+
+
+def _resolve(family: str, level: Level, key: str) -> Any:
+    if family == "regularizer":
+        return resolve_regularizers(level, key)
+    return FAMILIES[family].resolve(level, key)
+
+
+def _unique(levels: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(levels))
+
+
+def _data_spec(data: Mapping[str, Any]) -> DataSpec:
+    return DataSpec(SOURCES.resolve(data["source"], "data.source"), float(data["val_fraction"]), data["split_seed"])
+
+
+def _model(model: Any):
+    return MODELS.resolve(model, "model")
+
+
+def _train_spec(train: Mapping[str, Any]) -> TrainSpec:
+    return TrainSpec(train["epochs"], train["batch_size"], float(train["warmup_epochs"]))

@@ -1,0 +1,42 @@
+"""Where a number came from: versions, device and code commit, recorded in every summary."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The commit of the trickbench checkout (or 'unknown' outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def provenance(device: torch.device) -> dict[str, str | int | bool]:
+    return {
+        "trickbench_version": metadata.version("trickbench"),
+        "git_commit": git_commit(),
+        "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda or "none",
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+    }

@@ -1,0 +1,173 @@
+"""One run on disk: `results/runs/<id>/` from a spec, resumable, every file written atomically.
+
+Files of a run folder, in the order they are written:
+  spec.json        the validated spec (written first, so a folder always says what it is)
+  checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
+  epochs.csv       one row per epoch
+  test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
+  summary.json     final and validation-selected metrics, status, provenance — written last:
+                   its presence is what "this run is done" means
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trickbench.atomic import atomic_open, atomic_path, write_json
+from trickbench.data.device_data import prepare
+from trickbench.data.sources import SOURCES
+from trickbench.provenance import provenance
+from trickbench.spec import RunSpec
+from trickbench.train.loop import Outcome, Trainer
+
+log = logging.getLogger("trickbench.run")
+
+EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+                 "grad_evals", "train_seconds", "images_per_s"]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How to run, not what: none of this is part of a run's identity."""
+
+    device: str = "auto"
+    threads: int = 1
+    eval_batch_size: int = 1024
+    checkpoint_every: int = 1
+    deterministic: bool = False
+    data_root: str = "data"
+    download: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("execution.device is 'cuda' but no CUDA device is visible")
+    return torch.device(name)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary if it exists and parses, else None (an unfinished or damaged run)."""
+    try:
+        with open(run_dir / "summary.json") as handle:
+            summary = json.load(handle)
+        return summary if isinstance(summary, dict) and "status" in summary else None
+    except (OSError, ValueError):
+        return None
+
+
+def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool = False) -> dict[str, Any]:
+    """Train `spec` into `run_dir`, resuming from its checkpoint; a finished run is returned as is."""
+    run_dir = Path(run_dir)
+    done = read_summary(run_dir)
+    if done is not None and done.get("run_id") == spec.run_id:
+        log.info("run %s already finished (%s); nothing to do", spec.run_id, done["status"])
+        return done
+    write_json(run_dir / "spec.json", spec.to_dict())
+    torch.set_num_threads(execution.threads)
+    torch.use_deterministic_algorithms(execution.deterministic)
+    device = resolve_device(execution.device)
+    started = time.perf_counter()
+    images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
+    data = prepare(images, spec.data, spec.preprocessing, device)
+    trainer = Trainer(spec, data, device, execution.eval_batch_size)
+    _resume(trainer, run_dir / "checkpoint.pt")
+    log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
+             spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
+             trainer.epoch, spec.train.epochs)
+    while not trainer.finished:
+        row = trainer.train_epoch(_step_bar(trainer) if progress else None)
+        log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f  val_loss %.4f  val_acc %.3f  lr %.3g  %.0f img/s",
+                 row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
+                 row["val_acc"], row["lr"], row["images_per_s"])
+        if trainer.finished or trainer.epoch % execution.checkpoint_every == 0:
+            with atomic_path(run_dir / "checkpoint.pt") as tmp:
+                torch.save(trainer.state_dict(), tmp)
+    outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
+    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started)
+    _write_results(run_dir, outcome, summary)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
+             spec.run_id, summary["status"], summary["final_test_acc"], summary["best_test_acc"], summary["best_epoch"])
+    return summary
+
+
+def describe(spec: RunSpec) -> str:
+    from trickbench.techniques import FAMILIES
+
+    return ", ".join(f"{family}={spec.label(family)}" for family in FAMILIES)
+
+
+def _resume(trainer: Trainer, checkpoint: Path) -> None:
+    if not checkpoint.exists():
+        return
+    try:
+        trainer.load_state_dict(torch.load(checkpoint, map_location=trainer.device, weights_only=True))
+        log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
+    except Exception as error:  # a damaged checkpoint only costs the progress it held
+        log.warning("checkpoint %s is unreadable (%s: %s); starting this run over",
+                    checkpoint, type(error).__name__, str(error).splitlines()[0][:200])
+        checkpoint.unlink()
+
+
+def _step_bar(trainer: Trainer):
+    from tqdm import tqdm
+
+    bar = tqdm(total=trainer.steps_per_epoch, desc=f"epoch {trainer.epoch + 1}", leave=False,
+               file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def on_step(step: int, total: int) -> None:
+        bar.update(1)
+        if step == total:
+            bar.close()
+
+    return on_step
+
+
+def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float) -> dict[str, Any]:
+    """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran."""
+    history = outcome.history
+    last = history[-1] if history else {}
+    best = next((row for row in history if row["epoch"] == outcome.best_epoch), {})
+    finite = lambda x: x if isinstance(x, (int, float)) and math.isfinite(x) else None
+    summary: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "spec": spec.to_dict(),
+        "status": outcome.status,
+        "epochs_completed": len(history),
+        "stopped_early": outcome.stopped_early,
+        "best_epoch": outcome.best_epoch,
+        "n_parameters": outcome.n_parameters,
+        "train_seconds": outcome.train_seconds,
+        "wall_seconds": wall_seconds,
+        "images_per_s": sum(r["images_per_s"] * r["train_seconds"] for r in history) / max(outcome.train_seconds, 1e-9),
+        "grad_evals": last.get("grad_evals", 0),
+        **provenance(device),
+    }
+    for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
+        summary[f"final_{metric}"] = finite(last.get(metric))
+        summary[f"best_{metric}"] = finite(best.get(metric))
+    return summary
+
+
+def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> None:
+    with atomic_open(run_dir / "epochs.csv", "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in EPOCH_COLUMNS} for row in outcome.history)
+    with atomic_path(run_dir / "test_probs.npy") as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, outcome.test_probabilities.numpy().astype(np.float32), allow_pickle=False)
+    write_json(run_dir / "summary.json", summary)

@@ -1,0 +1,185 @@
+"""The training loop of one run.
+
+`Trainer` owns everything that changes during training (model, optimizer, schedule, random
+generators, metric history, early-stopping record) and can save all of it as one state dict, so a
+killed run resumes exactly where its last checkpoint was — bit-identically on CPU. Every optimizer
+is stepped through a closure (see `techniques.optimizers`), and a non-finite loss ends the run
+with status `diverged`: a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from trickbench.data.device_data import DeviceData, shuffled_batches, to_unit_float
+from trickbench.models import Parts, build_model
+from trickbench.spec import RunSpec
+from trickbench.techniques.inits import INITS, InitContext
+from trickbench.techniques.optimizers import OPTIMIZERS
+from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
+from trickbench.techniques.schedules import lr_multiplier
+from trickbench.train.evaluate import evaluate
+
+OK, DIVERGED = "ok", "diverged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    history: list[dict[str, float]]
+    best_epoch: int | None
+    stopped_early: bool
+    test_probabilities: torch.Tensor
+    n_parameters: int
+    train_seconds: float
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, data: DeviceData, device: torch.device, eval_batch_size: int = 1024):
+        self.spec, self.data, self.device, self.eval_batch_size = spec, data, device, eval_batch_size
+        torch.manual_seed(spec.seed)
+        self.regularizer = RegularizerSet(REGULARIZERS.build(t) for t in spec.regularizer)
+        parts = Parts(data.input_shape, data.num_classes, spec.activation, spec.norm, self.regularizer.dropout)
+        self.model = build_model(spec.model, parts).to(device)
+        self.shuffle_generator = torch.Generator().manual_seed(spec.seed)
+        self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
+        first_batch = data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size]))
+        INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
+        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
+        total = spec.train.epochs * self.steps_per_epoch
+        warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(spec.schedule, total, warmup))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=self.regularizer.label_smoothing)
+        self.history: list[dict[str, float]] = []
+        self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
+        self.grad_evals = 0
+        self.status = OK
+
+    # -- state for checkpoints ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": self.history,
+            "best": {"val_loss": self.best_val_loss, "epoch": self.best_state_epoch, "weights": self.best_weights},
+            "grad_evals": self.grad_evals,
+            "status": self.status,
+            "rng": {"torch": torch.get_rng_state(), "shuffle": self.shuffle_generator.get_state(),
+                    "augment": self.augment_generator.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history = list(state["history"])
+        best = state["best"]
+        self.best_val_loss, self.best_state_epoch, self.best_weights = best["val_loss"], best["epoch"], best["weights"]
+        self.grad_evals, self.status = state["grad_evals"], state["status"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.shuffle_generator.set_state(state["rng"]["shuffle"])
+        self.augment_generator.set_state(state["rng"]["augment"])
+        if state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != OK or self.epoch >= self.spec.train.epochs or self._patience_exhausted()
+
+    def _patience_exhausted(self) -> bool:
+        patience = self.regularizer.patience
+        return patience is not None and self.epoch - self.best_state_epoch > patience
+
+    # -- training ----------------------------------------------------------------------------
+    def train_epoch(self, on_step: Callable[[int, int], None] | None = None) -> dict[str, float]:
+        """One pass over the training split; returns the epoch's metrics row."""
+        self.model.train()
+        start, seen = time.perf_counter(), 0
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        train = self.data.train
+        for step, index in enumerate(shuffled_batches(len(train), self.spec.train.batch_size, self.shuffle_generator, self.device)):
+            images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
+            inputs = self.regularizer.perturb(self.data.preprocess(images), self.augment_generator)
+            labels = train.labels[index]
+            first: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+            def closure() -> torch.Tensor:
+                self.optimizer.zero_grad(set_to_none=True)
+                logits = self.model(inputs)
+                loss = self.criterion(logits, labels) + self.regularizer.penalty(self.model)
+                loss.backward()
+                self.grad_evals += 1
+                if not first:
+                    first.append((loss.detach(), logits.detach()))
+                return loss
+
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.regularizer.before_step(self.model, lr)
+            self.optimizer.step(closure)
+            self.regularizer.after_step(self.model, lr)
+            self.scheduler.step()
+            loss, logits = first[0]
+            loss_sum += loss * len(index)
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(index)
+            if on_step:
+                on_step(step + 1, self.steps_per_epoch)
+        train_loss = loss_sum.item() / seen  # the one host sync of the epoch's training part
+        row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": correct.item() / seen}
+        row["train_seconds"] = time.perf_counter() - start
+        row["images_per_s"] = seen / row["train_seconds"]
+        if not math.isfinite(train_loss):
+            self.status = DIVERGED
+        self._evaluate_into(row)
+        self.history.append(row)
+        self._track_best(row)
+        return row
+
+    def _evaluate_into(self, row: dict[str, float]) -> None:
+        for split in ("val", "test"):
+            result = evaluate(self.model, self.data, split, self.eval_batch_size)
+            row[f"{split}_loss"], row[f"{split}_acc"] = result.loss, result.accuracy
+        row["grad_evals"] = self.grad_evals
+
+    def _track_best(self, row: dict[str, float]) -> None:
+        if self.regularizer.patience is None or not row["val_loss"] < self.best_val_loss:
+            return
+        self.best_val_loss, self.best_state_epoch = row["val_loss"], row["epoch"]
+        self.best_weights = copy.deepcopy(self.model.state_dict())
+
+    def finish(self, train_seconds: float) -> Outcome:
+        """Close the run: restore early-stopping weights if any, score the test set once more."""
+        stopped_early = self.status == OK and self._patience_exhausted()
+        if self.best_weights is not None and self.status == OK:
+            self.model.load_state_dict(self.best_weights)
+        test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True)
+        return Outcome(
+            status=self.status,
+            history=self.history,
+            best_epoch=best_epoch(self.history),
+            stopped_early=stopped_early,
+            test_probabilities=test.probabilities,
+            n_parameters=sum(p.numel() for p in self.model.parameters()),
+            train_seconds=train_seconds,
+        )
+
+
+def best_epoch(history: list[dict[str, float]]) -> int | None:
+    """The validation-selected epoch: highest val accuracy, earliest on ties (never uses test)."""
+    finite = [row for row in history if math.isfinite(row["val_acc"])]
+    return max(finite, key=lambda row: (row["val_acc"], -row["epoch"]))["epoch"] if finite else None
