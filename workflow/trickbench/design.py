@@ -71,9 +71,9 @@ def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
     factor listing its baseline level twice) collapse to one run."""
     plan = config["design"]
-    baseline = {family: _resolve(family, config["baseline"][family], f"baseline.{family}") for family in FAMILIES}
+    baseline = {family: resolve_level(family, config["baseline"][family], f"baseline.{family}") for family in FAMILIES}
     factors = {
-        family: _unique([_resolve(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
+        family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
         for family, levels in plan["factors"].items()
     }
     combinations = DESIGNS[plan["kind"]](factors, baseline, plan)
@@ -93,7 +93,7 @@ def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     return list(specs.values())
 
 
-def _resolve(family: str, level: Level, key: str) -> Any:
+def resolve_level(family: str, level: Level, key: str) -> Any:
     if family == "regularizer":
         return resolve_regularizers(level, key)
     return FAMILIES[family].resolve(level, key)

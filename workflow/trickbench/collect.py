@@ -1,0 +1,106 @@
+"""Collect run folders into tidy tables: one row per run (`runs.csv`), one per run × epoch (`epochs.csv`).
+
+Reads only what runs wrote (summary.json, epochs.csv), never training code, so analysis can be
+re-done from results alone. A run without a valid summary is skipped and reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from trickbench.atomic import atomic_path
+from trickbench.run import read_summary
+from trickbench.spec import RunSpec
+from trickbench.techniques import FAMILIES
+
+log = logging.getLogger("trickbench.collect")
+
+#: columns every run row starts with; metrics and provenance follow
+IDENTITY_COLUMNS = ["run_id", "seed", "varies", "data", "model", *FAMILIES, "epochs", "batch_size"]
+
+
+@dataclass(frozen=True)
+class Tables:
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    skipped: list[str]
+
+
+def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flatten a summary into a table row: factor labels as columns, the spec kept as JSON."""
+    spec = RunSpec.from_dict(summary["spec"])
+    labels = {family: spec.label(family) for family in FAMILIES}
+    row: dict[str, Any] = {
+        "run_id": summary["run_id"],
+        "seed": spec.seed,
+        "varies": varied_factor(labels, baseline),
+        "data": spec.data.source.name,
+        "model": _model_label(spec),
+        **labels,
+        "epochs": spec.train.epochs,
+        "batch_size": spec.train.batch_size,
+    }
+    row.update({k: v for k, v in summary.items() if k not in ("spec", "run_id")})
+    row["spec_json"] = spec.canonical_json()
+    return row
+
+
+def _model_label(spec: RunSpec) -> str:
+    from trickbench.models import MODELS
+
+    return MODELS.label(spec.model) if spec.model.params else spec.model.name
+
+
+def varied_factor(labels: Mapping[str, str], baseline: Mapping[str, str] | None) -> str:
+    """Which factor this run changes relative to the baseline: a family name, 'baseline', or
+    'several' — what the per-factor figures of an ablation select on."""
+    if not baseline:
+        return "several"
+    changed = [family for family in FAMILIES if labels[family] != baseline.get(family)]
+    return changed[0] if len(changed) == 1 else ("baseline" if not changed else "several")
+
+
+def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None) -> Tables:
+    rows, epoch_rows, skipped = [], [], []
+    for run_dir in map(Path, run_dirs):
+        summary = read_summary(run_dir)
+        if summary is None:
+            skipped.append(run_dir.name)
+            continue
+        rows.append(run_row(summary, baseline))
+        epoch_rows += read_epochs(run_dir / "epochs.csv", summary["run_id"])
+    if skipped:
+        log.warning("%d run(s) have no valid summary and were skipped: %s", len(skipped), ", ".join(skipped[:10]))
+    runs = pd.DataFrame(rows)
+    if not runs.empty:
+        runs = runs[IDENTITY_COLUMNS + [c for c in runs.columns if c not in IDENTITY_COLUMNS]]
+    return Tables(runs, pd.DataFrame(epoch_rows), skipped)
+
+
+def read_epochs(path: Path, run_id: str) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        return [{"run_id": run_id, **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(handle)]
+
+
+def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path) -> None:
+    for frame, target in ((tables.runs, runs_csv), (tables.epochs, epochs_csv)):
+        with atomic_path(target) as tmp:
+            frame.to_csv(tmp, index=False)
+
+
+def baseline_labels(config: Mapping[str, Any]) -> dict[str, str]:
+    """Labels of the config's baseline levels, as `varied_factor` compares them."""
+    from trickbench.design import resolve_level
+    from trickbench.spec import regularizer_label
+
+    labels = {}
+    for family, registry in FAMILIES.items():
+        level = resolve_level(family, config["baseline"][family], f"baseline.{family}")
+        labels[family] = regularizer_label(level) if family == "regularizer" else registry.label(level)
+    return labels
