@@ -94,6 +94,19 @@ def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path) -> None:
             frame.to_csv(tmp, index=False)
 
 
+def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str | Path,
+                 baseline: Mapping[str, str] | None, log_path: str | Path) -> Tables:
+    """The collect step of the workflow: read the runs, write both tables, log what was skipped."""
+    from trickbench.logs import logging_to
+
+    with logging_to(log_path):
+        tables = collect(run_dirs, baseline)
+        write_tables(tables, Path(runs_csv), Path(epochs_csv))
+        log.info("collected %d run(s) and %d epoch row(s); %d skipped", len(tables.runs), len(tables.epochs),
+                 len(tables.skipped))
+    return tables
+
+
 def baseline_labels(config: Mapping[str, Any]) -> dict[str, str]:
     """Labels of the config's baseline levels, as `varied_factor` compares them."""
     from trickbench.design import resolve_level

@@ -15,6 +15,14 @@ import yaml
 
 from trickbench.errors import ConfigError
 
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing"
+
+
+MISSING = _Missing()  # the "value" of a required key that is absent
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
@@ -45,14 +53,52 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    coerce_command_line_strings(config)
     try:
         validate(config, str(SCHEMA_PATH), set_default=True)
     except WorkflowError as error:
-        cause = next((a for a in error.args if isinstance(a, jsonschema.ValidationError)), None)
-        if cause is None:
+        cause = error.__context__  # snakemake raises its WorkflowError inside `except ValidationError`
+        if not isinstance(cause, jsonschema.ValidationError):
             raise
         raise describe(cause) from None
     return config
+
+
+def coerce_command_line_strings(config: dict[str, Any]) -> None:
+    """Turn strings into the number or boolean the schema expects, in place.
+
+    `snakemake --config train='{epochs: 20}'` parses nested values with YAML's BaseLoader, which
+    keeps every scalar a string; without this, the documented override would be rejected."""
+    with open(SCHEMA_PATH) as handle:
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(handle))
+    for error in validator.iter_errors(config):
+        expected, path = error.schema.get("type"), list(error.absolute_path)
+        if error.validator != "type" or not isinstance(error.instance, str) or not path:
+            continue
+        value = parse_scalar(error.instance)
+        if expected in SCALAR_TYPES and isinstance(value, SCALAR_TYPES[expected]) and not (
+                expected != "boolean" and isinstance(value, bool)):
+            parent = config
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = value
+
+
+SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
+
+
+def parse_scalar(text: str) -> Any:
+    """A YAML scalar as YAML's safe loader reads it ('20' → 20, '1e-3' → 0.001, 'true' → True)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(text)  # YAML 1.1 reads '1e-3' as a string; users mean the number
+        except ValueError:
+            return text
+    return value
 
 
 def describe(error: jsonschema.ValidationError) -> ConfigError:
@@ -67,6 +113,9 @@ def describe(error: jsonschema.ValidationError) -> ConfigError:
     if error.validator == "propertyNames":
         bad = sorted(k for k in value if not jsonschema.Draft202012Validator(schema["propertyNames"]).is_valid(k))
         return ConfigError(f"{key}.{bad[0]}", value[bad[0]], "keys " + ", ".join(schema["propertyNames"]["enum"]))
+    if error.validator == "required":
+        missing = next(k for k in schema["required"] if k not in value)
+        return ConfigError(missing if key == "<top level>" else f"{key}.{missing}", MISSING, "a required key")
     allowed = {
         "enum": lambda: ", ".join(map(str, schema.get("enum", []))),
         "type": lambda: f"type {schema.get('type')}",

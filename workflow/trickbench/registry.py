@@ -137,6 +137,10 @@ class Registry:
 def _checked(entry: Entry, pname: str, value: Any, key: str) -> Scalar:
     default = entry.defaults[pname]
     kind = type(default)
+    if isinstance(value, str) and kind is not str:  # from `snakemake --config`, which keeps strings
+        from trickbench.config import parse_scalar
+
+        value = parse_scalar(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:

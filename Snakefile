@@ -1,0 +1,29 @@
+# trickbench: what each training trick does, on real CIFAR-10 images.
+#
+#   snakemake --cores 2                      # the default grid → reports/report.html
+#   snakemake --cores 2 --configfile workflow/presets/smoke.yaml
+#   snakemake -n                             # what would run
+# The DAG: train one run per spec (results/runs/<id>/) → collect tables (results/tables/) →
+# figures (reports/figures/) → the self-contained HTML report.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/report.html",
+    default_target: True

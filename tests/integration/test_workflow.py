@@ -1,0 +1,106 @@
+"""The real Snakemake workflow on the smoke preset, in a temporary copy of the repository's
+workflow files: every expected file, tidy tables, an HTML report with its figures embedded, and a
+second invocation with nothing to do."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.integration
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def workspace(tmp_path: Path) -> Path:
+    """A fresh directory holding the workflow as a user's checkout has it."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "workflow").symlink_to(REPO / "workflow")
+    return tmp_path
+
+
+def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=where, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    where = workspace(tmp_path_factory.mktemp("smoke"))
+    result = snakemake(where, "--configfile", "workflow/presets/smoke.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return where
+
+
+def test_every_run_folder_is_complete(smoke_run: Path):
+    runs = sorted((smoke_run / "results" / "runs").iterdir())
+    assert len(runs) == 6  # 3 variants × 2 seeds
+    for run in runs:
+        assert {"spec.json", "summary.json", "epochs.csv", "test_probs.npy"} <= {p.name for p in run.iterdir()}
+        assert not (run / "checkpoint.pt").exists()
+        probabilities = np.load(run / "test_probs.npy", allow_pickle=False)
+        assert probabilities.shape == (846, 10)
+        np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-4)
+
+
+def test_tables_hold_one_finite_row_per_run(smoke_run: Path):
+    runs = pd.read_csv(smoke_run / "results/tables/runs.csv")
+    epochs = pd.read_csv(smoke_run / "results/tables/epochs.csv")
+    assert len(runs) == runs["run_id"].nunique() == 6
+    assert len(epochs) == 6 * 2
+    metrics = ["final_train_loss", "final_val_acc", "final_test_acc", "train_seconds", "images_per_s"]
+    assert np.isfinite(runs[metrics].to_numpy(dtype=float)).all()
+    assert set(runs["status"]) == {"ok"}
+    assert set(runs["varies"]) == {"baseline", "activation", "optimizer"}
+
+
+def test_report_embeds_every_figure(smoke_run: Path):
+    html = (smoke_run / "reports/report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    figures = sorted((smoke_run / "reports/figures").glob("*.png"))
+    assert len(images) == len(figures) >= 3
+    assert all(base64.b64decode(data).startswith(b"\x89PNG") for data in images)
+    assert "http://" not in html and "https://" not in html  # opens offline
+    for run_id in pd.read_csv(smoke_run / "results/tables/runs.csv")["run_id"]:
+        assert run_id in html
+
+
+def test_second_invocation_has_nothing_to_do(smoke_run: Path):
+    result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_execution_settings_do_not_rerun_runs(smoke_run: Path):
+    result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "-n",
+                       "--config", "execution={eval_batch_size: 256, threads: 1}")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path: Path):
+    where = workspace(tmp_path)
+    result = snakemake(where, "-n", "--config", "design={kind: ablation, seeds: [0], factors: {activation: [rleu]}}")
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "design.factors.activation[0]" in message and "'rleu'" in message and "gelu" in message
+    assert "Traceback" not in result.stderr
+    assert not (where / "results").exists()
+
+
+def test_dry_run_of_a_thousand_run_full_design_plans_in_seconds(tmp_path: Path):
+    where = workspace(tmp_path)
+    factors = ("{activation: [relu, tanh, sigmoid, gelu, elu], init: [he_normal, xavier_normal, orthogonal, default, small_gaussian],"
+               " norm: [batch, none], regularizer: [none, l2, dropout, augment],"
+               " optimizer: [sgd, momentum, nesterov, adam, {name: sgd, lr: 0.1}]}")  # 5·5·2·4·5 = 1000
+    result = snakemake(where, "-n", "--quiet", "rules", "--config", f"design={{kind: full, seeds: [0], factors: {factors}}}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"train\s+1000\b", result.stdout + result.stderr)

@@ -1,0 +1,19 @@
+# Collect every run's summary into tidy tables (one row per run; one per run × epoch).
+
+
+localrules:
+    collect,
+
+
+rule collect:
+    input:
+        all_summaries(),
+    output:
+        runs="results/tables/runs.csv",
+        epochs="results/tables/epochs.csv",
+    log:
+        "results/logs/collect.log",
+    run:
+        from trickbench.collect import collect_into
+
+        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0])

@@ -1,0 +1,34 @@
+# The Python of the DAG: validate the config, expand it into run specs, name the targets.
+import shlex
+import sys
+
+from trickbench.errors import ConfigError, DataError
+from trickbench.workflow import plan_from_config
+
+try:
+    PLAN = plan_from_config(config)
+except (ConfigError, DataError) as error:
+    sys.exit(str(error))  # one line for the user, no traceback
+
+RUNS = PLAN.runs  # run_id -> RunSpec, in design order
+EXECUTION = config["execution"]
+# The rules call the package through this interpreter, so an un-activated venv works too.
+TRICKBENCH = f"{shlex.quote(sys.executable)} -m trickbench"
+EXECUTION_FLAGS = " ".join(
+    [f"--device {EXECUTION['device']}", f"--eval-batch-size {EXECUTION['eval_batch_size']}",
+     f"--checkpoint-every {EXECUTION['checkpoint_every']}", f"--data-root {shlex.quote(EXECUTION['data_root'])}"]
+    + ["--download"] * EXECUTION["download"] + ["--deterministic"] * EXECUTION["deterministic"]
+)
+
+
+wildcard_constraints:
+    run_id="[0-9a-f]{12}",
+
+
+def all_summaries(wildcards=None):
+    return [f"results/runs/{run_id}/summary.json" for run_id in RUNS]
+
+
+def spec_argument(wildcards):
+    """The run's spec as one quoted shell word: the spec itself travels to the job."""
+    return shlex.quote(RUNS[wildcards.run_id].canonical_json())

@@ -1,0 +1,3 @@
+from trickbench.cli import main
+
+raise SystemExit(main())
