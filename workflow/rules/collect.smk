@@ -7,7 +7,7 @@ localrules:
 
 rule collect:
     input:
-        all_summaries(),
+        run_files(PLAN.grid),
     output:
         runs="results/tables/runs.csv",
         epochs="results/tables/epochs.csv",

@@ -10,7 +10,7 @@ try:
 except (ConfigError, DataError) as error:
     sys.exit(str(error))  # one line for the user, no traceback
 
-RUNS = PLAN.runs  # run_id -> RunSpec, in design order
+RUNS = PLAN.runs  # run_id -> RunSpec of every run to train (grid and studies)
 EXECUTION = config["execution"]
 # The rules call the package through this interpreter, so an un-activated venv works too.
 TRICKBENCH = f"{shlex.quote(sys.executable)} -m trickbench"
@@ -25,8 +25,8 @@ wildcard_constraints:
     run_id="[0-9a-f]{12}",
 
 
-def all_summaries(wildcards=None):
-    return [f"results/runs/{run_id}/summary.json" for run_id in RUNS]
+def run_files(run_ids, names=("summary.json",)):
+    return [f"results/runs/{run_id}/{name}" for run_id in run_ids for name in names]
 
 
 def spec_argument(wildcards):

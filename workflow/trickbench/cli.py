@@ -73,8 +73,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = plan_from_config(config_from(args))
     from trickbench.run import describe
 
-    print(f"{len(plan.runs)} run(s), design '{plan.config['design']['kind']}', "
-          f"seeds {plan.config['design']['seeds']}")
+    print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{plan.config['design']['kind']}', "
+          f"seeds {plan.config['design']['seeds']})" + "".join(
+              f"; {len(ids)} for study {name}" for name, ids in plan.studies.items()) + " (shared runs count once)")
     for run_id, spec in list(plan.runs.items())[: args.limit]:
         print(f"  {run_id}  seed {spec.seed}  {describe(spec)}")
     if len(plan.runs) > args.limit:

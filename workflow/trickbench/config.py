@@ -53,6 +53,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    from trickbench.studies import expand_shorthand
+
+    expand_shorthand(config)
     coerce_command_line_strings(config)
     try:
         validate(config, str(SCHEMA_PATH), set_default=True)

@@ -71,7 +71,7 @@ def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
     factor listing its baseline level twice) collapse to one run."""
     plan = config["design"]
-    baseline = {family: resolve_level(family, config["baseline"][family], f"baseline.{family}") for family in FAMILIES}
+    baseline = baseline_levels(config)
     factors = {
         family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
         for family, levels in plan["factors"].items()
@@ -80,17 +80,26 @@ def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     specs: dict[str, RunSpec] = {}
     for combination in combinations:
         for seed in plan["seeds"]:
-            spec = RunSpec(
-                data=_data_spec(config["data"]),
-                model=_model(config["model"]),
-                train=_train_spec(config["train"]),
-                seed=seed,
-                **combination,
-            )
+            spec = make_spec(config, combination, seed)
             specs.setdefault(spec.run_id, spec)
     if not specs:
         raise ConfigError("design", plan["kind"], "a design that yields at least one run")
     return list(specs.values())
+
+
+def baseline_levels(config: Mapping[str, Any]) -> Combination:
+    return {family: resolve_level(family, config["baseline"][family], f"baseline.{family}") for family in FAMILIES}
+
+
+def make_spec(config: Mapping[str, Any], combination: Combination, seed: int) -> RunSpec:
+    """The spec of one combination of resolved levels under the config's data, model and budget."""
+    return RunSpec(data=_data_spec(config["data"]), model=_model(config["model"]),
+                   train=_train_spec(config["train"]), seed=seed, **combination)
+
+
+def baseline_spec(config: Mapping[str, Any], seed: int) -> RunSpec:
+    """The baseline run: what studies start from (and change with `dataclasses.replace`)."""
+    return make_spec(config, baseline_levels(config), seed)
 
 
 def resolve_level(family: str, level: Level, key: str) -> Any:

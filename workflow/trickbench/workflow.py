@@ -15,12 +15,15 @@ from trickbench.config import validate_config
 from trickbench.design import expand
 from trickbench.run import Execution
 from trickbench.spec import RunSpec
+from trickbench.studies import enabled_studies
 
 
 @dataclass(frozen=True)
 class Plan:
     config: Mapping[str, Any]
-    runs: dict[str, RunSpec]
+    runs: dict[str, RunSpec]  # every run to train, grid and studies, by id (a shared run once)
+    grid: list[str]  # ids of the factor grid's runs, in design order
+    studies: dict[str, list[str]]  # enabled study -> ids of its runs, in the study's order
     execution: Execution
     baseline: dict[str, str]
 
@@ -40,7 +43,13 @@ def execution_from_config(config: Mapping[str, Any]) -> Execution:
 
 
 def plan_from_config(config: dict[str, Any]) -> Plan:
-    """Validate `config` in place (filling defaults) and expand its design into runs."""
+    """Validate `config` in place (filling defaults) and expand the grid and the studies into runs."""
     validate_config(config)
-    specs = expand(config)
-    return Plan(config, {spec.run_id: spec for spec in specs}, execution_from_config(config), baseline_labels(config))
+    runs = {spec.run_id: spec for spec in expand(config)}
+    grid = list(runs)
+    studies = {}
+    for study in enabled_studies(config):
+        specs = study.runs(config)
+        runs.update((spec.run_id, spec) for spec in specs)
+        studies[study.name] = [spec.run_id for spec in specs]
+    return Plan(config, runs, grid, studies, execution_from_config(config), baseline_labels(config))

@@ -1,0 +1,70 @@
+"""Studies: the phenomena of training, each a named entry with its own runs, tables and figures.
+
+A study asks the workflow for training runs (plain `RunSpec`s, trained by the same `train` rule
+as the grid, so a run shared with the grid or another study is trained once), then turns the
+finished run folders into tables under results/tables/. Its figures register in the figure
+registry under the study's section. Each study has a section `studies.<name>` in config.yaml
+with `enabled` and its own sizes; `--config studies=all` turns every study on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from trickbench.errors import ConfigError
+from trickbench.spec import RunSpec
+
+Analyze = Callable[[Mapping[str, Any], list[Path]], dict[str, pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str  # its section in the report
+    runs: Callable[[Mapping[str, Any]], list[RunSpec]]  # training runs it needs, from the config
+    analyze: Analyze  # (config, its run folders in `runs` order) -> {table name: table}
+    tables: tuple[str, ...]  # the tables `analyze` returns, written to results/tables/<name>.csv
+    run_files: tuple[str, ...] = ("summary.json",)  # files of each run folder `analyze` reads
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def register_study(study: Study) -> Study:
+    if study.name in STUDIES:
+        raise ValueError(f"study '{study.name}' is registered twice")
+    STUDIES[study.name] = study
+    return study
+
+
+def load_all() -> dict[str, Study]:
+    """Import every study module (each registers itself) and return the registry."""
+    from trickbench.studies import ensembles  # noqa: F401
+
+    return STUDIES
+
+
+def is_enabled(config: Mapping[str, Any], name: str) -> bool:
+    return bool(config.get("studies", {}).get(name, {}).get("enabled", False))
+
+
+def enabled_studies(config: Mapping[str, Any]) -> list[Study]:
+    return [study for name, study in load_all().items() if is_enabled(config, name)]
+
+
+def expand_shorthand(config: dict[str, Any]) -> None:
+    """`studies: all`, `studies: none` or `studies: "a,b"` (handy on the command line) become the
+    mapping form, with exactly the named studies enabled."""
+    value = config.get("studies")
+    if not isinstance(value, str):
+        return
+    names = list(load_all())
+    chosen = {"all": names, "none": []}.get(value, [n.strip() for n in value.split(",") if n.strip()])
+    for name in chosen:
+        if name not in names:
+            raise ConfigError("studies", value, "all, none, or a comma-separated list of: " + ", ".join(names))
+    config["studies"] = {name: {"enabled": name in chosen} for name in names}
