@@ -101,6 +101,7 @@ def test_dry_run_of_a_thousand_run_full_design_plans_in_seconds(tmp_path: Path):
     factors = ("{activation: [relu, tanh, sigmoid, gelu, elu], init: [he_normal, xavier_normal, orthogonal, default, small_gaussian],"
                " norm: [batch, none], regularizer: [none, l2, dropout, augment],"
                " optimizer: [sgd, momentum, nesterov, adam, {name: sgd, lr: 0.1}]}")  # 5·5·2·4·5 = 1000
-    result = snakemake(where, "-n", "--quiet", "rules", "--config", f"design={{kind: full, seeds: [0], factors: {factors}}}")
+    result = snakemake(where, "-n", "--quiet", "rules", "--config", "studies=none",
+                       f"design={{kind: full, seeds: [0], factors: {factors}}}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"train\s+1000\b", result.stdout + result.stderr)
