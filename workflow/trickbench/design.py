@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from trickbench.data.sources import SOURCES
 from trickbench.errors import ConfigError
 from trickbench.models import MODELS
-from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_regularizers
+from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_regularizers, settings_from_dict
 from trickbench.techniques import FAMILIES
 
 Level = Any
@@ -113,7 +113,8 @@ def _unique(levels: list[Any]) -> list[Any]:
 
 
 def _data_spec(data: Mapping[str, Any]) -> DataSpec:
-    return DataSpec(SOURCES.resolve(data["source"], "data.source"), float(data["val_fraction"]), data["split_seed"])
+    source = SOURCES.resolve(data["source"], "data.source")
+    return settings_from_dict(DataSpec, {k: v for k, v in data.items() if k != "source"}, "data", source=source)
 
 
 def _model(model: Any):
@@ -121,4 +122,4 @@ def _model(model: Any):
 
 
 def _train_spec(train: Mapping[str, Any]) -> TrainSpec:
-    return TrainSpec(train["epochs"], train["batch_size"], float(train["warmup_epochs"]))
+    return settings_from_dict(TrainSpec, train, "train")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
 from trickbench.errors import ConfigError
@@ -21,18 +21,48 @@ from trickbench.techniques import FAMILIES
 SPEC_VERSION = 1
 
 
+def setting(default: Any, low: float | None = None, high: float | None = None, *, optional: bool = False) -> Any:
+    """A numeric field of a spec section with its inclusive bounds.
+
+    `optional=True` marks a field added after the first version: the canonical form leaves it out
+    while it holds its default, so adding it renamed no existing run."""
+    return field(default=default, metadata={"bounds": (low, high), "optional": optional})
+
+
 @dataclass(frozen=True)
 class DataSpec:
     source: Technique
-    val_fraction: float = 0.1
-    split_seed: int = 0
+    val_fraction: float = setting(0.1, 0.0, 0.9)
+    split_seed: int = setting(0, 0)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    epochs: int = 10
-    batch_size: int = 128
-    warmup_epochs: float = 0.0
+    epochs: int = setting(10, 1)
+    batch_size: int = setting(128, 1)
+    warmup_epochs: float = setting(0.0, 0.0)
+
+
+def settings_to_dict(section: Any) -> dict[str, Any]:
+    """The numeric settings of a spec section, optional ones only where they differ from default."""
+    return {f.name: getattr(section, f.name) for f in fields(section) if "bounds" in f.metadata
+            and not (f.metadata["optional"] and getattr(section, f.name) == f.default)}
+
+
+def settings_from_dict(cls: type, raw: Mapping[str, Any], key: str, **given: Any) -> Any:
+    """Validate a section's numeric settings (type and bounds; optional ones may be absent)."""
+    known = {f.name: f for f in fields(cls) if "bounds" in f.metadata}
+    for name in raw:
+        if name not in known and name not in given:
+            raise ConfigError(f"{key}.{name}", raw[name], "keys " + ", ".join(sorted([*known, *given])))
+    values = dict(given)
+    for name, spec_field in known.items():
+        if name not in raw:
+            if not spec_field.metadata["optional"] or spec_field.default is MISSING:
+                raise ConfigError(f"{key}.{name}", None, "a required key")
+            continue
+        values[name] = _number(raw[name], f"{key}.{name}", type(spec_field.default), *spec_field.metadata["bounds"])
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -52,10 +82,9 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form; `from_dict(to_dict(s)) == s`."""
         out: dict[str, Any] = {"spec_version": SPEC_VERSION, "seed": self.seed}
-        out["data"] = {"source": self.data.source.as_dict(), "val_fraction": self.data.val_fraction,
-                       "split_seed": self.data.split_seed}
+        out["data"] = {"source": self.data.source.as_dict(), **settings_to_dict(self.data)}
         out["model"] = self.model.as_dict()
-        out["train"] = {f.name: getattr(self.train, f.name) for f in fields(TrainSpec)}
+        out["train"] = settings_to_dict(self.train)
         for family in FAMILIES:
             value = getattr(self, family)
             out[family] = [t.as_dict() for t in value] if family == "regularizer" else value.as_dict()
@@ -88,19 +117,12 @@ class RunSpec:
             raise ConfigError(f"{key}.{name}", raw.get(name), "keys " + ", ".join(sorted(expected)))
         if raw["spec_version"] != SPEC_VERSION:
             raise ConfigError(f"{key}.spec_version", raw["spec_version"], str(SPEC_VERSION))
-        data, train = raw["data"], raw["train"]
+        data = raw["data"]
         return cls(
-            data=DataSpec(
-                source=SOURCES.resolve(data["source"], f"{key}.data.source"),
-                val_fraction=_number(data["val_fraction"], f"{key}.data.val_fraction", float, 0.0, 0.9),
-                split_seed=_number(data["split_seed"], f"{key}.data.split_seed", int, 0, None),
-            ),
+            data=settings_from_dict(DataSpec, data, f"{key}.data",
+                                    source=SOURCES.resolve(data.get("source"), f"{key}.data.source")),
             model=MODELS.resolve(raw["model"], f"{key}.model"),
-            train=TrainSpec(
-                epochs=_number(train["epochs"], f"{key}.train.epochs", int, 1, None),
-                batch_size=_number(train["batch_size"], f"{key}.train.batch_size", int, 1, None),
-                warmup_epochs=_number(train["warmup_epochs"], f"{key}.train.warmup_epochs", float, 0.0, None),
-            ),
+            train=settings_from_dict(TrainSpec, raw["train"], f"{key}.train"),
             seed=_number(raw["seed"], f"{key}.seed", int, 0, None),
             **{family: (resolve_regularizers(raw[family], f"{key}.{family}") if family == "regularizer"
                         else registry.resolve(raw[family], f"{key}.{family}"))
