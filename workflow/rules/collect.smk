@@ -11,9 +11,11 @@ rule collect:
     output:
         runs="results/tables/runs.csv",
         epochs="results/tables/epochs.csv",
+        skipped="results/tables/skipped.csv",  # runs without a valid summary, and why (usually empty)
     log:
         "results/logs/collect.log",
     run:
         from trickbench.collect import collect_into
 
-        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0])
+        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0],
+                     skipped_csv=output.skipped)

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+#: how a temporary file of `atomic_path` ends (it starts with a dot and the target's name)
+TEMPORARY_SUFFIX = ".tmp"
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -23,7 +26,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed to `target`, else removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX)
     os.close(handle)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
     try:

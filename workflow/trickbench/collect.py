@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from trickbench.atomic import atomic_path
-from trickbench.run import read_summary
+from trickbench.errors import ConfigError, one_line
+from trickbench.run import InvalidSummary, load_summary
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 
@@ -29,7 +30,7 @@ IDENTITY_COLUMNS = ["run_id", "seed", "varies", "data", "model", *FAMILIES, "epo
 class Tables:
     runs: pd.DataFrame
     epochs: pd.DataFrame
-    skipped: list[str]
+    skipped: dict[str, str]  # run folder name -> why it has no row (written as skipped.csv)
 
 
 def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -67,16 +68,27 @@ def varied_factor(labels: Mapping[str, str], baseline: Mapping[str, str] | None)
 
 
 def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None) -> Tables:
-    rows, epoch_rows, skipped = [], [], []
+    """One row per run with a valid summary; every other run folder is skipped with its reason
+    (a result is only what a run finished writing: its summary is written last, atomically)."""
+    rows, epoch_rows, skipped = [], [], {}
     for run_dir in map(Path, run_dirs):
-        summary = read_summary(run_dir)
-        if summary is None:
-            skipped.append(run_dir.name)
+        try:
+            summary = load_summary(run_dir)
+            row = run_row(summary, baseline)
+            epochs = read_epochs(run_dir / "epochs.csv", summary["run_id"])
+        except InvalidSummary as error:
+            skipped[run_dir.name] = str(error)
             continue
-        rows.append(run_row(summary, baseline))
-        epoch_rows += read_epochs(run_dir / "epochs.csv", summary["run_id"])
-    if skipped:
-        log.warning("%d run(s) have no valid summary and were skipped: %s", len(skipped), ", ".join(skipped[:10]))
+        except (ConfigError, KeyError, TypeError) as error:  # e.g. from an older trickbench whose specs no longer parse
+            skipped[run_dir.name] = f"summary.json has an invalid spec ({one_line(error)})"
+            continue
+        except (OSError, ValueError, csv.Error) as error:
+            skipped[run_dir.name] = f"epochs.csv unreadable ({one_line(error, 120)})"
+            continue
+        rows.append(row)
+        epoch_rows += epochs
+    for name, reason in skipped.items():
+        log.warning("skipped run %s: %s", name, reason)
     runs = pd.DataFrame(rows)
     if not runs.empty:
         runs = runs[IDENTITY_COLUMNS + [c for c in runs.columns if c not in IDENTITY_COLUMNS]]
@@ -88,20 +100,31 @@ def read_epochs(path: Path, run_id: str) -> list[dict[str, Any]]:
         return [{"run_id": run_id, **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(handle)]
 
 
-def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path) -> None:
-    for frame, target in ((tables.runs, runs_csv), (tables.epochs, epochs_csv)):
+SKIPPED_COLUMNS = ["run_id", "reason"]
+
+
+def skipped_frame(skipped: Mapping[str, str]) -> pd.DataFrame:
+    """The skipped runs as a table (run_id, reason): what the report counts as missing."""
+    return pd.DataFrame({"run_id": list(skipped), "reason": list(skipped.values())}, columns=SKIPPED_COLUMNS)
+
+
+def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path, skipped_csv: Path | None = None) -> None:
+    frames = [(tables.runs, runs_csv), (tables.epochs, epochs_csv)]
+    for frame, target in frames + ([(skipped_frame(tables.skipped), skipped_csv)] if skipped_csv else []):
         with atomic_path(target) as tmp:
             frame.to_csv(tmp, index=False)
 
 
 def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str | Path,
-                 baseline: Mapping[str, str] | None, log_path: str | Path) -> Tables:
-    """The collect step of the workflow: read the runs, write both tables, log what was skipped."""
+                 baseline: Mapping[str, str] | None, log_path: str | Path, *,
+                 skipped_csv: str | Path | None = None) -> Tables:
+    """The collect step of the workflow: read the runs, write both tables and the list of runs
+    skipped (with why), log what was skipped."""
     from trickbench.logs import logging_to
 
     with logging_to(log_path):
         tables = collect(run_dirs, baseline)
-        write_tables(tables, Path(runs_csv), Path(epochs_csv))
+        write_tables(tables, Path(runs_csv), Path(epochs_csv), Path(skipped_csv) if skipped_csv else None)
         log.info("collected %d run(s) and %d epoch row(s); %d skipped", len(tables.runs), len(tables.epochs),
                  len(tables.skipped))
     return tables

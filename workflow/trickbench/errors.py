@@ -13,3 +13,10 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """A data file that is missing, corrupt or not what its checksum says. One line for the user."""
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """'TypeName: first line of the message' — for logging a caught error as one line (some
+    errors have an empty message, some a long multi-line one)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:limit]}" if lines else type(error).__name__

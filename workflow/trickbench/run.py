@@ -15,18 +15,20 @@ import csv
 import json
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from trickbench.atomic import atomic_open, atomic_path, write_json
+from trickbench.atomic import TEMPORARY_SUFFIX, atomic_open, atomic_path, write_json
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
+from trickbench.errors import one_line
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
 from trickbench.train.loop import Outcome, Trainer
@@ -58,13 +60,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class InvalidSummary(ValueError):
+    """A run folder without a usable summary.json; the message says why, in one line."""
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary, or `InvalidSummary` saying why there is none (unfinished, failed, damaged)."""
+    try:
+        with open(Path(run_dir) / "summary.json") as handle:
+            summary = json.load(handle)
+    except FileNotFoundError:
+        raise InvalidSummary("no summary.json (unfinished or failed)") from None
+    except (OSError, ValueError) as error:
+        raise InvalidSummary(f"summary.json unreadable ({one_line(error, 120)})") from None
+    if not isinstance(summary, dict) or not {"run_id", "status", "spec"} <= set(summary):
+        raise InvalidSummary("summary.json lacks run_id, status or spec")
+    return summary
+
+
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     """The run's summary if it exists and parses, else None (an unfinished or damaged run)."""
     try:
-        with open(run_dir / "summary.json") as handle:
-            summary = json.load(handle)
-        return summary if isinstance(summary, dict) and "status" in summary else None
-    except (OSError, ValueError):
+        return load_summary(run_dir)
+    except InvalidSummary:
         return None
 
 
@@ -74,16 +92,17 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     done = read_summary(run_dir)
     if done is not None and done.get("run_id") == spec.run_id:
         log.info("run %s already finished (%s); nothing to do", spec.run_id, done["status"])
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # left if a kill came right after the summary
         return done
+    remove_stale_temporaries(run_dir)
     write_json(run_dir / "spec.json", spec.to_dict())
     torch.set_num_threads(execution.threads)
-    torch.use_deterministic_algorithms(execution.deterministic)
+    set_deterministic(execution.deterministic)
     device = resolve_device(execution.device)
     started = time.perf_counter()
     images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
     data = prepare(images, spec.data, spec.preprocessing, device)
-    trainer = Trainer(spec, data, device, execution.eval_batch_size)
-    _resume(trainer, run_dir / "checkpoint.pt")
+    trainer = resumed_trainer(lambda: Trainer(spec, data, device, execution.eval_batch_size), run_dir / "checkpoint.pt")
     log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
              spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
              trainer.epoch, spec.train.epochs)
@@ -94,7 +113,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
                  row["val_acc"], row["lr"], row["images_per_s"])
         if trainer.finished or trainer.epoch % execution.checkpoint_every == 0:
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
-                torch.save(trainer.state_dict(), tmp)
+                torch.save({"run_id": spec.run_id, **trainer.state_dict()}, tmp)
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
     summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started)
     _write_results(run_dir, outcome, summary)
@@ -104,22 +123,58 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     return summary
 
 
+def set_deterministic(enabled: bool) -> None:
+    """PyTorch's reproducibility switch (docs: "Reproducibility", torch.use_deterministic_algorithms):
+    deterministic kernels or an error where an operation has none, no cuDNN autotuning, and the
+    cuBLAS workspace setting that CUDA >= 10.2 needs for reproducible matrix products (read when
+    cuBLAS starts, so set before any tensor reaches the GPU). CPU training is deterministic anyway."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(enabled)
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files of a writer that was killed mid-write (see `atomic_path`): never a
+    result, only clutter. Safe because one run folder has one writer at a time (Snakemake's job)."""
+    for stale in Path(run_dir).glob(f".*{TEMPORARY_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
 def describe(spec: RunSpec) -> str:
     from trickbench.techniques import FAMILIES
 
     return ", ".join(f"{family}={spec.label(family)}" for family in FAMILIES)
 
 
-def _resume(trainer: Trainer, checkpoint: Path) -> None:
+def resumed_trainer(new_trainer: Callable[[], Trainer], checkpoint: Path) -> Trainer:
+    """A trainer at the state of `checkpoint`, or a fresh one where there is no usable checkpoint.
+
+    Loaded with `weights_only=True`: tensors, numbers, strings and containers only, so a damaged or
+    planted file cannot run code. A checkpoint that cannot be read or is not this run's costs only
+    the progress it held: it is deleted and the run starts over from a trainer built anew (a failed
+    load may have changed part of the first one)."""
+    trainer = new_trainer()
     if not checkpoint.exists():
-        return
+        return trainer
     try:
-        trainer.load_state_dict(torch.load(checkpoint, map_location=trainer.device, weights_only=True))
-        log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
-    except Exception as error:  # a damaged checkpoint only costs the progress it held
-        log.warning("checkpoint %s is unreadable (%s: %s); starting this run over",
-                    checkpoint, type(error).__name__, str(error).splitlines()[0][:200])
-        checkpoint.unlink()
+        state = torch.load(checkpoint, map_location=trainer.device, weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, EOFError or RuntimeError, by damage
+        problem = f"is not a readable checkpoint: truncated, damaged or holding more than tensors ({type(error).__name__})"
+    else:
+        owner = state.pop("run_id", None) if isinstance(state, dict) else None
+        if owner != trainer.spec.run_id:
+            problem = f"belongs to run {owner}, not {trainer.spec.run_id}" if owner else "carries no run id"
+        else:
+            try:
+                trainer.load_state_dict(state)
+                log.info("resumed from %s at epoch %d", checkpoint, trainer.epoch)
+                return trainer
+            except Exception as error:  # a state of other shapes or keys
+                problem = f"does not fit this run ({one_line(error, 120)})"
+    log.warning("checkpoint %s %s; starting this run over", checkpoint, problem)
+    checkpoint.unlink()
+    return new_trainer()
 
 
 def _step_bar(trainer: Trainer):

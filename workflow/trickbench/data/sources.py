@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from trickbench.errors import DataError
+from trickbench.errors import DataError, one_line
 from trickbench.registry import Registry
 
 SOURCES = Registry("data source")
@@ -75,12 +76,36 @@ def load_npz(path: Path, sha256: str) -> Images:
     actual = sha256_of(path)
     if actual != sha256:
         raise DataError(f"data file {path} has sha256 {actual[:16]}…, expected {sha256[:16]}… (corrupt or replaced)")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":  # numpy's npz is a zip archive
+            raise DataError(f"data file {path} is not an npz (zip) archive")
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            return _from_hwc(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
-                             [str(name) for name in arrays["label_names"]])
-    except (ValueError, KeyError, OSError) as error:
-        raise DataError(f"data file {path} is not a valid CIFAR npz: {error}") from None
+            parts = {name: arrays[name] for name in NPZ_ARRAYS}
+    except KeyError as error:
+        raise DataError(f"data file {path} lacks array {error.args[0].split()[0]!r}; a CIFAR npz has "
+                        + ", ".join(NPZ_ARRAYS)) from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"data file {path} is not a valid CIFAR npz ({one_line(error)})") from None
+    check_cifar_arrays(path, parts)
+    return _from_hwc(parts["x_train"], parts["y_train"], parts["x_test"], parts["y_test"],
+                     [str(name) for name in parts["label_names"]])
+
+
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test", "label_names")
+
+
+def check_cifar_arrays(path: Path, parts: dict[str, np.ndarray]) -> None:
+    """Images N×H×W×3 uint8, labels N integers in range of the class names: else one DataError line."""
+    classes = len(parts["label_names"])
+    for split in ("train", "test"):
+        x, y = parts[f"x_{split}"], parts[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3:
+            raise DataError(f"data file {path}: x_{split} is {x.dtype} {x.shape}; expected uint8 N×H×W×3")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or not (
+                len(y) == 0 or 0 <= y.min() <= y.max() < classes):
+            raise DataError(f"data file {path}: y_{split} is {y.dtype} {y.shape}; expected {len(x)} integer "
+                            f"labels in 0..{classes - 1}")
 
 
 @SOURCES.register("cifar10-mini", reference="Krizhevsky 2009 (first 932 images of each train batch, 846 test)")
