@@ -60,3 +60,4 @@ def run_to_end(spec: RunSpec, run_dir: Path, timeout: float = 300) -> subprocess
                             timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
+

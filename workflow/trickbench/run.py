@@ -131,7 +131,9 @@ def set_deterministic(enabled: bool) -> None:
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(enabled)
+    if torch.are_deterministic_algorithms_enabled() != enabled:
+        # only when it changes: the call imports torch._inductor and torch._dynamo (seconds per job)
+        torch.use_deterministic_algorithms(enabled)
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
