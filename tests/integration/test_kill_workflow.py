@@ -1,0 +1,137 @@
+"""The real workflow survives kills: training jobs SIGKILLed mid-training, then the submitting
+snakemake itself killed (as a lost login node or a pre-empted session would), then
+`snakemake --unlock` and a re-run with the local profile. Every run must end with exactly one
+valid summary whose results are bit-identical to an uninterrupted run of its spec."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TINY_CONFIG
+from run_helpers import result_of, subprocess_env, tiny_specs
+from trickbench.run import Execution, load_summary, train_run
+
+pytestmark = pytest.mark.integration
+
+SECTIONS = {  # 2 activations × 2 optimizers × 2 seeds = 8 runs, about a second of training each
+    "data": {"source": {"name": "synthetic", "n_train": 1500, "n_test": 60, "size": 8}, "val_fraction": 0.1},
+    "model": {"name": "mlp", "depth": 2, "width": 32},
+    "train": {"epochs": 5, "batch_size": 16},
+    "design": {"kind": "full", "seeds": [0, 1],
+               "factors": {"activation": ["relu", "tanh"], "optimizer": [{"name": "momentum", "lr": 0.05}, "adam"]}},
+}
+
+
+def workspace(tmp_path: Path) -> Path:
+    """The workflow with this test's config as its config.yaml (a --configfile would merge into the
+    default grid's factors)."""
+    (tmp_path / "Snakefile").write_text((REPO / "Snakefile").read_text())
+    for name in ("workflow", "profiles"):
+        (tmp_path / name).symlink_to(REPO / name)
+    config = {**TINY_CONFIG, **SECTIONS, "studies": {"ensembles": {"enabled": False}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def start_snakemake(where: Path, *args: str) -> subprocess.Popen:
+    """Up to the tables (figures and the report add nothing to this test)."""
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores", "2",
+                             *args, "results/tables/runs.csv"], cwd=where, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def training_processes(where: Path) -> dict[str, int]:
+    """run id -> pid of each `trickbench train` Python running in this workspace."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"trickbench" in argv and b"train" in argv and Path(os.readlink(proc / "cwd")) == where \
+                    and not argv[0].endswith(b"sh"):
+                found[Path(argv[argv.index(b"--run-dir") + 1].decode()).name] = int(proc.name)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def checkpointed_unfinished(where: Path) -> set[str]:
+    runs = where / "results" / "runs"
+    return {d.name for d in runs.iterdir() if (d / "checkpoint.pt").exists() and not (d / "summary.json").exists()} \
+        if runs.exists() else set()
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        assert process.poll() is None, f"snakemake ended first: {process.stderr.read()[-2000:]}"
+        time.sleep(0.01)
+    pytest.fail("timed out")
+
+
+@pytest.fixture(scope="module")
+def killed_and_rerun(tmp_path_factory):
+    where = workspace(tmp_path_factory.mktemp("kill").resolve())
+    # 1. SIGKILL three training jobs, each once it has checkpointed (snakemake goes on: keep-going).
+    snakemake = start_snakemake(where)
+    killed_jobs = []
+    while len(killed_jobs) < 3:
+        victims = wait_for(lambda: {r: p for r, p in training_processes(where).items()
+                                    if r in checkpointed_unfinished(where) and r not in killed_jobs}, snakemake)
+        run_id, pid = next(iter(victims.items()))
+        os.kill(pid, signal.SIGKILL)
+        killed_jobs.append(run_id)
+    snakemake.wait(timeout=600)
+    assert snakemake.returncode != 0  # the killed jobs failed
+    # 2. Re-run (it resumes the three), and SIGKILL snakemake with all its jobs as soon as a resumed
+    #    job has written a new checkpoint.
+    checkpoints = {r: (where / "results" / "runs" / r / "checkpoint.pt") for r in killed_jobs}
+    first = {r: p.stat().st_ino for r, p in checkpoints.items()}
+    snakemake = start_snakemake(where)
+    wait_for(lambda: [r for r, p in checkpoints.items() if p.exists() and p.stat().st_ino != first[r]], snakemake)
+    os.killpg(snakemake.pid, signal.SIGKILL)
+    snakemake.wait()
+    # 3. What a user does next: unlock, run again (the profile reruns what was cut off).
+    unlock = subprocess.run([sys.executable, "-m", "snakemake", "--unlock"], cwd=where,
+                            env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    final = start_snakemake(where)
+    final.wait(timeout=900)
+    assert final.returncode == 0, final.stderr.read()[-3000:]
+    return where, killed_jobs
+
+
+def test_every_run_ends_with_one_valid_summary_identical_to_an_uninterrupted_run(killed_and_rerun, tmp_path):
+    where, killed_jobs = killed_and_rerun
+    specs = tiny_specs(**SECTIONS)
+    assert len(specs) == 8
+    assert sorted(d.name for d in (where / "results" / "runs").iterdir()) == sorted(s.run_id for s in specs)
+    for spec in specs:
+        run_dir = where / "results" / "runs" / spec.run_id
+        assert load_summary(run_dir)["run_id"] == spec.run_id
+        assert sorted(p.name for p in run_dir.iterdir()) == ["epochs.csv", "spec.json", "summary.json", "test_probs.npy"]
+        train_run(spec, tmp_path / spec.run_id, Execution(device="cpu", threads=1))
+        assert result_of(run_dir) == result_of(tmp_path / spec.run_id), spec.run_id
+
+
+def test_killed_jobs_resumed_from_their_checkpoints(killed_and_rerun):
+    where, killed_jobs = killed_and_rerun
+    for run_id in killed_jobs:
+        assert "resumed from results/runs/" in (where / "results" / "logs" / "train" / f"{run_id}.log").read_text()
+
+
+def test_the_tables_hold_every_run_and_skip_none(killed_and_rerun):
+    where, killed_jobs = killed_and_rerun
+    assert len(pd.read_csv(where / "results/tables/runs.csv")) == 8
+    assert pd.read_csv(where / "results/tables/skipped.csv").empty
