@@ -42,11 +42,16 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def start_snakemake(where: Path, *args: str) -> subprocess.Popen:
-    """Up to the tables (figures and the report add nothing to this test)."""
-    return subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores", "2",
-                             *args, "results/tables/runs.csv"], cwd=where, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+def start_snakemake(where: Path) -> subprocess.Popen:
+    """Up to the tables (figures and the report add nothing to this test); its log in snakemake.log."""
+    with open(where / "snakemake.log", "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores", "2",
+                                 "results/tables/runs.csv"], cwd=where, env=subprocess_env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def log_tail(where: Path) -> str:
+    return (where / "snakemake.log").read_text()[-3000:]
 
 
 def training_processes(where: Path) -> dict[str, int]:
@@ -69,13 +74,13 @@ def checkpointed_unfinished(where: Path) -> set[str]:
         if runs.exists() else set()
 
 
-def wait_for(condition, process: subprocess.Popen, timeout: float = 300):
+def wait_for(condition, process: subprocess.Popen, where: Path, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        assert process.poll() is None, f"snakemake ended first: {process.stderr.read()[-2000:]}"
+        assert process.poll() is None, f"snakemake ended first: {log_tail(where)}"
         time.sleep(0.01)
     pytest.fail("timed out")
 
@@ -88,10 +93,14 @@ def killed_and_rerun(tmp_path_factory):
     killed_jobs = []
     while len(killed_jobs) < 3:
         victims = wait_for(lambda: {r: p for r, p in training_processes(where).items()
-                                    if r in checkpointed_unfinished(where) and r not in killed_jobs}, snakemake)
+                                    if r in checkpointed_unfinished(where) and r not in killed_jobs}, snakemake, where)
         run_id, pid = next(iter(victims.items()))
-        os.kill(pid, signal.SIGKILL)
-        killed_jobs.append(run_id)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had just ended
+            continue
+        if not (where / "results" / "runs" / run_id / "summary.json").exists():
+            killed_jobs.append(run_id)
     snakemake.wait(timeout=600)
     assert snakemake.returncode != 0  # the killed jobs failed
     # 2. Re-run (it resumes the three), and SIGKILL snakemake with all its jobs as soon as a resumed
@@ -99,7 +108,7 @@ def killed_and_rerun(tmp_path_factory):
     checkpoints = {r: (where / "results" / "runs" / r / "checkpoint.pt") for r in killed_jobs}
     first = {r: p.stat().st_ino for r, p in checkpoints.items()}
     snakemake = start_snakemake(where)
-    wait_for(lambda: [r for r, p in checkpoints.items() if p.exists() and p.stat().st_ino != first[r]], snakemake)
+    wait_for(lambda: [r for r, p in checkpoints.items() if p.exists() and p.stat().st_ino != first[r]], snakemake, where)
     os.killpg(snakemake.pid, signal.SIGKILL)
     snakemake.wait()
     # 3. What a user does next: unlock, run again (the profile reruns what was cut off).
@@ -108,7 +117,7 @@ def killed_and_rerun(tmp_path_factory):
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     final = start_snakemake(where)
     final.wait(timeout=900)
-    assert final.returncode == 0, final.stderr.read()[-3000:]
+    assert final.returncode == 0, log_tail(where)
     return where, killed_jobs
 
 
