@@ -25,7 +25,8 @@ RUN_COLUMNS = {
     "run_id": "run", "status": "status", "seed": "seed", "activation": "activation", "init": "init",
     "norm": "norm", "regularizer": "regularizer", "optimizer": "optimizer", "schedule": "schedule",
     "preprocessing": "preprocessing", "final_train_acc": "train acc", "final_val_acc": "val acc",
-    "final_test_acc": "test acc", "best_test_acc": "test acc @ best val", "epochs_completed": "epochs",
+    "final_test_acc": "test acc", "best_epoch": "val-selected epoch", "best_val_acc": "val acc @ val-selected",
+    "best_test_acc": "test acc @ val-selected", "epochs_completed": "epochs", "grad_evals": "grad evals",
     "train_seconds": "train s",
 }
 
@@ -62,7 +63,8 @@ def best_configuration(runs: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
-    """One sentence per factor: its best and worst level by mean test accuracy, with 95 % CIs."""
+    """One sentence per factor: its best and worst level by mean validation accuracy (a choice made
+    on validation), with their test accuracies and 95 % CIs."""
     effects = effects_table(runs, config)
     sentences = []
     for family, part in effects.groupby("factor", sort=False):
@@ -75,12 +77,28 @@ def findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     return sentences
 
 
+def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
+    """What the grid's claims rest on: the seed-to-seed noise floor, and whether rankings hold at
+    equal compute (sentences from `report.noise` and `report.equal_compute`)."""
+    from trickbench.report import equal_compute, noise
+
+    runs = tables["runs"]
+    if finished(runs).empty:
+        return []
+    return (noise.summary_sentences(noise.noise_table(runs, config))
+            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config)))
+
+
 def environment(runs: pd.DataFrame) -> dict[str, str]:
-    keys = ["trickbench_version", "git_commit", "python_version", "torch_version", "cuda_version", "device_name"]
+    keys = ["trickbench_version", "git_commit", "git_dirty", "python_version", "torch_version", "cuda_version",
+            "cudnn_version", "device_name", "deterministic"]
     env = {key: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key in keys if key in runs}
     if "train_seconds" in runs:
         env["total training time"] = f"{runs['train_seconds'].sum() / 60:.1f} min over {len(runs)} runs"
         env["longest run"] = f"{runs['wall_seconds'].max():.1f} s"
+    if "train_flops" in runs:
+        env["total compute"] = (f"{runs['grad_evals'].sum():,.0f} gradient evaluations, "
+                                f"{runs['train_flops'].sum() / 1e12:.3g} TFLOP of training (torch.utils.flop_counter)")
     return env
 
 
@@ -99,7 +117,8 @@ def runs_rows(runs: pd.DataFrame) -> list[list[str]]:
 
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
     load_all()
-    runs = Tables(tables_folder)["runs"]
+    tables = Tables(tables_folder)
+    runs = tables["runs"]
     figures = [f for f in FIGURES.values() if f.enabled(config)]
     sections: dict[str, list[dict[str, str]]] = {}
     for fig in figures:
@@ -119,7 +138,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
             "runs": f"{len(runs)} (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")" if statuses else "0",
         },
         best=best_configuration(runs),
-        findings=findings(runs, config),
+        findings=findings(runs, config) + evidence(tables, config),
         sections=sections,
         run_headers=[RUN_COLUMNS[c] for c in RUN_COLUMNS if c in runs],
         run_rows=runs_rows(runs),
