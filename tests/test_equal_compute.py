@@ -61,6 +61,10 @@ def test_ranking_flips_at_equal_gradient_evaluations(tiny_config):
     assert changes[["comparison", "ahead_at_equal_epochs", "ahead_at_equal_budget"]].values.tolist() == [
         ["equal gradient evaluations", "activation=tanh", "baseline"]]
     assert changes.iloc[0]["epochs_gap"] == pytest.approx(10.0) and changes.iloc[0]["budget_gap"] == pytest.approx(15.0)
+    assert table.loc[("equal gradient evaluations", "activation=tanh"), "cost_per_epoch"] == 20
     sentences = summary_sentences(table.reset_index())
-    assert "activation=tanh leads baseline by 10.0 points at equal epochs but trails it by 15.0" in sentences[0]
+    assert sentences[0].startswith("At equal gradient evaluations (≤ 40 gradient evaluations) 1 pair(s) of variants "
+                                   "change order relative to equal epochs; activation=tanh moves most, from #1 to #2 "
+                                   "(70.5 → 45.5 % test accuracy")
+    assert "at 20 gradient evaluations per epoch against a median of 15" in sentences[0]
     assert "ranking of the variants is the same" in sentences[1]

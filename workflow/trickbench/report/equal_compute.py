@@ -68,6 +68,7 @@ def equal_compute_table(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mappin
         return pd.DataFrame()
     runs = with_variants(runs, config)
     epochs = epochs[epochs["run_id"].isin(runs["run_id"])]
+    totals = epochs.sort_values("epoch").groupby("run_id").last().join(runs.set_index("run_id")["variant"])
     parts = []
     for name, budget in common_budgets(runs, epochs).items():
         column, unit = BUDGETS[name]
@@ -75,8 +76,10 @@ def equal_compute_table(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mappin
         if chosen.empty:
             continue
         chosen = chosen.assign(test=100 * chosen["test_acc"], val=100 * chosen["val_acc"])
+        per_epoch = (totals[column] / totals["epoch"]).groupby(totals["variant"]).mean().rename("cost_per_epoch")
         table = grouped_ci(chosen, "variant", "test").merge(
             chosen.groupby("variant", as_index=False).agg(val_mean=("val", "mean"), epoch_mean=("epoch", "mean")), on="variant")
+        table = table.merge(per_epoch, left_on="variant", right_index=True, how="left")
         table["rank"] = table["mean"].rank(ascending=False, method="min").astype(int)
         table.insert(0, "comparison", name)
         table.insert(1, "budget", budget)
@@ -106,26 +109,32 @@ def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def summary_sentences(table: pd.DataFrame) -> list[str]:
-    """The largest ranking flip per budget, in one sentence each, or why there is none."""
-    changes = rank_changes(table)
+def summary_sentences(table: pd.DataFrame, reference: str = "equal epochs") -> list[str]:
+    """Per budget, whether the ranking changes relative to equal epochs and, if so, the variant
+    that moves most (by rank, then by change of its mean), with its cost per epoch for context."""
+    if table.empty:
+        return []
+    changes = rank_changes(table, reference)
+    base = table[table["comparison"] == reference].set_index("variant")
     sentences = []
-    for name in [n for n in BUDGETS if n != "equal epochs"]:
-        part = changes[changes["comparison"] == name] if not changes.empty else changes
-        budget = table.loc[table["comparison"] == name, "budget"]
-        unit = BUDGETS[name][1]
-        if budget.empty:
+    for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
+        part = part.set_index("variant")
+        budget = f"≤ {part['budget'].iloc[0]:,.4g} {part['unit'].iloc[0]}"
+        swapped = changes[changes["comparison"] == name] if not changes.empty else changes
+        if swapped.empty:
+            sentences.append(f"At {name} ({budget}) the ranking of the variants is the same as at {reference}.")
             continue
-        if part.empty:
-            sentences.append(f"At {name} (≤ {budget.iloc[0]:,.4g} {unit}) the ranking of the variants is the same as at "
-                             "equal epochs.")
-            continue
-        top = part.assign(size=part["epochs_gap"] + part["budget_gap"]).sort_values("size").iloc[-1]
+        shared = part.index.intersection(base.index)
+        moves = pd.DataFrame({"rank": (part.loc[shared, "rank"] - base.loc[shared, "rank"]).abs(),
+                              "mean": (part.loc[shared, "mean"] - base.loc[shared, "mean"]).abs()})
+        mover = moves.sort_values(["rank", "mean"]).index[-1]
+        cost, median = part.loc[mover, "cost_per_epoch"], part["cost_per_epoch"].median()
         sentences.append(
-            f"At {name} (≤ {budget.iloc[0]:,.4g} {unit}) {len(part)} pair(s) of variants swap places relative to equal "
-            f"epochs; the largest: {top['ahead_at_equal_epochs']} leads {top['ahead_at_equal_budget']} by "
-            f"{top['epochs_gap']:.1f} points at equal epochs but trails it by {top['budget_gap']:.1f} points at {name} "
-            "(test accuracy at the validation-selected epoch; compare with the noise floor before believing it).")
+            f"At {name} ({budget}) {len(swapped)} pair(s) of variants change order relative to {reference}; "
+            f"{mover} moves most, from #{base.loc[mover, 'rank']} to #{part.loc[mover, 'rank']} "
+            f"({base.loc[mover, 'mean']:.1f} → {part.loc[mover, 'mean']:.1f} % test accuracy at the validation-selected "
+            f"epoch), at {cost:,.3g} {part['unit'].iloc[0]} per epoch against a median of {median:,.3g}. "
+            "Compare such moves with the noise floor before believing them.")
     return sentences
 
 
@@ -150,6 +159,8 @@ def equal_compute(tables: Tables, config: Mapping[str, Any]):
             ax.annotate(f"#{row.rank}", (row.mean, y[row.variant]), xytext=(0, 5), textcoords="offset points",
                         ha="center", fontsize=7, color="0.35")
         budget, unit = part["budget"].iloc[0], part["unit"].iloc[0]
+        shown = pd.concat([part["mean"], part["ci_low"], part["ci_high"]]).dropna()
+        ax.set_xlim(max(0.0, shown.min() - 2), min(100.0, shown.max() + 2))  # accuracy: a CI beyond [0, 100] is cut
         ax.set_title(f"{name}\n(≤ {budget:,.4g} {unit})", loc="left", fontsize=10)
         ax.set_xlabel("test acc. at val-selected epoch (%)")
     axes[0][0].set_yticks(range(len(order)), order)

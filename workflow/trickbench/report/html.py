@@ -71,9 +71,9 @@ def findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
         top, bottom = part.iloc[0], part.iloc[-1]
         half = lambda row: (row["ci_high"] - row["mean"]) / 100
         sentences.append(
-            f"{family}: {top['level']} reaches {pm(top['mean'] / 100, half(top))} % test accuracy, "
-            f"{bottom['level']} {pm(bottom['mean'] / 100, half(bottom))} % "
-            f"(a spread of {top['mean'] - bottom['mean']:.1f} points over {len(part)} levels).")
+            f"{family}: {top['level']} is best on validation, {bottom['level']} worst, of {len(part)} levels; their test "
+            f"accuracies: {pm(top['mean'] / 100, half(top))} % and {pm(bottom['mean'] / 100, half(bottom))} % "
+            f"(a difference of {top['mean'] - bottom['mean']:.1f} points).")
     return sentences
 
 

@@ -55,7 +55,7 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
     one_point = seeds_needed(runs_sd, 1.0)
     sentences = [
         f"Seed-to-seed noise: the pooled standard deviation of final test accuracy is {runs_sd:.2f} points over "
-        f"{len(repeated)} cells with {int(repeated['n'].min())}–{int(repeated['n'].max())} seeds "
+        f"{len(repeated)} cells with {_range(repeated['n'])} seeds "
         f"(per cell {repeated['sd'].min():.2f}–{repeated['sd'].max():.2f}); telling a 1-point difference from it "
         f"would take {_seeds(one_point)} seeds per variant (two-sided t test, α = 0.05, 80 % power)."]
     if len(compared):
@@ -78,6 +78,11 @@ def _seeds(n: float) -> str:
     return f"{int(n)}"
 
 
+def _range(counts: pd.Series) -> str:
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
 @figure("noise_floor", title="Noise floor: seed-to-seed spread and differences to the baseline", section=SECTION)
 def noise_floor(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
@@ -93,7 +98,8 @@ def noise_floor(tables: Tables, config: Mapping[str, Any]):
         part = part[part["n"] >= 2]
         spread_ax.scatter(part["sd"], part["variant"].map(y), color=color, marker=marker, label=metric, zorder=3)
         spread_ax.axvline(pooled_sd_of(part), color=color, linestyle="--", linewidth=1)
-    spread_ax.set(xlabel="seed-to-seed sd of test accuracy (points)", title="spread per cell (dashed: pooled)")
+    spread_ax.set_title("seed-to-seed sd per cell (dashed: pooled)", loc="left", fontsize=10)
+    spread_ax.set_xlabel("sd of test accuracy (points)")
     spread_ax.legend(loc="lower right", fontsize=8, title="test accuracy at the", title_fontsize=8)
     compared = final[final["variant"] != BASELINE]
     for row in compared.itertuples():
@@ -102,11 +108,11 @@ def noise_floor(tables: Tables, config: Mapping[str, Any]):
         diff_ax.errorbar(row.diff, y[row.variant], capsize=3, fmt="D", color="black", markersize=5,
                          markerfacecolor="black" if significant else "white",
                          xerr=[[row.diff - row.diff_ci_low], [row.diff_ci_high - row.diff]] if has_ci else None)
-        diff_ax.annotate(f"n={_seeds(row.seeds_needed)}", (1.0, y[row.variant]), xycoords=("axes fraction", "data"),
+        diff_ax.annotate("n>10,000" if row.seeds_needed == math.inf else f"n={_seeds(row.seeds_needed)}", (1.0, y[row.variant]), xycoords=("axes fraction", "data"),
                          xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
     diff_ax.axvline(0, color="0.4", linewidth=1)
-    diff_ax.set(xlabel="final test accuracy − baseline (points), Welch 95 % CI",
-                title="difference to the baseline (hollow: within the noise; n: seeds per variant needed)")
+    diff_ax.set_title("difference to the baseline (hollow: within the noise; n: seeds needed)", loc="left", fontsize=10)
+    diff_ax.set_xlabel("final test accuracy − baseline (points), Welch 95 % CI")
     spread_ax.set_yticks(range(len(order)), order)
     spread_ax.set_ylim(len(order) - 0.5, -0.5)
     fig.tight_layout()

@@ -10,7 +10,9 @@ runs under `torch.utils.flop_counter.FlopCounterMode`, which counts the multiply
 products and convolutions (2 FLOPs each; e.g. a linear layer `in → out` on a batch of B costs
 2·in·out·B forward). Element-wise work (activations, normalization, the optimizer's own update,
 augmentation) is not counted by that counter, so the figures are the dense-algebra cost that
-dominates these models, the convention of Kaplan et al. 2020 ("6·N FLOPs per token").
+dominates these models — the convention behind the usual "forward 2·N, backward 4·N FLOPs per
+example" rule for N weights (Kaplan et al. 2020, §2.1); a first layer's backward is 2·N, since
+the data needs no gradient.
 """
 
 from __future__ import annotations
