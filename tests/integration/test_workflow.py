@@ -118,3 +118,12 @@ def test_tables_follow_their_data_dictionary_and_the_report_shows_compute_and_no
         assert (smoke_run / "reports/figures" / f"{name}.png").exists()
     for run in (smoke_run / "results/runs").iterdir():
         assert {"val_logits.npy", "test_logits.npy"} <= {p.name for p in run.iterdir()}
+
+
+def test_snakemakes_own_report_holds_the_figures(smoke_run: Path):
+    target = smoke_run / "snakemake-report.html"
+    result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "--report", str(target))
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = target.read_text()
+    for figure in (smoke_run / "reports/figures").glob("*.png"):
+        assert figure.name in text
