@@ -21,7 +21,7 @@ def make_tables(config) -> tuple[pd.DataFrame, pd.DataFrame]:
             run_id = f"{level}{seed}"
             runs.append({"run_id": run_id, "seed": seed, "activation": level, "init": "he_normal", "norm": "batch",
                          "regularizer": "none", "optimizer": "momentum", "schedule": "cosine",
-                         "preprocessing": "standardize", "status": "ok", "stopped_early": False,
+                         "preprocessing": "standardize", "status": "ok", "epochs": 4, "epochs_completed": 4,
                          "final_test_acc": curve[-1] + seed / 100})
             evals, seconds = per_epoch[level]
             for epoch, acc in enumerate(curve, start=1):
@@ -35,9 +35,9 @@ def test_common_budget_is_the_smallest_full_run(tiny_config):
     runs, epochs = make_tables(tiny_config)
     assert common_budgets(runs, epochs) == {"equal epochs": 4, "equal gradient evaluations": 40,
                                             "equal training seconds": 4.0}
-    runs.loc[runs.run_id == "relu0", "stopped_early"] = True
+    runs.loc[runs.run_id == "relu0", ["status", "epochs_completed"]] = ["diverged", 1]
     shortened = epochs[~((epochs.run_id == "relu0") & (epochs.epoch > 1))]
-    assert common_budgets(runs, shortened)["equal gradient evaluations"] == 40  # an early stop caps nobody
+    assert common_budgets(runs, shortened)["equal gradient evaluations"] == 40  # a run cut short caps nobody
 
 
 def test_selection_within_a_budget_uses_validation_not_test():

@@ -41,11 +41,18 @@ SLACK = 1e-9
 
 def common_budgets(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[str, float]:
     """Per comparison, the smallest final cumulative cost over runs that trained their full
-    schedule (a run stopped early reached its best before its budget, so it does not cap others)."""
-    full = runs.loc[~runs["stopped_early"].astype(bool), "run_id"] if "stopped_early" in runs else runs["run_id"]
-    last = epochs[epochs["run_id"].isin(full)].sort_values("epoch").groupby("run_id").last()
+    schedule: a run that stopped early, diverged or was aborted ended before its budget, so it
+    caps no one (it is scored on the epochs it has)."""
+    last = epochs[epochs["run_id"].isin(runs.loc[full_length(runs), "run_id"])].sort_values("epoch").groupby("run_id").last()
     return {name: float(last[column].min()) if column in last and len(last) else math.nan
             for name, (column, _) in BUDGETS.items()}
+
+
+def full_length(runs: pd.DataFrame) -> pd.Series:
+    """Which runs trained every epoch their spec asked for."""
+    if {"epochs_completed", "epochs"} <= set(runs):
+        return runs["epochs_completed"] >= runs["epochs"]
+    return ~runs["stopped_early"].astype(bool)
 
 
 def selected_within(epochs: pd.DataFrame, column: str, budget: float) -> pd.DataFrame:

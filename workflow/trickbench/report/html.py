@@ -78,15 +78,17 @@ def findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
 
 
 def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
-    """What the grid's claims rest on: the seed-to-seed noise floor, and whether rankings hold at
-    equal compute (sentences from `report.noise` and `report.equal_compute`)."""
-    from trickbench.report import equal_compute, noise
+    """What the grid's claims rest on: the seed-to-seed noise floor, whether rankings hold at equal
+    compute, and calibration after temperature scaling (`report.noise`, `report.equal_compute`,
+    `report.calibration_effects`)."""
+    from trickbench.report import calibration_effects, equal_compute, noise
 
     runs = tables["runs"]
     if finished(runs).empty:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
-            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config)))
+            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
+            + calibration_effects.summary_sentences(calibration_effects.calibration_table(runs, config)))
 
 
 def environment(runs: pd.DataFrame) -> dict[str, str]:
