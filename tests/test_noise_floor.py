@@ -58,9 +58,9 @@ def test_seeds_needed_is_the_smallest_n_with_enough_power(effect: float):
 
 def test_t_test_power_matches_a_simulation():
     rng = np.random.default_rng(0)
-    n, effect, trials = 10, 1.0, 4000
+    n, effect, trials = 10, 1.0, 2000
     rejected = sum(scipy_stats.ttest_ind(rng.normal(effect, 1, n), rng.normal(0, 1, n)).pvalue < 0.05 for _ in range(trials))
-    assert rejected / trials == pytest.approx(t_test_power(n, effect), abs=0.03)
+    assert rejected / trials == pytest.approx(t_test_power(n, effect), abs=0.035)
 
 
 def test_pooled_sd_by_hand():
