@@ -109,7 +109,7 @@ def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     unclear = sorted((c for c in found if not c.clear), key=lambda c: -abs(c.diff))
     shown = clear[:TOP_FINDINGS] or unclear[:1]
     lines += [sentence(c, kind) for c in shown]
-    more, within = len(clear) - len(shown), len(unclear) - (0 if clear else len(shown))
+    more, within = len(clear) - len(shown), len(unclear)
     if clear and (more or within):
         lines.append(f"The other {more + within} level(s): {more} more beyond the noise, {within} within it "
                      f"(every comparison is in the table below).")
