@@ -110,9 +110,14 @@ def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     shown = clear[:TOP_FINDINGS] or unclear[:1]
     lines += [sentence(c, kind) for c in shown]
     more, within = len(clear) - len(shown), len(unclear)
-    if clear and (more or within):
-        lines.append(f"The other {more + within} level(s): {more} more beyond the noise, {within} within it "
-                     f"(every comparison is in the table below).")
+    if clear and more and within:
+        lines.append(f"Of the other {more + within} levels, {more} differ from their baseline beyond the noise and "
+                     f"{within} do not (every comparison is in the table below).")
+    elif clear and (more or within):
+        lines.append(f"The other {more or within} level(s) {'also differ' if more else 'do not differ'} from their "
+                     f"baseline beyond the noise (every comparison is in the table below).")
+    elif not found and not finished(runs).empty:
+        lines.append("No factor takes two levels among the finished runs, so there is nothing to compare.")
     elif not clear and found:
         lines.append(f"None of the {len(found)} level(s) compared differs from its baseline beyond seed-to-seed noise "
                      f"at these seeds.")
@@ -131,13 +136,23 @@ def failure_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]
     baseline = baseline_labels(config)
     lines = []
     for status, group in failed.groupby("status", sort=True):
-        variants = group.assign(variant=[variant_label(row, baseline) for row in group.to_dict("records")])
-        named = [f"{variant} (seed{'s' if len(part) > 1 else ''} {', '.join(map(str, sorted(part['seed'])))})"
-                 for variant, part in variants.groupby("variant", sort=False)]
-        more = f" and {len(named) - NAMED_FAILURES} more" if len(named) > NAMED_FAILURES else ""
-        lines.append(f"{len(group)} of {len(runs)} run(s) {status}: {'; '.join(named[:NAMED_FAILURES])}{more}. "
+        lines.append(f"{len(group)} of {len(runs)} run(s) {status}: {failed_variants(group, baseline)}. "
                      f"They are left out of every mean below.")
     return lines
+
+
+def failed_variants(group: pd.DataFrame, baseline: Mapping[str, str]) -> str:
+    """The failed variants with their seeds; when there are many, the levels they all share."""
+    variants = group.assign(variant=[variant_label(row, baseline) for row in group.to_dict("records")])
+    named = [f"{variant} (seed{'s' if len(part) > 1 else ''} {', '.join(map(str, sorted(part['seed'])))})"
+             for variant, part in variants.groupby("variant", sort=False)]
+    if len(named) <= NAMED_FAILURES:
+        return "; ".join(named)
+    shared = [f"{family}={group[family].iloc[0]}" for family in FAMILIES if group[family].nunique() == 1
+              and str(group[family].iloc[0]) != baseline.get(family)]
+    if shared:
+        return f"{len(named)} variants, all with {', '.join(shared)}"
+    return f"{'; '.join(named[:NAMED_FAILURES])} and {len(named) - NAMED_FAILURES} more"
 
 
 def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any] | None:

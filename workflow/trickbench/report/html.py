@@ -106,7 +106,8 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
         "design": f"{design['kind']}: {len(configurations)} configuration(s) × seeds {distinct('seed')}",
         "runs": (f"{len(runs)}: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
-                 + f" — {failed} did not train to the end") if failed else f"{len(runs)}, every one trained to the end",
+                 + f" — {failed} did not train to the end") if failed else
+                (f"{len(runs)}, all trained to the end" if len(runs) > 1 else "1, trained to the end"),
     }
 
 
