@@ -29,6 +29,11 @@ TOP_FINDINGS = 5
 NAMED_FAILURES = 5
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 run', '3 runs'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Level minus baseline of one factor, in percentage points of test accuracy."""
@@ -114,12 +119,14 @@ def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
         lines.append(f"Of the other {more + within} levels, {more} differ from their baseline beyond the noise and "
                      f"{within} do not (every comparison is in the table below).")
     elif clear and (more or within):
-        lines.append(f"The other {more or within} level(s) {'also differ' if more else 'do not differ'} from their "
-                     f"baseline beyond the noise (every comparison is in the table below).")
+        n = more or within
+        subject = "The other level" if n == 1 else f"The other {n} levels"
+        verb = ("also differs" if n == 1 else "also differ") if more else ("does not differ" if n == 1 else "do not differ")
+        lines.append(f"{subject} {verb} from the baseline beyond the noise (every comparison is in the table below).")
     elif not found and not finished(runs).empty:
         lines.append("No factor takes two levels among the finished runs, so there is nothing to compare.")
     elif not clear and found:
-        lines.append(f"None of the {len(found)} level(s) compared differs from its baseline beyond seed-to-seed noise "
+        lines.append(f"None of the {counted(len(found), 'level')} compared differs from its baseline beyond seed-to-seed noise "
                      f"at these seeds.")
     return lines
 
@@ -136,7 +143,7 @@ def failure_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]
     baseline = baseline_labels(config)
     lines = []
     for status, group in failed.groupby("status", sort=True):
-        lines.append(f"{len(group)} of {len(runs)} run(s) {status}: {failed_variants(group, baseline)}. "
+        lines.append(f"{len(group)} of {counted(len(runs), 'run')} {status}: {failed_variants(group, baseline)}. "
                      f"They are left out of every mean below.")
     return lines
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from trickbench.atomic import atomic_open
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
-from trickbench.report.findings import best_configuration, comparisons, top_findings
+from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
@@ -104,7 +104,7 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str
         "model": distinct("model"),
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
-        "design": f"{design['kind']}: {len(configurations)} configuration(s) × seeds {distinct('seed')}",
+        "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
         "runs": (f"{len(runs)}: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
                  + f" — {failed} did not train to the end") if failed else
                 (f"{len(runs)}, all trained to the end" if len(runs) > 1 else "1, trained to the end"),
@@ -119,7 +119,7 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
     env = {"report generated": generated}
     env.update({label: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key, label in keys.items() if key in runs})
     if "wall_seconds" in runs and len(runs):
-        env["compute"] = (f"{runs['wall_seconds'].sum() / 3600:.2f} h of run wall time over {len(runs)} run(s) "
+        env["compute"] = (f"{runs['wall_seconds'].sum() / 3600:.2f} h of run wall time over {counted(len(runs), 'run')} "
                           f"({runs['train_seconds'].sum() / 3600:.2f} h of it training); "
                           f"longest run {runs['wall_seconds'].max():.0f} s")
     if "grad_evals" in runs and len(runs):
