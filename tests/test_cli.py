@@ -5,19 +5,16 @@ one clear line (exit status 2) for every mistake."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import TINY_CONFIG
+from synthetic_results import grid_config, write_tables
 from trickbench.cli import build_parser, main
 from trickbench.spec import RunSpec
 from trickbench.workflow import plan_from_config
-
-sys.path.insert(0, str(Path(__file__).parent / "report"))
-from synthetic_results import grid_config, write_tables  # noqa: E402
 
 COMMANDS = ["train", "plan", "show", "techniques", "report"]
 
