@@ -87,6 +87,8 @@ def test_an_ablation_report_is_complete(ablation):
     assert_self_contained(config, html, page)
     assert len(page.run_rows) == 1 + 12  # the header and one row per run
     assert page.status_cells.count("status-bad") == 1 and page.status_cells.count("status-ok") == 11
+    assert "Every run has norm=batch, regularizer=none, optimizer=momentum" in html  # said once, not a column each
+    assert "<button type=\"button\">norm</button>" not in html and "<button type=\"button\">init</button>" in html
 
 
 def test_the_summary_says_what_ran_and_what_it_found(ablation):

@@ -27,13 +27,12 @@ from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
 
-#: columns of the runs table in the report, in order, with their headers
+#: columns of the runs table in the report, in order, with their headers: how each run ended and
+#: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
-    "run_id": "run", "status": "status", "seed": "seed", "activation": "activation", "init": "init",
-    "norm": "norm", "regularizer": "regularizer", "optimizer": "optimizer", "schedule": "schedule",
-    "preprocessing": "preprocessing", "final_train_acc": "train acc", "final_val_acc": "val acc",
-    "final_test_acc": "test acc", "best_test_acc": "test acc @ best val", "epochs_completed": "epochs",
-    "train_seconds": "train s",
+    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
+    "best_test_acc": "test acc @ best val", "final_val_acc": "val acc", "final_train_acc": "train acc",
+    "epochs_completed": "epochs", "train_seconds": "train s", **{family: family for family in FAMILIES},
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
@@ -65,14 +64,17 @@ def pm(mean: float, half: float, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if math.isfinite(half) else "")
 
 
-def cell(value: Any, percent: bool = False) -> str:
-    """A table cell: floats to 4 significant digits (fractions as % with one decimal), NaN as '–'."""
+def cell(value: Any, percent: bool = False, decimals: int | None = None) -> str:
+    """A table cell: floats to 4 significant digits (or `decimals` places; fractions as % with one
+    decimal), NaN as '–'."""
     if isinstance(value, bool) or value is None:
         return "–" if value is None else str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
-        return f"{100 * value:.1f}" if percent else f"{value:.4g}"
+        if percent:
+            return f"{100 * value:.1f}"
+        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.4g}"
     return str(value)
 
 
@@ -129,9 +131,16 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
     return env
 
 
-def runs_rows(runs: pd.DataFrame) -> list[list[str]]:
-    columns = [c for c in RUN_COLUMNS if c in runs]
-    return [[cell(row[c], percent=c.endswith("_acc")) for c in columns] for row in runs[columns].to_dict("records")]
+def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The runs table's columns, less the factors every run shares (named once above the table
+    instead, which keeps the metrics in view on a laptop screen)."""
+    shared = {f: str(runs[f].iloc[0]) for f in FAMILIES if f in runs and len(runs) and runs[f].nunique() == 1}
+    return [c for c in RUN_COLUMNS if c in runs and c not in shared], shared
+
+
+def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None) for c in columns]
+            for row in runs[columns].to_dict("records")]
 
 
 #: the comparisons table: header → how a `Comparison` fills the cell
@@ -156,6 +165,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
         sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     best = best_configuration(runs, config)
+    columns, shared = run_columns(runs)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
@@ -165,8 +175,9 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
         findings=top_findings(runs, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
-        run_headers=[RUN_COLUMNS[c] for c in RUN_COLUMNS if c in runs],
-        run_rows=runs_rows(runs),
+        run_headers=[RUN_COLUMNS[c] for c in columns],
+        run_rows=runs_rows(runs, columns),
+        run_shared=shared,
         environment=environment(runs, generated),
     )
     with atomic_open(target) as handle:

@@ -27,12 +27,6 @@ def apply_theme() -> None:
                   rc={"axes.spines.right": False, "axes.spines.top": False, "figure.dpi": 100})
 
 
-def level_colors(labels: Iterable[str]) -> dict[str, tuple[float, float, float]]:
-    """A colour per label, assigned in sorted order: the same label gets the same colour in every
-    figure drawn from the same table."""
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(set(labels)))}
-
-
 class TechniqueColors:
     """A colour per (factor, level): the baseline's level grey, the other levels of a factor the
     palette's colours in the order the runs table first lists them (the config's order, since runs
