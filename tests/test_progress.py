@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from trickbench.progress import _duration, epoch_progress
+from trickbench.progress import duration, epoch_progress
 
 
 class Terminal(io.StringIO):
@@ -41,5 +41,5 @@ def test_a_terminal_gets_a_bar_counting_images():
     assert "epoch 2/5" in shown and "/300" in shown and "img/s" in shown  # tqdm redraws at most every 0.1 s
 
 
-def test_durations_read_naturally():
-    assert [_duration(s) for s in (5, 89.6, 95, 3600, 7200)] == ["5 s", "90 s", "1.6 min", "60.0 min", "2.0 h"]
+def testdurations_read_naturally():
+    assert [duration(s) for s in (5, 89.6, 95, 3600, 7200)] == ["5 s", "90 s", "1.6 min", "60.0 min", "2.0 h"]

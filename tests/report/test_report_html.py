@@ -105,7 +105,8 @@ def test_the_summary_says_what_ran_and_what_it_found(ablation):
 def test_the_environment_says_where_the_numbers_came_from(ablation):
     _, html, _ = ablation
     environment = re.sub(r"<[^>]+>", " ", html.split('id="environment"')[1])
-    for fact in ("git commit", "0123456789ab", "torch", "2.14.1", "device name", "x86_64", "compute", "report generated"):
+    for fact in ("git commit", "0123456789ab", "torch", "2.14.1", "device name", "x86_64", "report generated",
+                 "run wall time", "46 s in all over 12 runs (34 s of it training); longest run 4 s"):
         assert fact in environment
 
 

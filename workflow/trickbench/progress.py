@@ -58,12 +58,12 @@ def _lines(epoch: int, epochs: int, batch_size: int, interval: float) -> StepCal
         speed = step * batch_size / max(now - started, 1e-9)
         left = (total - step) * (now - started) / step
         log.info("epoch %d/%d: step %d/%d (%.0f %%), %s images/s, about %s left in this epoch",
-                 epoch, epochs, step, total, 100 * step / total, f"{speed:,.0f}", _duration(left))
+                 epoch, epochs, step, total, 100 * step / total, f"{speed:,.0f}", duration(left))
 
     return on_step
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """'45 s', '3.5 min', '1.2 h'."""
     if seconds < 90:
         return f"{seconds:.0f} s"

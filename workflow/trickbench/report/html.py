@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from trickbench.atomic import atomic_open
+from trickbench.progress import duration
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
 from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
@@ -121,9 +122,9 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
     env = {"report generated": generated}
     env.update({label: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key, label in keys.items() if key in runs})
     if "wall_seconds" in runs and len(runs):
-        env["compute"] = (f"{runs['wall_seconds'].sum() / 3600:.2f} h of run wall time over {counted(len(runs), 'run')} "
-                          f"({runs['train_seconds'].sum() / 3600:.2f} h of it training); "
-                          f"longest run {runs['wall_seconds'].max():.0f} s")
+        env["run wall time"] = (f"{duration(runs['wall_seconds'].sum())} in all over {counted(len(runs), 'run')} "
+                                f"({duration(runs['train_seconds'].sum())} of it training); "
+                                f"longest run {duration(runs['wall_seconds'].max())}")
     if "grad_evals" in runs and len(runs):
         env["gradient evaluations"] = f"{int(runs['grad_evals'].sum()):,} in all"
     if "images_per_s" in runs and runs["images_per_s"].notna().any():
@@ -145,11 +146,10 @@ def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
 
 #: the comparisons table: header → how a `Comparison` fills the cell
 COMPARISON_COLUMNS = {
-    "factor": lambda c: c.factor, "level": lambda c: c.level, "baseline level": lambda c: c.baseline,
-    "runs (level / baseline)": lambda c: f"{c.n} / {c.n_baseline}",
-    "test acc (%)": lambda c: f"{c.mean:.1f}", "baseline test acc (%)": lambda c: f"{c.baseline_mean:.1f}",
-    "difference ± 95 % CI (points)": lambda c: pm(c.diff, c.half),
-    "beyond the noise": lambda c: "yes" if c.clear else ("no" if math.isfinite(c.half) else "–"),
+    "factor": lambda c: c.factor, "level": lambda c: c.level, "runs": lambda c: c.n,
+    "test acc": lambda c: f"{c.mean:.1f}", "baseline": lambda c: c.baseline, "its runs": lambda c: c.n_baseline,
+    "baseline acc": lambda c: f"{c.baseline_mean:.1f}", "difference": lambda c: pm(c.diff, c.half),
+    "beyond noise": lambda c: "yes" if c.clear else ("no" if math.isfinite(c.half) else "–"),
 }
 
 
