@@ -135,6 +135,11 @@ def test_a_thousand_runs_stay_a_reasonable_size(tmp_path):
     assert "averaged over the other factors" in html
 
 
+def test_section_ids_never_clash_with_the_pages_own():
+    assert slug("Factor grid") == "factor-grid" and slug("Double descent (width)") == "double-descent-width"
+    assert slug("Summary") == "section-summary" and slug("All runs!") == "all-runs" and slug("runs") == "section-runs"
+
+
 def test_plus_minus_only_where_there_is_an_interval():
     assert pm(41.234, 1.26) == "41.2 ± 1.3"
     assert pm(41.234, float("nan")) == "41.2"

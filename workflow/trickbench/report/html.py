@@ -37,7 +37,9 @@ RUN_COLUMNS = {
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
-FIXED_SECTIONS = {"summary": "Summary", "runs": "All runs", "environment": "Environment"}
+#: the page's own sections around the figure sections: id → title in the navigation bar
+OPENING = {"summary": "Summary"}
+CLOSING = {"runs": "All runs", "environment": "Environment"}
 
 
 def image_data_uri(path: str | Path) -> str:
@@ -54,8 +56,10 @@ def caption_html(text: str) -> str:
 
 
 def slug(text: str) -> str:
-    """An HTML id from a section title: 'Factor grid' → 'factor-grid'."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    """An HTML id from a figure section's title: 'Factor grid' → 'factor-grid'; never one of the
+    page's own ids ('Summary' → 'section-summary')."""
+    anchor = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    return f"section-{anchor}" if anchor in OPENING or anchor in CLOSING else anchor
 
 
 def pm(mean: float, half: float, digits: int = 1) -> str:
@@ -108,10 +112,15 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
         "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
-        "runs": (f"{len(runs)}: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
-                 + f" — {failed} did not train to the end") if failed else
-                (f"{len(runs)}, all trained to the end" if len(runs) > 1 else "1, trained to the end"),
+        "runs": runs_line(len(runs), statuses.to_dict(), failed),
     }
+
+
+def runs_line(total: int, statuses: Mapping[str, int], failed: int) -> str:
+    """'28, all trained to the end' or '12: 11 ok, 1 diverged — 1 did not train to the end'."""
+    if not failed:
+        return f"{total}, all trained to the end" if total > 1 else "1, trained to the end"
+    return f"{total}: " + ", ".join(f"{n} {status}" for status, n in statuses.items()) + f" — {failed} did not train to the end"
 
 
 def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
@@ -158,6 +167,7 @@ def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[
 
 
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
+    """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
     runs = Tables(tables_folder)["runs"]
     sections: dict[str, list[dict[str, Any]]] = {}
@@ -169,7 +179,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
-        nav=[("summary", "Summary")] + [(slug(s), s) for s in sections] + [("runs", "All runs"), ("environment", "Environment")],
+        nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
         grid=grid_summary(runs, config),
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
