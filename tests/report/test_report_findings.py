@@ -126,4 +126,6 @@ def test_diverged_runs_never_enter_a_mean(tmp_path):
     runs = write_tables(tmp_path, config, noise=0.0, status=lambda s: "diverged" if s.activation.name == "tanh" and s.seed else "ok")
     (tanh,) = comparisons(runs, config)
     assert tanh.n == 1 and math.isnan(tanh.half)
-    assert isinstance(runs, pd.DataFrame) and runs["final_test_acc"].isna().sum() == 1
+    # its accuracy is a finite number (NaN logits argmax to class 0): the status keeps it out
+    assert np.isfinite(runs.loc[runs.status == "diverged", "final_test_acc"]).all()
+

@@ -20,10 +20,11 @@ SECTION = "Factor grid"
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs with a finite final test accuracy (diverged runs are counted elsewhere, not plotted)."""
+    """Runs that trained to the end (status ok) with a finite final test accuracy. A diverged run
+    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged."""
     if runs.empty:
         return runs
-    return runs[np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]
+    return runs[(runs["status"] == "ok") & np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]
 
 
 def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFrame:

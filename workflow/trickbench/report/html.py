@@ -149,8 +149,14 @@ def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
 
 
 def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
-    return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None) for c in columns]
-            for row in runs[columns].to_dict("records")]
+    """Table cells; a run that did not train to the end (diverged, exploded) shows no scores: its
+    accuracies are numbers (NaN logits argmax to class 0) but not results."""
+    def scored(row: Mapping[str, Any], column: str) -> bool:
+        return row.get("status", "ok") == "ok" or not column.startswith(("final_", "best_"))
+
+    return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None)
+             if scored(row, c) else "–" for c in columns]
+            for row in runs.to_dict("records")]
 
 
 #: the comparisons table: header → how a `Comparison` fills the cell
