@@ -23,6 +23,8 @@ from trickbench.report.style import PALETTE, apply_theme
 #: the two test accuracies of a run: at its last epoch, and at its validation-selected epoch
 METRICS = {"final_test_acc": "final epoch", "best_test_acc": "validation-selected epoch"}
 BASELINE = "baseline"
+#: variants the figure draws at most: the baseline and the largest differences (the CSV has all)
+MAX_ROWS = 30
 
 
 def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
@@ -89,31 +91,38 @@ def noise_floor(tables: Tables, config: Mapping[str, Any]):
     table = noise_table(tables["runs"], config)
     final = table[table["metric"] == METRICS["final_test_acc"]] if not table.empty else table
     if final.empty or (final["n"] < 2).all():
-        return placeholder("No cell has two or more seeds: the noise floor cannot be measured."), table
-    order = final.sort_values("mean", ascending=False)["variant"].tolist()
+        return placeholder("No cell has two or more seeds: the noise floor cannot be measured."), pd.DataFrame()
+    largest = final.assign(size=final["diff"].abs()).sort_values("size", ascending=False)["variant"]
+    shown = [BASELINE, *[v for v in largest if v != BASELINE]][:MAX_ROWS]
+    order = final[final["variant"].isin(shown)].sort_values("mean", ascending=False)["variant"].tolist()
+    drawn = table[table["variant"].isin(order)]
     fig, (spread_ax, diff_ax) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.34 * len(order)), sharey=True,
                                              gridspec_kw={"width_ratios": [1, 1.6]})
     y = {variant: i for i, variant in enumerate(order)}
-    for (metric, part), color, marker in zip(table.groupby("metric", sort=False), PALETTE, ("o", "s")):
+    for (metric, part), color, marker in zip(drawn.groupby("metric", sort=False), PALETTE, ("o", "s")):
         part = part[part["n"] >= 2]
         spread_ax.scatter(part["sd"], part["variant"].map(y), color=color, marker=marker, label=metric, zorder=3)
         spread_ax.axvline(pooled_sd_of(part), color=color, linestyle="--", linewidth=1)
     spread_ax.set_title("seed-to-seed sd per cell (dashed: pooled)", loc="left", fontsize=10)
     spread_ax.set_xlabel("sd of test accuracy (points)")
     spread_ax.legend(loc="lower right", fontsize=8, title="test accuracy at the", title_fontsize=8)
-    compared = final[final["variant"] != BASELINE]
+    compared = final[(final["variant"] != BASELINE) & final["variant"].isin(order)]
     for row in compared.itertuples():
         has_ci = math.isfinite(row.diff_ci_low)
         significant = row.within_noise == False  # noqa: E712
         diff_ax.errorbar(row.diff, y[row.variant], capsize=3, fmt="D", color="black", markersize=5,
                          markerfacecolor="black" if significant else "white",
                          xerr=[[row.diff - row.diff_ci_low], [row.diff_ci_high - row.diff]] if has_ci else None)
-        diff_ax.annotate("n>10,000" if row.seeds_needed == math.inf else f"n={_seeds(row.seeds_needed)}", (1.0, y[row.variant]), xycoords=("axes fraction", "data"),
-                         xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
+        needed = "n>10,000" if row.seeds_needed == math.inf else f"n={_seeds(row.seeds_needed)}"
+        diff_ax.annotate(needed, (1.0, y[row.variant]), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                         textcoords="offset points", va="center", fontsize=8, color="0.3")
     diff_ax.axvline(0, color="0.4", linewidth=1)
     diff_ax.set_title("difference to the baseline (hollow: within the noise; n: seeds needed)", loc="left", fontsize=10)
     diff_ax.set_xlabel("final test accuracy − baseline (points), Welch 95 % CI")
     spread_ax.set_yticks(range(len(order)), order)
     spread_ax.set_ylim(len(order) - 0.5, -0.5)
+    if len(order) < len(final):
+        fig.suptitle(f"The baseline and the {len(order) - 1} largest of {len(final) - 1} differences (all in the data)",
+                     x=0.01, ha="left")
     fig.tight_layout()
     return fig, table
