@@ -1,4 +1,5 @@
-# Collect every run's summary into tidy tables (one row per run; one per run × epoch).
+# Collect every run's summary into tidy tables (one row per run; one per run × epoch), with their
+# data dictionary (column, unit, meaning, schema version).
 
 
 localrules:
@@ -11,6 +12,7 @@ rule collect:
     output:
         runs="results/tables/runs.csv",
         epochs="results/tables/epochs.csv",
+        dictionary="results/tables/dictionary.csv",
         skipped="results/tables/skipped.csv",  # runs without a valid summary, and why (usually empty)
     log:
         "results/logs/collect.log",
@@ -18,4 +20,4 @@ rule collect:
         from trickbench.collect import collect_into
 
         collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0],
-                     skipped_csv=output.skipped)
+                     output.dictionary, skipped_csv=output.skipped)
