@@ -19,8 +19,8 @@ from trickbench.config import validate_config
 from trickbench.design import expand
 from trickbench.spec import RunSpec
 
-#: what a run's summary says about its result (not its timing or machine)
-RESULT_KEYS = ("status", "epochs_completed", "stopped_early", "best_epoch", "n_parameters", "grad_evals")
+#: what a run's summary and epochs say about time, not about the result
+TIMING_KEYS = ("train_seconds", "wall_seconds", "images_per_s")
 TIMING_COLUMNS = ["train_seconds", "images_per_s"]
 
 
@@ -45,13 +45,14 @@ def subprocess_env() -> dict[str, str]:
 
 
 def result_of(run_dir: Path) -> dict[str, Any]:
-    """Everything a run's files say about its result, timing left out: compare with ==."""
+    """Everything a run's files say, timing left out: its summary, its epochs and every array it
+    saved (bit for bit). Compare two runs with ==."""
     summary = json.loads((run_dir / "summary.json").read_text())
     epochs = pd.read_csv(run_dir / "epochs.csv").drop(columns=TIMING_COLUMNS)
-    return {
-        "summary": {k: v for k, v in summary.items() if k in RESULT_KEYS or k.startswith(("final_", "best_"))},
-        "epochs": epochs.to_dict("list"),
-        "test_probs": np.load(run_dir / "test_probs.npy", allow_pickle=False).tobytes(),
+    return {  # as text, so that a diverged run's NaN equals itself
+        "summary": json.dumps({k: v for k, v in summary.items() if k not in TIMING_KEYS}, sort_keys=True),
+        "epochs": epochs.to_csv(index=False),
+        "arrays": {p.name: np.load(p, allow_pickle=False).tobytes() for p in sorted(run_dir.glob("*.npy"))},
     }
 
 
@@ -61,3 +62,10 @@ def run_to_end(spec: RunSpec, run_dir: Path, timeout: float = 300) -> subprocess
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
+
+
+def assert_only_results(run_dir: Path) -> None:
+    """A finished run folder: its results, and no checkpoint or temporary file left behind."""
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"spec.json", "summary.json", "epochs.csv", "test_probs.npy"} <= names, (run_dir.name, names)
+    assert "checkpoint.pt" not in names and not any(n.startswith(".") for n in names), (run_dir.name, names)

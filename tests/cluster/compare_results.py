@@ -2,9 +2,9 @@
 
     python tests/cluster/compare_results.py LOCAL_DIR OTHER_DIR
 
-Same run ids; per run the same status, epochs and every loss, accuracy and test-set probability,
-bit for bit (CPU training is deterministic); the same rows in results/tables/runs.csv. Only what
-measures time or the machine may differ. Exit status 0 when equal, 1 (with the differences) if not.
+Same run ids; per run the same summary, epochs and saved arrays (probabilities, logits), bit for
+bit (CPU training is deterministic); the same rows in results/tables/runs.csv. Only what measures
+time or the machine may differ. Exit status 0 when equal, 1 (with the differences) if not.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: columns that measure the run's machine or time, not its result
-MACHINE_COLUMNS = ("train_seconds", "wall_seconds", "images_per_s", "device_name", "git_commit")
-RESULT_KEYS = ("status", "epochs_completed", "stopped_early", "best_epoch", "n_parameters", "grad_evals")
+#: what measures the run's machine or time, not its result (everything else must be equal)
+MACHINE_COLUMNS = ("train_seconds", "wall_seconds", "images_per_s", "device_name", "git_commit", "git_dirty",
+                   "cumulative_train_seconds")
 
 
 def differences(a: Path, b: Path) -> list[str]:
@@ -36,14 +36,15 @@ def differences(a: Path, b: Path) -> list[str]:
 def run_differences(a: Path, b: Path) -> list[str]:
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     found = [f"{a.name}: {key} {sa.get(key)!r} != {sb.get(key)!r}"
-             for key in (*RESULT_KEYS, *(k for k in sa if k.startswith(("final_", "best_"))))
-             if sa.get(key) != sb.get(key)]
+             for key in sorted(set(sa) | set(sb)) if key not in MACHINE_COLUMNS and sa.get(key) != sb.get(key)]
     ea, eb = (pd.read_csv(d / "epochs.csv").drop(columns=["train_seconds", "images_per_s"]) for d in (a, b))
     if not ea.equals(eb):
         found.append(f"{a.name}: epochs.csv differs:\n{ea.compare(eb) if ea.shape == eb.shape else (ea.shape, eb.shape)}")
-    pa, pb = (np.load(d / "test_probs.npy", allow_pickle=False) for d in (a, b))
-    if not np.array_equal(pa, pb):
-        found.append(f"{a.name}: test_probs.npy differs (max |Δ| {np.abs(pa - pb).max():.3g})")
+    arrays = sorted({p.name for d in (a, b) for p in d.glob("*.npy")})
+    for name in arrays:
+        pa, pb = (np.load(d / name, allow_pickle=False) for d in (a, b))
+        if pa.shape != pb.shape or not np.array_equal(pa, pb, equal_nan=True):
+            found.append(f"{a.name}: {name} differs")
     return found
 
 

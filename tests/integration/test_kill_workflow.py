@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CONFIG
-from run_helpers import result_of, subprocess_env, tiny_specs
+from run_helpers import assert_only_results, result_of, subprocess_env, tiny_specs
 from trickbench.run import Execution, load_summary, train_run
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,7 @@ def test_every_run_ends_with_one_valid_summary_identical_to_an_uninterrupted_run
     for spec in specs:
         run_dir = where / "results" / "runs" / spec.run_id
         assert load_summary(run_dir)["run_id"] == spec.run_id
-        assert sorted(p.name for p in run_dir.iterdir()) == ["epochs.csv", "spec.json", "summary.json", "test_probs.npy"]
+        assert_only_results(run_dir)
         train_run(spec, tmp_path / spec.run_id, Execution(device="cpu", threads=1))
         assert result_of(run_dir) == result_of(tmp_path / spec.run_id), spec.run_id
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from run_helpers import result_of, tiny_specs
+from run_helpers import assert_only_results, result_of, tiny_specs
 from trickbench.collect import collect
 from trickbench.run import Execution, load_summary, train_run
 
@@ -119,8 +119,7 @@ def test_every_run_ends_with_exactly_one_valid_summary(load_run):
         summary = load_summary(run_dir)
         assert summary["run_id"] == spec.run_id and summary["status"] in ("ok", "diverged")
         assert summary["epochs_completed"] == EPOCHS or summary["status"] == "diverged"
-        files = sorted(p.name for p in run_dir.iterdir())
-        assert files == ["epochs.csv", "spec.json", "summary.json", "test_probs.npy"], (spec.run_id, files)
+        assert_only_results(run_dir)
 
 
 def test_killed_runs_end_bit_identical_to_uninterrupted_ones(load_run, tmp_path):

@@ -1,0 +1,35 @@
+"""Bad config through `snakemake -n`: the Snakefile stops before any job with the same one line
+that `trickbench plan` prints (docs/bad-input.md), and no traceback. `--config` values arrive as
+YAML text, so a mistyped number must still be named as such."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from trickbench.errors import ConfigError
+
+pytestmark = pytest.mark.integration
+
+CASES = [
+    ("train={epochs: ten, batch_size: 128}", ConfigError("train.epochs", "ten", "type integer")),
+    ("model={name: mlp, depth: 1, width: -4}", ConfigError("model.width", -4, "1 <= width <= 65536")),
+    ("design={kind: ablation, seeds: []}", ConfigError("design.seeds", [], "at least 1 item(s)")),
+]
+
+
+@pytest.mark.parametrize("override, error", CASES, ids=[c[0] for c in CASES])
+def test_snakemake_stops_before_any_job_with_the_one_line(tmp_path: Path, override, error):
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "workflow").symlink_to(REPO / "workflow")
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", override], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == str(error)
+    assert "Traceback" not in result.stderr and not (tmp_path / "results").exists()
