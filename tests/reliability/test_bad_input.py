@@ -96,7 +96,7 @@ CONFIG_CASES = [
     ("unknown technique parameter", set_in("baseline.optimizer", {"name": "sgd", "learning_rate": 0.1}),
      lambda: message("baseline.optimizer.learning_rate", 0.1, "parameters of sgd: lr")),
     ("unknown factor family", set_in("design.factors", {"activations": ["relu"]}),
-     lambda: message("design.factors", "activations", ", ".join(FAMILIES))),
+     lambda: message("design.factors.activations", ["relu"], "keys " + ", ".join(FAMILIES))),
     ("unknown data source", set_in("data.source", "cifar100"),
      lambda: message("data.source", "cifar100", ", ".join(SOURCES.names()))),
     ("unknown design", set_in("design.kind", "grid"),
