@@ -5,6 +5,7 @@ result: it reaches runs.csv and is counted."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import signal
 import subprocess
@@ -123,3 +124,15 @@ def test_every_status_reaches_runs_csv_and_is_counted(finished, tmp_path, status
     collect_into(dirs, tmp_path / "runs.csv", tmp_path / "epochs.csv", None, tmp_path / "collect.log")
     counts = pd.read_csv(tmp_path / "runs.csv")["status"].value_counts().to_dict()
     assert counts == pd.Series(statuses).value_counts().to_dict()
+
+
+def test_the_report_counts_the_runs_left_out(finished, tmp_path):
+    from trickbench.config import validate_config
+    from trickbench.report.html import grid_summary
+
+    root, specs = finished
+    runs = collect([root / s.run_id for s in specs]).runs
+    config = validate_config(copy.deepcopy(TINY_CONFIG))
+    assert grid_summary(runs, config, skipped=0)["runs"] == "2, all trained to the end"
+    assert grid_summary(runs, config, skipped=3)["runs"] == (
+        "2, all trained to the end; 3 more left out, without a valid summary (results/tables/skipped.csv says why)")

@@ -98,11 +98,13 @@ def figure_entry(fig: Any, figures_folder: Path) -> dict[str, Any]:
     }
 
 
-def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str]:
-    """The grid that ran, from the runs table (so a re-rendered report describes what ran)."""
+def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0) -> dict[str, str]:
+    """The grid that ran, from the runs table (so a re-rendered report describes what ran), and how
+    many run folders the collect step left out for want of a valid summary (`skipped`)."""
     design = config["design"]
+    left_out = f"; {skipped} more left out, without a valid summary (results/tables/skipped.csv says why)" if skipped else ""
     if runs.empty:
-        return {"data set": str(config["data"]["source"]), "runs": "0 — nothing to report yet"}
+        return {"data set": str(config["data"]["source"]), "runs": "0 — nothing to report yet" + left_out}
     distinct = lambda column: ", ".join(map(str, dict.fromkeys(runs[column]))) if column in runs else "–"
     statuses = runs["status"].value_counts()
     failed = int(len(runs) - statuses.get("ok", 0))
@@ -113,7 +115,7 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
         "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
-        "runs": runs_line(len(runs), statuses.to_dict(), failed),
+        "runs": runs_line(len(runs), statuses.to_dict(), failed) + left_out,
     }
 
 
@@ -207,7 +209,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
         generated=generated,
         nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
-        grid=grid_summary(runs, config),
+        grid=grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
         findings=top_findings(runs, config) + evidence(tables, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
