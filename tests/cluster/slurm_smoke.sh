@@ -178,12 +178,14 @@ SLURM_S=$((SECONDS - T0))
 say "SLURM run: ${SLURM_S} s"
 
 # ---- the same results, and they really went through SLURM -------------------------------------
-SUBMITTED=$(grep -c "sched: Allocate JobId" "$WORK/log/slurmctld.log" || true)
+# slurmctld's log: every job it accepted, and every one that ended with exit status 0
+SUBMITTED=$(grep -c "_slurm_rpc_submit_batch_job: JobId=" "$WORK/log/slurmctld.log" || true)
+SUCCEEDED=$(grep -c "_job_complete: JobId=[0-9]* WEXITSTATUS 0" "$WORK/log/slurmctld.log" || true)
 RUNS=$(find "$WORK/slurm/results/runs" -name summary.json | wc -l)
-[[ $SUBMITTED -ge $RUNS && $RUNS -gt 0 ]] || fail "$RUNS runs but $SUBMITTED SLURM jobs"
+[[ $SUCCEEDED -ge $RUNS && $RUNS -gt 0 ]] || fail "$RUNS runs but $SUCCEEDED successful SLURM jobs ($SUBMITTED submitted)"
 "$PYTHON" "$REPO/tests/cluster/compare_results.py" "$WORK/local" "$WORK/slurm" \
     || fail "SLURM results differ from the local run's"
 [[ -s $WORK/slurm/reports/report.html ]] || fail "no report from the SLURM run"
 
 OK=1
-say "PASS: $RUNS runs as $SUBMITTED SLURM jobs, identical to the local run (local ${LOCAL_S} s, SLURM ${SLURM_S} s)"
+say "PASS: $RUNS runs as $SUBMITTED SLURM jobs ($SUCCEEDED succeeded), identical to the local run (local ${LOCAL_S} s, SLURM ${SLURM_S} s)"
