@@ -122,7 +122,7 @@ def test_adamw_decays_weight_matrices_decoupled_and_leaves_vectors_alone():
 
 def test_lbfgs_solves_a_quadratic_in_one_step():
     """With exact line searches, quasi-Newton methods minimize an n-dimensional quadratic in n
-    iterations (Nocedal & Wright 2006, Thm 6.4); strong-Wolfe searches are exact on a quadratic
+    iterations (Nocedal & Wright 2006, ch. 6); strong-Wolfe searches are exact on a quadratic
     up to tolerance. One step of 10 iterations reaches A⁻¹b, calling the closure many times."""
     w, evaluated = run({"name": "lbfgs", "max_iter": 10}, 1)
     torch.testing.assert_close(w, torch.linalg.solve(A, B), atol=1e-6, rtol=0)

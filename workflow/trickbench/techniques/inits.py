@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from trickbench.registry import Registry, Technique
+from trickbench.techniques.activations import ACTIVATIONS
 
 INITS = Registry("init")
 
@@ -47,7 +48,7 @@ def activation_gain(activation: Technique) -> float:
     """The gain that keeps activation variance through a layer.
 
     PyTorch's table where it has one (√2 for ReLU, 5/3 for tanh, …); PReLU uses the leaky-ReLU
-    gain at its initial slope, √(2/(1+a²)) (He et al. 2015, eq. 15); any other activation f gets
+    gain at its initial slope, √(2/(1+a²)) (He et al. 2015, §2.2); any other activation f gets
     1/√E[f(z)²], z ~ N(0, 1) — He et al.'s derivation Var[y] = n·Var[w]·E[f(z)²] solved for
     Var[w] = gain²/n, which gives exactly √2 for ReLU."""
     params = activation.kwargs
@@ -65,8 +66,6 @@ def second_moment_gain(activation: Technique, samples: int = 1 << 18) -> float:
 
     Maxout gets its k pieces as k independent standard normals, as a layer with independent
     weights per piece produces them."""
-    from trickbench.techniques.activations import ACTIVATIONS
-
     module = ACTIVATIONS.build(activation, 1)
     z = torch.randn(samples, getattr(module, "expansion", 1), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

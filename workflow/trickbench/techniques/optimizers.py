@@ -84,7 +84,7 @@ def adamw(params: Params, *, lr: float = 0.001, beta1: float = 0.9, beta2: float
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(beta1, beta2), eps=eps)
 
 
-@OPTIMIZERS.register("lbfgs", reference="Liu & Nocedal 1989; Nocedal & Wright 2006, Alg. 7.4",
+@OPTIMIZERS.register("lbfgs", reference="Liu & Nocedal 1989; Nocedal & Wright 2006, §7.2",
                      bounds={**_LR, "max_iter": (1, 100), "history_size": (1, 100)},
                      choices={"line_search": lambda: ["strong_wolfe", "none"]})
 def lbfgs(params: Params, *, lr: float = 1.0, max_iter: int = 10, history_size: int = 10,
