@@ -5,6 +5,8 @@ Files of a run folder, in the order they are written:
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
   epochs.csv       one row per epoch
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
+  test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
+                   with dropout active (float32, passes×N×classes); written before summary.json
   summary.json     final and validation-selected metrics, status, provenance — written last:
                    its presence is what "this run is done" means
 """
@@ -159,15 +161,29 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
     for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
         summary[f"final_{metric}"] = finite(last.get(metric))
         summary[f"best_{metric}"] = finite(best.get(metric))
+    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores
+        summary[f"final_{column}"] = finite(last.get(column))
     return summary
 
 
+def extra_columns(history: list[dict[str, float]]) -> list[str]:
+    """Epoch columns beyond EPOCH_COLUMNS that this run's spec switched on, in the order written."""
+    return [column for column in (history[0] if history else {}) if column not in EPOCH_COLUMNS]
+
+
 def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> None:
+    columns = EPOCH_COLUMNS + extra_columns(outcome.history)
     with atomic_open(run_dir / "epochs.csv", "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: row[k] for k in EPOCH_COLUMNS} for row in outcome.history)
-    with atomic_path(run_dir / "test_probs.npy") as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, outcome.test_probabilities.numpy().astype(np.float32), allow_pickle=False)
+        writer.writerows({k: row[k] for k in columns} for row in outcome.history)
+    _save_array(run_dir / "test_probs.npy", outcome.test_probabilities)
+    if outcome.mc_dropout_probabilities is not None:
+        _save_array(run_dir / "test_probs_mc_dropout.npy", outcome.mc_dropout_probabilities)
     write_json(run_dir / "summary.json", summary)
+
+
+def _save_array(path: Path, values: torch.Tensor) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, values.numpy().astype(np.float32), allow_pickle=False)

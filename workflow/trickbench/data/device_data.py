@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 import torch
 
 from trickbench.data.sources import Images
-from trickbench.data.splits import stratified_split
+from trickbench.data.label_noise import flip_labels
+from trickbench.data.splits import stratified_split, subsample
 from trickbench.spec import DataSpec
 from trickbench.techniques.preprocessing import PREPROCESSING
 from trickbench.registry import Technique
@@ -53,11 +54,14 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(images: Images, data: DataSpec, preprocessing: Technique, device: torch.device) -> DeviceData:
-    """Hold out validation (stratified, seeded), move everything to `device`, fit preprocessing on
-    the training split only."""
+    """Hold out validation (stratified, seeded), optionally subsample the rest and corrupt its labels
+    (`train_subset`, `label_noise`), move everything to `device`, fit preprocessing on the training
+    split only."""
     train_idx, val_idx = stratified_split(images.y_train, data.val_fraction, data.split_seed)
+    train_idx = subsample(train_idx, data.train_subset, data.split_seed)
     move = lambda x, y: Split(x.to(device), y.to(device))
-    train = move(images.x_train[train_idx], images.y_train[train_idx])
+    train_labels = flip_labels(images.y_train[train_idx], data.label_noise, images.num_classes, data.split_seed)
+    train = move(images.x_train[train_idx], train_labels)
     val = move(images.x_train[val_idx], images.y_train[val_idx])
     test = move(images.x_test, images.y_test)
     preprocess = PREPROCESSING.build(preprocessing, to_unit_float(train.images))
