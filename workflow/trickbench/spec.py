@@ -38,6 +38,8 @@ class DataSpec:
     label_noise: float = setting(0.0, 0.0, 1.0, optional=True)
     #: train on this many images of the training split (seeded by split_seed); 0 keeps them all
     train_subset: int = setting(0, 0, optional=True)
+    #: images area-downsampled to image_size × image_size (all splits); 0 keeps the source's size
+    image_size: int = setting(0, 0, optional=True)
 
 
 @dataclass(frozen=True)
