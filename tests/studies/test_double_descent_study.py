@@ -36,10 +36,10 @@ def study_config(tiny_config, **section):
 def test_runs_cover_every_width_and_seed_unregularized_on_noisy_labels(tiny_config):
     tiny_config["baseline"]["regularizer"] = {"name": "dropout", "p": 0.3}
     config = study_config(tiny_config, models=[{"name": "mlp", "depth": 1, "image_size": 4, "widths": [2, 8]},
-                                               {"name": "cnn", "depth": 1, "norm": "batch", "epochs": 5, "widths": [1]}])
+                                               {"name": "resnet", "blocks": 1, "norm": "batch", "epochs": 5, "widths": [1]}])
     specs = study_specs(config)
     assert [(s.model.name, s.model.kwargs["width"], s.seed) for s in specs] == [
-        ("mlp", 2, 0), ("mlp", 2, 1), ("mlp", 8, 0), ("mlp", 8, 1), ("cnn", 1, 0), ("cnn", 1, 1)]
+        ("mlp", 2, 0), ("mlp", 2, 1), ("mlp", 8, 0), ("mlp", 8, 1), ("resnet", 1, 0), ("resnet", 1, 1)]
     assert all(s.regularizer == () and s.data.label_noise == 0.1 and s.data.train_subset == 50 for s in specs)
     assert [s.data.image_size for s in specs] == [4, 4, 4, 4, 0, 0]
     assert [s.train.epochs for s in specs] == [3, 3, 3, 3, 5, 5]

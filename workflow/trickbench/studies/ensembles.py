@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from trickbench.design import baseline_spec
-from trickbench.report.stats import grouped_ci
 from trickbench.metrics import accuracy, expected_calibration_error, nll
 from trickbench.report.figures import Tables, figure, placeholder
+from trickbench.report.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme
 from trickbench.spec import RunSpec, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
