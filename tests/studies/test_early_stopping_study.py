@@ -36,19 +36,24 @@ def test_each_level_runs_once_per_seed_for_the_study_epochs(tiny_config):
     assert {s.train.epochs for s in specs} == {6}
 
 
-def test_table_reads_stop_and_test_accuracy_from_the_curves(tiny_config, tmp_path):
+def test_table_reads_both_monitors_off_the_curves(tiny_config, tmp_path):
     from trickbench.studies import STUDIES
 
     config = study_config(tiny_config)
     specs = study_specs(config)
     val_loss = [1.0, 0.8, 0.9, 0.95, 0.96, 0.97]  # best at 2, stops at 4 with patience 1
+    val_acc = [0.2, 0.3, 0.4, 0.5, 0.45, 0.4]     # best at 4, stops at 6
     test_acc = [0.1, 0.5, 0.4, 0.35, 0.3, 0.3]
-    runs = [write_run(tmp_path, spec, {"val_loss": val_loss, "test_acc": test_acc}) for spec in specs]
+    runs = [write_run(tmp_path, spec, {"val_loss": val_loss, "val_acc": val_acc, "test_acc": test_acc}) for spec in specs]
     tables = STUDIES[NAME].analyze(config, runs)
-    table = tables[NAME]
-    assert list(table["stop_epoch"]) == [4] * 4 and list(table["restored_epoch"]) == [2] * 4
-    assert list(table["test_acc_restored"]) == [0.5] * 4 and list(table["test_acc_last"]) == [0.3] * 4
-    assert table["test_acc_gain"].tolist() == pytest.approx([0.2] * 4)
+    table = tables[NAME].set_index(["monitor", "run_id"])
+    on_loss, on_acc = table.loc["val_loss"], table.loc["val_acc"]
+    assert len(on_loss) == len(on_acc) == 4
+    assert set(on_loss["stop_epoch"]) == {4} and set(on_loss["restored_epoch"]) == {2}
+    assert set(on_acc["stop_epoch"]) == {6} and set(on_acc["restored_epoch"]) == {4}
+    assert set(on_loss["test_acc_restored"]) == {0.5} and set(on_acc["test_acc_restored"]) == {0.35}
+    assert set(on_loss["test_acc_last"]) == {0.3}
+    assert on_loss["test_acc_gain"].tolist() == pytest.approx([0.2] * 4)
     curves = tables[f"{NAME}_curves"]
     mean_val = curves[(curves.metric == "val_loss") & (curves.regularizer == "none")].sort_values("epoch")["mean"]
     assert mean_val.tolist() == pytest.approx(val_loss)

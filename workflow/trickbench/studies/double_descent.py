@@ -132,6 +132,27 @@ SUMMARY_COLUMNS = ["family", "width", "n_parameters", "train_error_mean", "train
 register_study(Study(NAME, TITLE, study_specs, analyze, tables=(NAME, SUMMARY)))
 
 
+def loglog_interpolate(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation of log y against log x through (xs, ys) (both increasing),
+    extended past the ends along the end segments, so it stays invertible over a whole axis."""
+    lx, lxs, lys = np.log(np.clip(x, 1e-12, None)), np.log(xs), np.log(ys)
+    inside = np.interp(lx, lxs, lys)
+    left = lys[0] + (lx - lxs[0]) * (lys[1] - lys[0]) / (lxs[1] - lxs[0])
+    right = lys[-1] + (lx - lxs[-1]) * (lys[-1] - lys[-2]) / (lxs[-1] - lxs[-2])
+    return np.exp(np.where(lx < lxs[0], left, np.where(lx > lxs[-1], right, inside)))
+
+
+def parameters_axis(ax, widths: pd.Series, parameters: pd.Series) -> None:
+    """A secondary x-axis on top giving the parameter count at each width (parameters grow strictly
+    with width in every family); with a single width there is no axis to draw."""
+    w, p = widths.to_numpy(float), parameters.to_numpy(float)
+    if len(w) < 2:
+        return
+    top = ax.secondary_xaxis("top", functions=(lambda x: loglog_interpolate(x, w, p), lambda x: loglog_interpolate(x, p, w)))
+    top.set_xscale("log")
+    top.set_xlabel("parameters")
+
+
 @figure("double_descent", title="Test and train error against width and parameter count", section=TITLE,
         tables=(NAME, SUMMARY), enabled=lambda config: is_enabled(config, NAME))
 def double_descent(tables: Tables, config: Mapping[str, Any]):
@@ -140,36 +161,31 @@ def double_descent(tables: Tables, config: Mapping[str, Any]):
     if summary.empty:
         return placeholder("No run of the double-descent study finished."), summary
     families = list(dict.fromkeys(summary["family"]))
-    fig, axes = plt.subplots(2, len(families), figsize=(6.2 * len(families), 8), squeeze=False)
+    fig, axes = plt.subplots(2, len(families), figsize=(6.5 * len(families), 7.5), squeeze=False, sharex="col")
     for column, family in enumerate(families):
-        part = summary[summary.family == family]
+        part = summary[summary.family == family].sort_values("width")
         seeds = runs[runs.family == family]
-        for row, x in enumerate(("width", "n_parameters")):
-            ax = axes[row, column]
-            for error, color, style in (("test_error", PALETTE[0], "o-"), ("train_error", PALETTE[1], "s--")):
-                ax.plot(part[x], 100 * part[f"{error}_mean"], style, color=color, ms=4,
-                        label=error.replace("_", " ") + (" (noisy labels)" if error == "train_error" else ""))
-                if part["seeds"].max() > 1:
-                    ax.fill_between(part[x], 100 * part[f"{error}_ci_low"], 100 * part[f"{error}_ci_high"], color=color,
-                                    alpha=0.15, lw=0)
-                    ax.scatter(seeds[x], 100 * seeds[error], s=9, color=color, alpha=0.4)
-            for flag, style, text in (("interpolation_threshold", ":", "interpolation threshold"),
-                                      ("test_error_peak", None, "test-error peak")):
-                marked = part[part[flag]]
-                if marked.empty:
-                    continue
-                if style:
-                    ax.axvline(marked[x].iloc[0], linestyle=style, color="0.3", lw=1.4, label=text)
-                else:
-                    ax.scatter(marked[x], 100 * marked["test_error_mean"], marker="*", s=220, color=PALETTE[3],
-                               edgecolor="black", zorder=5, label=text)
-            ax.set_xscale("log", base=2 if x == "width" else 10)
-            ax.set(xlabel="width" if x == "width" else "parameters", ylabel="error (%)")
-            if row == 0:
-                ax.set_title(family, loc="left", fontweight="bold")
-                ax.legend(fontsize=8)
+        panels = (("test_error", "test error (%)", PALETTE[0]), ("train_error", "train error on the noisy labels (%)", PALETTE[1]))
+        for (error, label, color), ax in zip(panels, axes[:, column]):
+            ax.plot(part["width"], 100 * part[f"{error}_mean"], "o-", color=color, ms=4, label="mean over seeds")
+            if part["seeds"].max() > 1:
+                low, high = (100 * part[f"{error}_ci_{end}"].clip(0, 1) for end in ("low", "high"))
+                ax.fill_between(part["width"], low, high, color=color, alpha=0.15, lw=0, label="95 % CI")
+                ax.scatter(seeds["width"], 100 * seeds[error], s=10, color=color, alpha=0.45, label="seeds")
+            threshold = part.loc[part["interpolation_threshold"], "width"]
+            for width in threshold:
+                ax.axvline(width, linestyle=":", color="0.3", lw=1.4, label="interpolation threshold")
+            ax.set(ylabel=label, xscale="log")
+            ax.set_xscale("log", base=2)
+        peak = part[part["test_error_peak"]]
+        axes[0, column].scatter(peak["width"], 100 * peak["test_error_mean"], marker="*", s=240, color=PALETTE[3],
+                                edgecolor="black", zorder=5, label="test-error peak")
+        axes[0, column].set_title(family, loc="left", fontweight="bold", pad=34)
+        axes[0, column].legend(fontsize=8, loc="best")
+        axes[1, column].set_xlabel("width")
+        parameters_axis(axes[0, column], part["width"], part["n_parameters"])
     noise = runs["label_noise"].iloc[0] if not runs.empty else float("nan")
-    fig.suptitle(f"Trained without regularization on labels with {100 * noise:.0f} % noise; last-epoch errors, "
-                 "mean over seeds (bands: 95 % CI)", x=0.01, ha="left")
+    fig.suptitle(f"Unregularized training on labels with {100 * noise:.0f} % noise; errors at the last epoch",
+                 x=0.01, ha="left")
     fig.tight_layout()
     return fig, summary

@@ -4,8 +4,12 @@ The baseline is trained, once per seed, with each configured regularizer level f
 own number of epochs (long enough to overfit). From each run's full learning curve the study
 reads where early stopping would have stopped — the trainer's rule (`train.loop`, after Prechelt
 1998, "Early Stopping — But When?"): stop after the first epoch that is more than `patience`
-epochs past the lowest validation loss so far, and restore the weights of that best epoch — and
+epochs past the best validation score so far, and restore the weights of that best epoch — and
 what test accuracy those weights keep against the last epoch's. The test set chooses nothing.
+
+Two monitors are read off the same curves: validation loss (what the trainer and most libraries
+watch) and validation accuracy. They can disagree badly: an over-confident network's validation
+loss rises long before its validation accuracy stops improving.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import grouped_ci
-from trickbench.report.style import TRAIN_STYLE, VAL_STYLE, apply_theme, level_colors
+from trickbench.report.style import PALETTE, TRAIN_STYLE, VAL_STYLE, apply_theme, level_colors
 from trickbench.spec import RunSpec, regularizer_label, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies.records import finished_runs
@@ -32,6 +36,8 @@ NAME = "early_stopping"
 TITLE = "Train/validation gap and early stopping"
 CURVES = f"{NAME}_curves"
 CURVE_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap_acc")
+MONITORS = {"val_loss": 1.0, "val_acc": -1.0}  # monitored column → sign making lower better
+WATCHED = {"val_loss": "validation loss", "val_acc": "validation accuracy"}
 
 
 def study_specs(config: Mapping[str, Any]) -> list[RunSpec]:
@@ -48,12 +54,13 @@ def study_specs(config: Mapping[str, Any]) -> list[RunSpec]:
 
 
 def early_stopping_point(val_loss: Sequence[float], patience: int) -> tuple[int, int]:
-    """(stop epoch, restored epoch), 1-based, of early stopping on a validation-loss curve.
+    """(stop epoch, restored epoch), 1-based, of early stopping on a validation curve where lower
+    is better (pass −accuracy to monitor accuracy).
 
     Training stops after the first epoch e with e − best(e) > patience, where best(e) is the
-    earliest epoch of the lowest loss up to e (only a strictly lower loss improves), and the weights
-    of best(e) are restored; if no epoch qualifies, training runs to the end and the best epoch
-    overall is restored. A restored epoch of 0 means no finite loss was ever seen."""
+    earliest epoch of the lowest value up to e (only a strictly lower value improves), and the
+    weights of best(e) are restored; if no epoch qualifies, training runs to the end and the best
+    epoch overall is restored. A restored epoch of 0 means no finite value was ever seen."""
     best_loss, best = math.inf, 0
     for epoch, loss in enumerate(val_loss, start=1):
         if loss < best_loss:
@@ -68,28 +75,27 @@ def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.Dat
     rows, curves = [], []
     for run in finished_runs(run_dirs):
         epochs = run.epochs.assign(gap_acc=lambda e: e["train_acc"] - e["val_acc"])
-        stop, restored = early_stopping_point(epochs["val_loss"].tolist(), patience)
         at = epochs.set_index("epoch")
         last = int(epochs["epoch"].iloc[-1])
         label = regularizer_label(run.spec.regularizer)
-        rows.append({
-            "regularizer": label, "seed": run.spec.seed, "run_id": run.run_id, "epochs": last,
-            "patience": patience, "stop_epoch": stop, "restored_epoch": restored,
-            "test_acc_restored": at.loc[restored, "test_acc"] if restored else math.nan,
-            "test_acc_last": at.loc[last, "test_acc"],
-            "val_acc_restored": at.loc[restored, "val_acc"] if restored else math.nan,
-            "val_acc_last": at.loc[last, "val_acc"],
-            "gap_acc_restored": at.loc[restored, "gap_acc"] if restored else math.nan,
-            "gap_acc_last": at.loc[last, "gap_acc"],
-            "epochs_saved": last - stop,
-        })
+        for monitor, sign in MONITORS.items():
+            stop, restored = early_stopping_point((sign * epochs[monitor]).tolist(), patience)
+            restored_at = lambda column: at.loc[restored, column] if restored else math.nan
+            rows.append({
+                "regularizer": label, "seed": run.spec.seed, "run_id": run.run_id, "monitor": monitor,
+                "epochs": last, "patience": patience, "stop_epoch": stop, "restored_epoch": restored,
+                "test_acc_restored": restored_at("test_acc"), "test_acc_last": at.loc[last, "test_acc"],
+                "val_acc_restored": restored_at("val_acc"), "val_acc_last": at.loc[last, "val_acc"],
+                "gap_acc_restored": restored_at("gap_acc"), "gap_acc_last": at.loc[last, "gap_acc"],
+                "epochs_saved": last - stop,
+            })
         curves.append(epochs[["epoch", *CURVE_METRICS]].assign(regularizer=label, seed=run.spec.seed))
     table = pd.DataFrame(rows, columns=RUN_COLUMNS)
     table["test_acc_gain"] = table["test_acc_restored"] - table["test_acc_last"]
     return {NAME: table, CURVES: curve_table(pd.concat(curves) if curves else pd.DataFrame())}
 
 
-RUN_COLUMNS = ["regularizer", "seed", "run_id", "epochs", "patience", "stop_epoch", "restored_epoch",
+RUN_COLUMNS = ["regularizer", "seed", "run_id", "monitor", "epochs", "patience", "stop_epoch", "restored_epoch",
                "test_acc_restored", "test_acc_last", "val_acc_restored", "val_acc_last", "gap_acc_restored",
                "gap_acc_last", "epochs_saved"]
 
@@ -133,16 +139,18 @@ def train_val_curves(tables: Tables, config: Mapping[str, Any]):
         _band(acc_ax, metric("train_acc"), TRAIN_STYLE, color, 100)
         _band(acc_ax, metric("val_acc"), VAL_STYLE, color, 100)
         _band(gap_ax, metric("gap_acc"), "-", color, 100)
-        val = metric("val_loss").set_index("epoch")["mean"]
-        restored = stops.loc[stops.regularizer == level, "restored_epoch"]
-        restored = restored[restored.isin(val.index)]
-        loss_ax.scatter(restored, val.loc[restored], marker="v", s=46, color=color, edgecolor="black", zorder=4)
+        for monitor, ax, marker, scale in (("val_loss", loss_ax, "v", 1), ("val_acc", acc_ax, "^", 100)):
+            val = metric(monitor).set_index("epoch")["mean"]
+            restored = stops.loc[(stops.regularizer == level) & (stops.monitor == monitor), "restored_epoch"]
+            restored = restored[restored.isin(val.index)]
+            ax.scatter(restored, scale * val.loc[restored], marker=marker, s=46, color=color, edgecolor="black", zorder=4)
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (solid: train, dashed: validation)")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy (solid: train, dashed: validation)")
     gap_ax.set(xlabel="epoch", ylabel="train − validation accuracy (points)", title="generalization gap")
     for ax in (loss_ax, acc_ax, gap_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    loss_ax.legend(title="regularizer (▼: early-stopping epoch per seed)", fontsize=9, title_fontsize=9)
+    loss_ax.legend(title="regularizer (▼ ▲: epoch early stopping on\nvalidation loss / accuracy restores, per seed)",
+                   fontsize=9, title_fontsize=9)
     fig.suptitle("Mean over seeds; bands: 95 % CI", x=0.01, ha="left")
     fig.tight_layout()
     return fig, curves
@@ -155,23 +163,28 @@ def early_stopping_test(tables: Tables, config: Mapping[str, Any]):
     runs = tables[NAME]
     if runs.empty:
         return placeholder("No run of the early-stopping study finished."), runs
-    long = pd.concat([runs.assign(weights=weights, acc=100 * runs[column]) for weights, column in
-                      (("last epoch", "test_acc_last"), ("early-stopped", "test_acc_restored"))])
+    once = runs[runs.monitor == "val_loss"]  # the last epoch is the same for both monitors
+    long = pd.concat([once.assign(weights="last epoch", acc=100 * once["test_acc_last"])] + [
+        part.assign(weights=f"early-stopped on {WATCHED[monitor]}", acc=100 * part["test_acc_restored"])
+        for monitor, part in runs.groupby("monitor", sort=False)])
     table = grouped_ci(long, ["regularizer", "weights"], "acc")
-    stop = grouped_ci(runs, "regularizer", "stop_epoch").set_index("regularizer")["mean"]
+    stop = grouped_ci(runs, ["regularizer", "monitor"], "stop_epoch").set_index(["regularizer", "monitor"])["mean"]
     levels = list(dict.fromkeys(runs["regularizer"]))
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.75 * len(levels)))
-    for (weights, marker), offset, color in zip((("last epoch", "o"), ("early-stopped", "D")), (-0.12, 0.12), ("0.45", "C0")):
+    kinds = list(dict.fromkeys(long["weights"]))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.9 * len(levels)))
+    for weights, marker, offset, color in zip(kinds, "oDs", (-0.18, 0.0, 0.18), ("0.45", PALETTE[0], PALETTE[2])):
         part = table[table.weights == weights].set_index("regularizer").loc[levels]
         y = np.arange(len(levels)) + offset
         seeds = long[long.weights == weights]
         ax.scatter(seeds["acc"], [levels.index(r) + offset for r in seeds["regularizer"]], s=14, color=color, alpha=0.5)
         xerr = np.vstack([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]])
         ax.errorbar(part["mean"], y, xerr=np.nan_to_num(xerr), fmt=marker, color=color, capsize=3, label=weights)
-    ax.set_yticks(range(len(levels)), [f"{level}\n(stops ≈ epoch {stop[level]:.0f})" for level in levels])
+    ax.set_yticks(range(len(levels)), [f"{level}\nstops ≈ epoch " + " / ".join(f"{stop[level, m]:.0f}" for m in MONITORS)
+                                       for level in levels])
     ax.set_ylim(len(levels) - 0.5, -0.5)
     ax.set_xlabel("test accuracy (%)")
-    ax.legend(loc="best", fontsize=9)
-    ax.set_title(f"patience {int(runs['patience'].iloc[0])}; dots: seeds; whiskers: 95 % CI", loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55 / len(levels) - 0.12), ncol=3, fontsize=9, frameon=False)
+    ax.set_title(f"patience {int(runs['patience'].iloc[0])} (stop epochs: on loss / on accuracy); dots: seeds; "
+                 "whiskers: 95 % CI", loc="left", fontsize=10)
     fig.tight_layout()
     return fig, table
