@@ -18,12 +18,11 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import grouped_ci
-from trickbench.report.style import PALETTE, apply_theme
+from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies.records import finished_runs
@@ -108,9 +107,9 @@ def weight_averaging(tables: Tables, config: Mapping[str, Any]):
                                 alpha=0.15, lw=0)
     acc_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy over training")
     loss_ax.set(xlabel="epoch", ylabel="test NLL (nats)", title="test loss over training")
-    acc_ax.legend(fontsize=9)
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
     for ax in (acc_ax, loss_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_ticks(ax)
     gains = final[(final.metric == "test_acc") & (final.kind == "gain vs final weights")].set_index("weights")
     labels = [w for w in WEIGHTS.values() if w in gains.index and w != WEIGHTS["final"]]
     part = gains.loc[labels]
@@ -123,5 +122,5 @@ def weight_averaging(tables: Tables, config: Mapping[str, Any]):
     end_ax.set_ylim(len(labels) - 0.5, -0.5)
     end_ax.set(xlabel="test accuracy − final weights' (points)", title="gain at the last epoch")
     fig.suptitle("Mean over seeds; bands and whiskers: 95 % CI", x=0.01, ha="left")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig, final

@@ -22,12 +22,12 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import grouped_ci
-from trickbench.report.style import PALETTE, TRAIN_STYLE, VAL_STYLE, apply_theme, level_colors
+from trickbench.report.style import (BASELINE_COLOR, PALETTE, TECHNIQUE_PALETTE, TRAIN_STYLE, VAL_STYLE, apply_theme,
+                                     integer_ticks)
 from trickbench.spec import RunSpec, regularizer_label, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies.records import finished_runs
@@ -116,6 +116,15 @@ def _enabled(config: Mapping[str, Any]) -> bool:
     return is_enabled(config, NAME)
 
 
+def regularizer_colors(levels: pd.Series, config: Mapping[str, Any]) -> dict[str, tuple[float, float, float]]:
+    """The baseline's regularizer in the report's baseline grey, the others in the palette's order."""
+    from trickbench.collect import baseline_labels
+
+    baseline = baseline_labels(config)["regularizer"]
+    others = [level for level in dict.fromkeys(levels) if level != baseline]
+    return {baseline: BASELINE_COLOR, **{level: TECHNIQUE_PALETTE[i % len(TECHNIQUE_PALETTE)] for i, level in enumerate(others)}}
+
+
 def _band(ax, part: pd.DataFrame, style: str, color, scale: float = 1.0, label: str | None = None) -> None:
     ax.plot(part["epoch"], scale * part["mean"], style, color=color, label=label)
     if np.isfinite(part["ci_low"]).any():
@@ -129,7 +138,7 @@ def train_val_curves(tables: Tables, config: Mapping[str, Any]):
     curves, stops = tables[CURVES], tables[NAME]
     if curves.empty:
         return placeholder("No run of the early-stopping study finished."), curves
-    colors = level_colors(curves["regularizer"].astype(str))
+    colors = regularizer_colors(curves["regularizer"].astype(str), config)
     fig, (loss_ax, acc_ax, gap_ax) = plt.subplots(1, 3, figsize=(15, 4.4))
     for level, part in curves.groupby("regularizer", sort=False):
         color = colors[str(level)]
@@ -148,11 +157,11 @@ def train_val_curves(tables: Tables, config: Mapping[str, Any]):
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy (solid: train, dashed: validation)")
     gap_ax.set(xlabel="epoch", ylabel="train − validation accuracy (points)", title="generalization gap")
     for ax in (loss_ax, acc_ax, gap_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    loss_ax.legend(title="regularizer (▼ ▲: epoch early stopping on\nvalidation loss / accuracy restores, per seed)",
-                   fontsize=9, title_fontsize=9)
+        integer_ticks(ax)
+    fig.legend(*loss_ax.get_legend_handles_labels(), loc="lower center", ncol=len(colors), frameon=False,
+               title="regularizer — ▼ / ▲: the epoch early stopping on validation loss / accuracy restores, per seed")
     fig.suptitle("Mean over seeds; bands: 95 % CI", x=0.01, ha="left")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig, curves
 
 

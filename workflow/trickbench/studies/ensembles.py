@@ -25,7 +25,7 @@ from trickbench.design import baseline_spec
 from trickbench.metrics import accuracy, expected_calibration_error, nll
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import grouped_ci
-from trickbench.report.style import PALETTE, apply_theme
+from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies.data import test_labels
@@ -168,8 +168,9 @@ def mc_dropout(tables: Tables, config: Mapping[str, Any]):
         ensemble = members[(members.metric == metric) & (members.kind == "ensemble")]
         ax.plot(ensemble["k"], scale * ensemble["value"], "o-", color=PALETTE[0], ms=4, label="ensemble of k members")
         ax.set(xlabel="passes t / members k", ylabel=LABELS[metric])
-    axes[0].legend(loc="lower right", fontsize=9)
+        integer_ticks(ax)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
     fig.suptitle(f"MC dropout (p = {config['studies'][NAME]['mc_dropout_p']:g}), mean over {passes['seed'].nunique()} "
                  "seeds with 95 % CI, against the deep ensemble", x=0.01, ha="left")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig, pd.concat([curve.assign(kind="MC dropout"), single.reset_index().assign(kind="deterministic pass")])
