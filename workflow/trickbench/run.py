@@ -7,6 +7,8 @@ Files of a run folder, in the order they are written:
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
   test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
                    with dropout active (float32, passes×N×classes); written before summary.json
+  val_logits.npy   validation and test logits of the same model (float32, N×classes): what
+  test_logits.npy  temperature scaling fits (on validation) and reports (on test)
   summary.json     final and validation-selected metrics, status, provenance — written last:
                    its presence is what "this run is done" means
 """
@@ -26,11 +28,13 @@ import numpy as np
 import torch
 
 from trickbench.atomic import atomic_open, atomic_path, write_json
+from trickbench.calibration import calibration_record
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.train.compute import StepCost, run_cost
 from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
@@ -86,6 +90,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     data = prepare(images, spec.data, spec.preprocessing, device)
     trainer = Trainer(spec, data, device, execution.eval_batch_size)
     _resume(trainer, run_dir / "checkpoint.pt")
+    step_cost = trainer.step_cost()
     log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
              spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
              trainer.epoch, spec.train.epochs)
@@ -100,7 +105,9 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save(trainer.state_dict(), tmp)
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
-    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started)
+    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started, step_cost=step_cost,
+                        images_seen=trainer.epoch * len(data.train), optimizer_steps=trainer.optimizer_steps,
+                        labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
     _write_results(run_dir, outcome, summary)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
@@ -126,8 +133,12 @@ def _resume(trainer: Trainer, checkpoint: Path) -> None:
         checkpoint.unlink()
 
 
-def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float) -> dict[str, Any]:
-    """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran."""
+def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float,
+              step_cost: StepCost | None = None, images_seen: int = 0, optimizer_steps: int = 0,
+              labels: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran,
+    what it cost (with the measured `step_cost`) and how calibrated it is (with the `labels` of the
+    val and test splits that the outcome's logits score)."""
     history = outcome.history
     last = history[-1] if history else {}
     best = next((row for row in history if row["epoch"] == outcome.best_epoch), {})
@@ -151,6 +162,11 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
         summary[f"best_{metric}"] = finite(best.get(metric))
     for column in extra_columns(history):  # e.g. the EMA's and SWA's scores
         summary[f"final_{column}"] = finite(last.get(column))
+    if step_cost is not None:
+        summary.update(run_cost(step_cost, summary["grad_evals"], optimizer_steps, images_seen))
+    if labels is not None and outcome.test_logits is not None and outcome.val_logits is not None:
+        calibration = calibration_record(outcome.val_logits.numpy(), labels["val"], outcome.test_logits.numpy(), labels["test"])
+        summary.update({key: finite(value) for key, value in calibration.items()})
     return summary
 
 
@@ -165,13 +181,10 @@ def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> 
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: row[k] for k in columns} for row in outcome.history)
-    _save_array(run_dir / "test_probs.npy", outcome.test_probabilities)
-    if outcome.mc_dropout_probabilities is not None:
-        _save_array(run_dir / "test_probs_mc_dropout.npy", outcome.mc_dropout_probabilities)
+    arrays = {"test_probs": outcome.test_probabilities, "test_logits": outcome.test_logits, "val_logits": outcome.val_logits,
+              "test_probs_mc_dropout": outcome.mc_dropout_probabilities}
+    for name, array in ((name, array) for name, array in arrays.items() if array is not None):
+        with atomic_path(run_dir / f"{name}.npy") as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, array.numpy().astype(np.float32), allow_pickle=False)
     write_json(run_dir / "summary.json", summary)
-
-
-def _save_array(path: Path, values: torch.Tensor) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, values.numpy().astype(np.float32), allow_pickle=False)

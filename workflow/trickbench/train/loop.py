@@ -26,6 +26,7 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.averaging import preprocessed_batches, weight_averages, with_swa_phase
+from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
 from trickbench.train.mc_dropout import mc_dropout_test_probabilities
 
@@ -42,6 +43,9 @@ class Outcome:
     n_parameters: int
     train_seconds: float
     mc_dropout_probabilities: torch.Tensor | None = None  # passes×N×classes, when the spec asks
+    # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
+    val_logits: torch.Tensor | None = None
+    test_logits: torch.Tensor | None = None
 
 
 class Trainer:
@@ -68,6 +72,22 @@ class Trainer:
         self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
         self.grad_evals = 0
         self.status = OK
+
+    @property
+    def optimizer_steps(self) -> int:
+        return self.epoch * self.steps_per_epoch
+
+    def step_cost(self) -> StepCost:
+        """FLOPs and closure calls of one training step on the first training batch, measured on a
+        copy of the model with this run's optimizer and loss (see `train.compute`)."""
+        batch = slice(0, self.spec.train.batch_size)
+        inputs = self.data.preprocess(to_unit_float(self.data.train.images[batch]))
+
+        def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.criterion(model(x), y) + self.regularizer.penalty(model)
+
+        return measure_step(self.model, lambda params: OPTIMIZERS.build(self.spec.optimizer, params), loss, inputs,
+                            self.data.train.labels[batch])
 
     # -- state for checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -185,6 +205,7 @@ class Trainer:
         passes = self.spec.train.mc_dropout_passes
         mc_dropout = (mc_dropout_test_probabilities(self.model, self.data, passes, self.spec.seed, self.eval_batch_size)
                       if passes and self.status == OK else None)
+        val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True)
         return Outcome(
             status=self.status,
             history=self.history,
@@ -194,6 +215,8 @@ class Trainer:
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
             mc_dropout_probabilities=mc_dropout,
+            val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
+            test_logits=test.logits,
         )
 
 
