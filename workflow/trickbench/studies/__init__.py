@@ -43,7 +43,8 @@ def register_study(study: Study) -> Study:
 
 def load_all() -> dict[str, Study]:
     """Import every study module (each registers itself) and return the registry."""
-    from trickbench.studies import calibration, ensembles  # noqa: F401
+    from trickbench.studies import (calibration, checkpoint_averaging, double_descent,  # noqa: F401
+                                    early_stopping, ensembles)
 
     return STUDIES
 
