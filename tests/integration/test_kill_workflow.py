@@ -74,6 +74,15 @@ def checkpointed_unfinished(where: Path) -> set[str]:
         if runs.exists() else set()
 
 
+def version(path: Path) -> tuple[int, int] | None:
+    """Which write of a file this is (a freed inode number can come back, so with the mtime)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def wait_for(condition, process: subprocess.Popen, where: Path, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,9 +115,9 @@ def killed_and_rerun(tmp_path_factory):
     # 2. Re-run (it resumes the two), and SIGKILL snakemake with all its jobs as soon as a resumed
     #    job has written a new checkpoint.
     checkpoints = {r: (where / "results" / "runs" / r / "checkpoint.pt") for r in killed_jobs}
-    first = {r: p.stat().st_ino for r, p in checkpoints.items()}
+    first = {r: version(p) for r, p in checkpoints.items()}
     snakemake = start_snakemake(where)
-    wait_for(lambda: [r for r, p in checkpoints.items() if p.exists() and p.stat().st_ino != first[r]], snakemake, where)
+    wait_for(lambda: [r for r, p in checkpoints.items() if version(p) not in (None, first[r])], snakemake, where)
     os.killpg(snakemake.pid, signal.SIGKILL)
     snakemake.wait()
     # 3. What a user does next: unlock, run again (the profile reruns what was cut off).
