@@ -29,6 +29,7 @@ from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.train.acceleration import choose_acceleration, configure_backends
 from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
@@ -48,6 +49,8 @@ class Execution:
     deterministic: bool = False
     data_root: str = "data"
     download: bool = False
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16; see train.acceleration
+    compile: bool = False  # torch.compile the model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -79,14 +82,16 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     torch.set_num_threads(execution.threads)
     torch.use_deterministic_algorithms(execution.deterministic)
     device = resolve_device(execution.device)
+    configure_backends(device, execution.deterministic)
     started = time.perf_counter()
     images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
     data = prepare(images, spec.data, spec.preprocessing, device)
-    trainer = Trainer(spec, data, device, execution.eval_batch_size)
+    trainer = Trainer(spec, data, device, execution.eval_batch_size,
+                      choose_acceleration(device, execution.precision, execution.compile))
     _resume(trainer, run_dir / "checkpoint.pt")
-    log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
-             spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
-             trainer.epoch, spec.train.epochs)
+    log.info("run %s: %s on %s (%s), %d train / %d val / %d test images, from epoch %d of %d",
+             spec.run_id, describe(spec), device, trainer.acceleration.describe(), len(data.train),
+             len(data.val), len(data.test), trainer.epoch, spec.train.epochs)
     while not trainer.finished:
         row = trainer.train_epoch(_step_bar(trainer) if progress else None)
         log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f  val_loss %.4f  val_acc %.3f  lr %.3g  %.0f img/s",

@@ -25,6 +25,7 @@ from trickbench.techniques.inits import INITS, InitContext
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
+from trickbench.train.acceleration import Acceleration, choose_acceleration
 from trickbench.train.evaluate import evaluate
 
 OK, DIVERGED = "ok", "diverged"
@@ -42,7 +43,8 @@ class Outcome:
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, data: DeviceData, device: torch.device, eval_batch_size: int = 1024):
+    def __init__(self, spec: RunSpec, data: DeviceData, device: torch.device, eval_batch_size: int = 1024,
+                 acceleration: Acceleration | None = None):
         self.spec, self.data, self.device, self.eval_batch_size = spec, data, device, eval_batch_size
         torch.manual_seed(spec.seed)
         self.regularizer = RegularizerSet(REGULARIZERS.build(t) for t in spec.regularizer)
@@ -52,6 +54,9 @@ class Trainer:
         self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
         first_batch = data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size]))
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
+        # after the init, which may run the model in float32 on a data batch (LSUV)
+        self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model)
+        self.forward = self.acceleration.prepare(self.model)
         self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
         self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
         total = spec.train.epochs * self.steps_per_epoch
@@ -114,14 +119,15 @@ class Trainer:
         train = self.data.train
         for step, index in enumerate(shuffled_batches(len(train), self.spec.train.batch_size, self.shuffle_generator, self.device)):
             images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
-            inputs = self.regularizer.perturb(self.data.preprocess(images), self.augment_generator)
+            inputs = self.acceleration.inputs(self.regularizer.perturb(self.data.preprocess(images), self.augment_generator))
             labels = train.labels[index]
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
             def closure() -> torch.Tensor:
                 self.optimizer.zero_grad(set_to_none=True)
-                logits = self.model(inputs)
-                loss = self.criterion(logits, labels) + self.regularizer.penalty(self.model)
+                with self.acceleration.autocast():
+                    logits = self.forward(inputs)
+                loss = self.criterion(logits.float(), labels) + self.regularizer.penalty(self.model)
                 loss.backward()
                 self.grad_evals += 1
                 if not first:
@@ -152,7 +158,7 @@ class Trainer:
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
         for split in ("val", "test"):
-            result = evaluate(self.model, self.data, split, self.eval_batch_size)
+            result = evaluate(self.model, self.data, split, self.eval_batch_size, acceleration=self.acceleration)
             row[f"{split}_loss"], row[f"{split}_acc"] = result.loss, result.accuracy
         row["grad_evals"] = self.grad_evals
 
@@ -167,7 +173,8 @@ class Trainer:
         stopped_early = self.status == OK and self._patience_exhausted()
         if self.best_weights is not None and self.status == OK:
             self.model.load_state_dict(self.best_weights)
-        test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True)
+        test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True,
+                        acceleration=self.acceleration)
         return Outcome(
             status=self.status,
             history=self.history,
