@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -116,11 +116,8 @@ class Trainer:
         start, seen = time.perf_counter(), 0
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        train = self.data.train
-        for step, index in enumerate(shuffled_batches(len(train), self.spec.train.batch_size, self.shuffle_generator, self.device)):
-            images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
-            inputs = self.acceleration.inputs(self.regularizer.perturb(self.data.preprocess(images), self.augment_generator))
-            labels = train.labels[index]
+        for step, index in enumerate(self.epoch_batches()):
+            inputs, labels = self.batch(index)
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
             def closure() -> torch.Tensor:
@@ -134,11 +131,7 @@ class Trainer:
                     first.append((loss.detach(), logits.detach()))
                 return loss
 
-            lr = self.optimizer.param_groups[0]["lr"]
-            self.regularizer.before_step(self.model, lr)
-            self.optimizer.step(closure)
-            self.regularizer.after_step(self.model, lr)
-            self.scheduler.step()
+            lr = self.step(closure)
             loss, logits = first[0]
             loss_sum += loss * len(index)
             correct += (logits.argmax(1) == labels).sum()
@@ -149,12 +142,37 @@ class Trainer:
         row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": correct.item() / seen}
         row["train_seconds"] = time.perf_counter() - start
         row["images_per_s"] = seen / row["train_seconds"]
-        if not math.isfinite(train_loss):
+        self.record_epoch(row)
+        return row
+
+    def epoch_batches(self) -> Iterator[torch.Tensor]:
+        """The index batches of the next epoch, in this run's shuffled order."""
+        return shuffled_batches(len(self.data.train), self.spec.train.batch_size, self.shuffle_generator, self.device)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch as the model sees it: augmented, preprocessed, perturbed, laid out."""
+        train = self.data.train
+        images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
+        inputs = self.acceleration.inputs(self.regularizer.perturb(self.data.preprocess(images), self.augment_generator))
+        return inputs, train.labels[index]
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> float:
+        """One optimizer step with the regularizers' hooks around it and the schedule after it;
+        returns the learning rate the step used."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.regularizer.before_step(self.model, lr)
+        self.optimizer.step(closure)
+        self.regularizer.after_step(self.model, lr)
+        self.scheduler.step()
+        return lr
+
+    def record_epoch(self, row: dict[str, float]) -> None:
+        """Close an epoch whose training metrics are in `row`: divergence, evaluation, history."""
+        if not math.isfinite(row["train_loss"]):
             self.status = DIVERGED
         self._evaluate_into(row)
         self.history.append(row)
         self._track_best(row)
-        return row
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
         for split in ("val", "test"):
