@@ -53,7 +53,7 @@ def test_cuda_without_bf16_stays_float32(monkeypatch):
 
 
 def test_cpu_stays_float32_unless_asked():
-    assert choose_acceleration(CPU) == Acceleration(CPU, None, channels_last=False, compile=False)
+    assert choose_acceleration(CPU) == Acceleration(CPU, None, channels_last=True, compile=False)
     assert choose_acceleration(CPU, "bf16").autocast_dtype is torch.bfloat16
     assert choose_acceleration(CUDA, "fp32").autocast_dtype is None
     assert choose_acceleration(CPU, compile=True).compile
@@ -96,8 +96,12 @@ def test_bf16_training_follows_float32_training_closely():
     assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
 
 
+def test_cpu_cnn_runs_channels_last_and_mlp_keeps_its_layout():
+    assert trainer("cnn").acceleration.channels_last and not trainer("mlp").acceleration.channels_last
+
+
 def test_channels_last_changes_no_checkpoint_key():
-    plain, fast = trainer("cnn"), trainer("cnn", Acceleration(CPU, channels_last=True))
+    plain, fast = trainer("cnn", Acceleration(CPU)), trainer("cnn", Acceleration(CPU, channels_last=True))
     assert plain.state_dict()["model"].keys() == fast.state_dict()["model"].keys()
     fast.load_state_dict(plain.state_dict())  # a checkpoint moves between the two freely
     for p, q in zip(plain.model.parameters(), fast.model.parameters()):
