@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import REPO, describe_machine, workspace, write_result
+from machine import REPO, describe_machine, package_env, workspace, write_result
 
 FACTORS = ("{activation: [relu, tanh, sigmoid, gelu, elu], init: [he_normal, xavier_normal, orthogonal, default, "
            "small_gaussian], norm: [batch, none], regularizer: [none, l2, dropout, augment], "
@@ -41,11 +41,6 @@ def design_override(runs: int) -> str:
     """A random design of runs/10 combinations of the 1,000, each with 10 seeds."""
     return (f"design={{kind: random, samples: {runs // SEEDS}, sample_seed: 0, "
             f"seeds: [{', '.join(map(str, range(SEEDS)))}], factors: {FACTORS}}}")
-
-
-def package_env() -> dict[str, str]:
-    """The checkout's package first on the path of every process snakemake starts."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
 
 
 def children_cpu_seconds() -> float:

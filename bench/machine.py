@@ -73,6 +73,12 @@ def write_result(name: str, payload: dict[str, Any], machine_before: dict[str, A
     return path
 
 
+def package_env() -> dict[str, str]:
+    """The environment for processes a benchmark starts: this checkout's package first on the path
+    (an installed trickbench elsewhere must not answer instead)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
+
+
 def workspace(where: Path) -> Path:
     """A directory holding the workflow as a user's checkout has it (the Snakefile, config.yaml and
     a link to workflow/), so a benchmark's results never touch the repository's own."""

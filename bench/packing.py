@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import REPO, describe_machine, write_result
+from machine import REPO, describe_machine, package_env, write_result
 
 EPOCHS = 3
 #: members and jobs differ by float rounding only: a few of 846 borderline test images may flip
@@ -47,10 +47,6 @@ def specs(runs: int, epochs: int, model: str):
     return [baseline_spec(config, seed) for seed in range(runs)]
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
-
-
 def job(spec, root: Path, threads: int, device: str) -> list[str]:
     return [sys.executable, "-m", "trickbench", "train", "--spec", spec.canonical_json(),
             "--run-dir", str(root / spec.run_id), "--threads", str(threads), "--device", device]
@@ -65,7 +61,7 @@ def run_jobs(all_specs, concurrent: int, threads: int, device: str) -> tuple[flo
             while pending and len(running) < concurrent:
                 spec = pending.pop(0)
                 log = open(root / f"{spec.run_id}.log", "w")
-                running.append((subprocess.Popen(job(spec, root, threads, device), env=env(), stdout=log,
+                running.append((subprocess.Popen(job(spec, root, threads, device), env=package_env(), stdout=log,
                                                  stderr=subprocess.STDOUT), log))
             finished, log = running.pop(0)
             log.close()
@@ -81,7 +77,7 @@ def run_group(runs: int, epochs: int, model: str, threads: int, device: str) -> 
     start = time.perf_counter()
     result = subprocess.run([sys.executable, __file__, "--group-worker", "--runs", str(runs), "--epochs", str(epochs),
                              "--model", model, "--threads", str(threads), "--device", device],
-                            env=env(), capture_output=True, text=True)
+                            env=package_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"the seed group failed:\n{result.stderr[-2000:]}")

@@ -206,3 +206,22 @@ def test_pinned_copy_to_the_gpu_keeps_values():
 def test_copy_to_the_cpu_is_the_tensor_itself():
     x = torch.arange(6)
     assert to_device(x, CPU) is x
+
+
+# -- which device a run gets ---------------------------------------------------------------
+def test_auto_device_is_cuda_exactly_when_cuda_is_visible(monkeypatch):
+    from trickbench.run import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == CUDA and resolve_device("cpu") == CPU
+
+
+def test_asking_for_cuda_without_one_is_a_one_line_config_error(monkeypatch):
+    from trickbench.errors import ConfigError
+    from trickbench.run import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="execution.device.*no CUDA device"):
+        resolve_device("cuda")

@@ -27,6 +27,7 @@ import torch
 from trickbench.atomic import atomic_open, atomic_path, write_json
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
+from trickbench.errors import ConfigError
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
 from trickbench.train.acceleration import choose_acceleration, configure_backends
@@ -57,7 +58,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("execution.device is 'cuda' but no CUDA device is visible")
+        raise ConfigError("execution.device", name, "auto or cpu: no CUDA device is visible here")
     return torch.device(name)
 
 
