@@ -31,6 +31,8 @@ rule train:
 # ends in this marker job that depends on its runs. Local runs ignore groups (the markers are
 # then empty files made in a blink); only `all` asks for the markers, so changing N reruns nothing.
 rule train_group:
+    wildcard_constraints:
+        group="train-[0-9]+",
     input:
         lambda wildcards: run_files(CLUSTER_JOBS[wildcards.group]),
     output:
