@@ -43,7 +43,7 @@ def register_study(study: Study) -> Study:
 
 def load_all() -> dict[str, Study]:
     """Import every study module (each registers itself) and return the registry."""
-    from trickbench.studies import ensembles  # noqa: F401
+    from trickbench.studies import calibration, ensembles  # noqa: F401
 
     return STUDIES
 

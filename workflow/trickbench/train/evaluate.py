@@ -22,6 +22,7 @@ class Evaluation:
     loss: float
     accuracy: float
     probabilities: torch.Tensor | None = None  # N×classes on the CPU, when asked for
+    logits: torch.Tensor | None = None  # the same, before the softmax (for temperature scaling)
 
 
 @torch.inference_mode()
@@ -36,7 +37,7 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, ke
     model.eval()
     loss_sum = torch.zeros((), device=part.labels.device)
     correct = torch.zeros((), device=part.labels.device, dtype=torch.int64)
-    probabilities = []
+    kept = []
     autocast = acceleration.autocast() if acceleration else contextlib.nullcontext()
     layout = acceleration.inputs if acceleration else (lambda batch: batch)
     for start in range(0, len(part), batch_size):
@@ -47,10 +48,11 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, ke
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
         if keep_probabilities:
-            probabilities.append(logits.softmax(1).cpu())
+            kept.append(logits.cpu())
     model.train(was_training)
     return Evaluation(
         loss=loss_sum.item() / len(part),
         accuracy=correct.item() / len(part),
-        probabilities=torch.cat(probabilities) if keep_probabilities else None,
+        probabilities=torch.cat(kept).softmax(1) if keep_probabilities else None,
+        logits=torch.cat(kept) if keep_probabilities else None,
     )

@@ -26,6 +26,7 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.acceleration import Acceleration, choose_acceleration
+from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
 
 OK, DIVERGED = "ok", "diverged"
@@ -40,6 +41,9 @@ class Outcome:
     test_probabilities: torch.Tensor
     n_parameters: int
     train_seconds: float
+    # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
+    val_logits: torch.Tensor | None = None
+    test_logits: torch.Tensor | None = None
 
 
 class Trainer:
@@ -67,6 +71,22 @@ class Trainer:
         self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
         self.grad_evals = 0
         self.status = OK
+
+    @property
+    def optimizer_steps(self) -> int:
+        return self.epoch * self.steps_per_epoch
+
+    def step_cost(self) -> StepCost:
+        """FLOPs and closure calls of one training step on the first training batch, measured on a
+        copy of the model with this run's optimizer and loss (see `train.compute`)."""
+        batch = slice(0, self.spec.train.batch_size)
+        inputs = self.data.preprocess(to_unit_float(self.data.train.images[batch]))
+
+        def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.criterion(model(x), y) + self.regularizer.penalty(model)
+
+        return measure_step(self.model, lambda params: OPTIMIZERS.build(self.spec.optimizer, params), loss, inputs,
+                            self.data.train.labels[batch])
 
     # -- state for checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -193,6 +213,8 @@ class Trainer:
             self.model.load_state_dict(self.best_weights)
         test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True,
                         acceleration=self.acceleration)
+        val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True,
+                       acceleration=self.acceleration)
         return Outcome(
             status=self.status,
             history=self.history,
@@ -201,6 +223,8 @@ class Trainer:
             test_probabilities=test.probabilities,
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
+            val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
+            test_logits=test.logits,
         )
 
 
