@@ -225,3 +225,10 @@ def test_asking_for_cuda_without_one_is_a_one_line_config_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="execution.device.*no CUDA device"):
         resolve_device("cuda")
+
+
+def test_no_channels_last_under_an_optimizer_that_flattens_gradients():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3))
+    on = Acceleration(CPU, channels_last=True)
+    assert not on.for_model(model, torch.optim.LBFGS(model.parameters())).channels_last
+    assert on.for_model(model, torch.optim.SGD(model.parameters(), lr=0.1)).channels_last

@@ -51,10 +51,13 @@ class Acceleration:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def for_model(self, model: nn.Module) -> "Acceleration":
-        """These settings as they apply to `model`: channels_last only for convolutional models."""
+    def for_model(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> "Acceleration":
+        """These settings as they apply to `model` and its optimizer: channels_last only for
+        convolutional models, and not under torch's L-BFGS, which flattens every gradient with
+        `.view(-1)` — impossible for a channels_last tensor."""
         convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
-        return replace(self, channels_last=self.channels_last and convolutional)
+        flattens = isinstance(optimizer, torch.optim.LBFGS)
+        return replace(self, channels_last=self.channels_last and convolutional and not flattens)
 
     def prepare(self, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         """Put `model` in its memory format (in place) and return the callable that runs it:

@@ -58,10 +58,10 @@ class Trainer:
         self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
         first_batch = data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size]))
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
-        # after the init, which may run the model in float32 on a data batch (LSUV)
-        self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model)
-        self.forward = self.acceleration.prepare(self.model)
         self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        # after the init, which may run the model in float32 on a data batch (LSUV)
+        self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
+        self.forward = self.acceleration.prepare(self.model)
         self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
         total = spec.train.epochs * self.steps_per_epoch
         warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
