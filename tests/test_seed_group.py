@@ -43,7 +43,7 @@ def alone(spec, data):
 @pytest.mark.parametrize("optimizer", [entry.name for entry in OPTIMIZERS])
 def test_each_member_matches_its_run_trained_alone(optimizer):
     """Batched kernels round differently and adaptive optimizers amplify that a little (Adam
-    divides by √v), so "the same" is within 1e-3 — while two seeds differ by far more."""
+    divides by √v, Adagrad by its running sum), so "the same" is within 1e-2 — while two seeds differ by far more."""
     specs, data = seeds_of(optimizer, seeds=(0, 1))
     try:
         together = train_seed_group(specs, data, CPU, 64)
@@ -54,10 +54,10 @@ def test_each_member_matches_its_run_trained_alone(optimizer):
         single = alone(spec, data)
         for row_alone, row_member in zip(single.history, member.history):
             for metric in ("train_loss", "train_acc", "val_loss", "test_loss"):
-                assert row_member[metric] == pytest.approx(row_alone[metric], rel=1e-3, abs=1e-3), metric
-        torch.testing.assert_close(member.test_probabilities, single.test_probabilities, rtol=1e-3, atol=1e-3)
+                assert row_member[metric] == pytest.approx(row_alone[metric], rel=1e-2, abs=1e-2), metric
+        torch.testing.assert_close(member.test_probabilities, single.test_probabilities, rtol=1e-2, atol=1e-2)
         assert member.n_parameters == single.n_parameters
-    assert (together[0].test_probabilities - together[1].test_probabilities).abs().max() > 1e-2
+    assert (together[0].test_probabilities - together[1].test_probabilities).abs().max() > 5e-2
 
 
 def test_members_start_from_their_seeds_initialization():
