@@ -27,4 +27,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "reports/report.html",
+        expand("results/groups/{group}.done", group=CLUSTER_JOBS),
     default_target: True

@@ -68,3 +68,25 @@ def test_ranking_flips_at_equal_gradient_evaluations(tiny_config):
                                    "(70.5 → 45.5 % test accuracy")
     assert "at 20 gradient evaluations per epoch against a median of 15" in sentences[0]
     assert "ranking of the variants is the same" in sentences[1]
+
+
+def test_figure_marks_a_variant_whose_first_epoch_is_over_budget(tiny_config, tmp_path):
+    """A technique whose one epoch costs more gradient evaluations than the common budget (L-BFGS's
+    line searches) has no point under that budget: the panel says so instead of failing."""
+    import matplotlib.pyplot as plt
+
+    from trickbench.report.equal_compute import equal_compute as draw
+    from trickbench.report.figures import Tables
+
+    config = validate_config(tiny_config)
+    runs, epochs = make_tables(config)
+    full = runs.assign(epochs=2, epochs_completed=2)  # relu caps the budgets at 2 epochs: 20 evaluations, 4 s
+    pricey = epochs[epochs.epoch <= 2].assign(grad_evals=lambda e: e.grad_evals.where(e.run_id.str.startswith("relu"), 100))
+    full.to_csv(tmp_path / "runs.csv", index=False)
+    pricey.to_csv(tmp_path / "epochs.csv", index=False)
+    fig, data = draw(Tables(tmp_path), config)
+    evals = data[data.comparison == "equal gradient evaluations"]
+    assert evals["variant"].tolist() == ["baseline"]
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert "over budget" in texts and "#1" in texts
+    plt.close(fig)

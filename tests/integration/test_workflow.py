@@ -127,3 +127,22 @@ def test_snakemakes_own_report_holds_the_figures(smoke_run: Path):
     text = target.read_text()
     for figure in (smoke_run / "reports/figures").glob("*.png"):
         assert figure.name in text
+
+
+def test_runs_per_cluster_job_puts_that_many_runs_in_one_group_job(tmp_path: Path):
+    where = workspace(tmp_path)
+    result = snakemake(where, "-n", "--configfile", "workflow/presets/smoke.yaml",
+                       "--config", "execution={runs_per_cluster_job: 3}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    groups = re.split(r"Group job (train-\d+)", result.stdout + result.stderr)[1:]
+    trains = {name: body.split("rule study_")[0].count("rule train:") for name, body in zip(groups[::2], groups[1::2])}
+    assert trains == {"train-0": 3, "train-1": 3, "train-2": 1}  # 7 runs, 3 per submitted job
+
+
+def test_speed_and_scale_settings_retrain_nothing(smoke_run: Path):
+    result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "-n", "--config",
+                       "execution={precision: bf16, compile: true, gpu_slots: 4, runs_per_cluster_job: 3}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert not re.search(r"^train\s+\d+", output, re.MULTILINE)  # only the group markers are new
+    assert re.search(r"^train_group\s+3\b", output, re.MULTILINE)

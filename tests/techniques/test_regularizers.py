@@ -245,8 +245,8 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     real_evaluate = loop.evaluate
 
-    def evaluate(model, data, split, batch_size, keep_probabilities=False):
-        result = real_evaluate(model, data, split, batch_size, keep_probabilities)
+    def evaluate(model, data, split, batch_size, keep_probabilities=False, **options):
+        result = real_evaluate(model, data, split, batch_size, keep_probabilities, **options)
         return Evaluation(next(scripted), result.accuracy) if split == "val" else result
 
     monkeypatch.setattr(loop, "evaluate", evaluate)

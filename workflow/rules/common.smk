@@ -16,9 +16,20 @@ EXECUTION = config["execution"]
 TRICKBENCH = f"{shlex.quote(sys.executable)} -m trickbench"
 EXECUTION_FLAGS = " ".join(
     [f"--device {EXECUTION['device']}", f"--eval-batch-size {EXECUTION['eval_batch_size']}",
-     f"--checkpoint-every {EXECUTION['checkpoint_every']}", f"--data-root {shlex.quote(EXECUTION['data_root'])}"]
+     f"--checkpoint-every {EXECUTION['checkpoint_every']}", f"--data-root {shlex.quote(EXECUTION['data_root'])}",
+     f"--precision {EXECUTION['precision']}"]
     + ["--download"] * EXECUTION["download"] + ["--deterministic"] * EXECUTION["deterministic"]
+    + ["--compile"] * EXECUTION["compile"]
 )
+
+# Several small training jobs may share one GPU: each GPU job holds one `gpu_slot`, and a machine
+# has (visible GPUs × execution.gpu_slots) of them, unless `--resources gpu_slot=N` said otherwise.
+if PLAN.gpu_slot_limit and "gpu_slot" not in workflow.global_resources:
+    workflow.register_resource("gpu_slot", PLAN.gpu_slot_limit)
+
+# On a cluster, execution.runs_per_cluster_job runs share one submitted job (see rule train_group).
+CLUSTER_JOBS = PLAN.cluster_jobs  # group name -> its run ids; empty: one cluster job per run
+GROUP_OF = {run_id: name for name, run_ids in CLUSTER_JOBS.items() for run_id in run_ids}
 
 
 wildcard_constraints:

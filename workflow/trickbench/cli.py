@@ -121,7 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--run-dir", str(run_dir), f"a folder named by the spec's id {spec.run_id}")
     execution = Execution(device=args.device, threads=args.threads, eval_batch_size=args.eval_batch_size,
                           checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
-                          data_root=str(args.data_root), download=args.download)
+                          data_root=str(args.data_root), download=args.download, precision=args.precision,
+                          compile=args.compile)
     train_run(spec, run_dir, execution, progress=True)
     return 0
 
@@ -299,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", type=Path, default=Path("data"), help="where the cifar10 source keeps its files")
     train.add_argument("--download", action="store_true", help="let the cifar10 source download (MD5-checked)")
     train.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    train.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                       help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
 
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",

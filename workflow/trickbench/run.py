@@ -32,10 +32,11 @@ from trickbench.atomic import TEMPORARY_SUFFIX, atomic_open, atomic_path, write_
 from trickbench.calibration import calibration_record
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
-from trickbench.errors import one_line
+from trickbench.errors import ConfigError, one_line
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.train.acceleration import choose_acceleration, configure_backends
 from trickbench.train.compute import StepCost, run_cost
 from trickbench.train.loop import Outcome, Trainer
 
@@ -56,13 +57,15 @@ class Execution:
     deterministic: bool = False
     data_root: str = "data"
     download: bool = False
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16; see train.acceleration
+    compile: bool = False  # torch.compile the model
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("execution.device is 'cuda' but no CUDA device is visible")
+        raise ConfigError("execution.device", name, "auto or cpu: no CUDA device is visible here")
     return torch.device(name)
 
 
@@ -105,14 +108,17 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     torch.set_num_threads(execution.threads)
     set_deterministic(execution.deterministic)
     device = resolve_device(execution.device)
+    configure_backends(device, execution.deterministic)
     started = time.perf_counter()
     images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
     data = prepare(images, spec.data, spec.preprocessing, device)
-    trainer = resumed_trainer(lambda: Trainer(spec, data, device, execution.eval_batch_size), run_dir / "checkpoint.pt")
+    acceleration = choose_acceleration(device, execution.precision, execution.compile)
+    trainer = resumed_trainer(lambda: Trainer(spec, data, device, execution.eval_batch_size, acceleration),
+                              run_dir / "checkpoint.pt")
     step_cost = trainer.step_cost()
-    log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
-             spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
-             trainer.epoch, spec.train.epochs)
+    log.info("run %s: %s on %s (%s), %d train / %d val / %d test images, from epoch %d of %d",
+             spec.run_id, describe(spec), device, trainer.acceleration.describe(), len(data.train),
+             len(data.val), len(data.test), trainer.epoch, spec.train.epochs)
     while not trainer.finished:
         on_step = epoch_progress(trainer.epoch + 1, spec.train.epochs, trainer.steps_per_epoch,
                                  spec.train.batch_size) if progress else None
@@ -138,10 +144,10 @@ def set_deterministic(enabled: bool) -> None:
     """PyTorch's reproducibility switch (docs: "Reproducibility", torch.use_deterministic_algorithms):
     deterministic kernels or an error where an operation has none, no cuDNN autotuning, and the
     cuBLAS workspace setting that CUDA >= 10.2 needs for reproducible matrix products (read when
-    cuBLAS starts, so set before any tensor reaches the GPU). CPU training is deterministic anyway."""
+    cuBLAS starts, so set before any tensor reaches the GPU). CPU training is deterministic anyway.
+    cuDNN autotuning follows the same switch in `configure_backends`."""
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.backends.cudnn.benchmark = False
     if torch.are_deterministic_algorithms_enabled() != enabled:
         # only when it changes: the call imports torch._inductor and torch._dynamo (seconds per job)
         torch.use_deterministic_algorithms(enabled)

@@ -36,6 +36,30 @@ class Plan:
             return torch.cuda.is_available()
         return self.execution.device == "cuda"
 
+    @property
+    def gpu_slot_limit(self) -> int:
+        """How many GPU training jobs this machine runs at once: visible GPUs × `execution.gpu_slots`
+        (0 where no GPU is visible, e.g. a cluster's login node: the compute nodes decide there)."""
+        if not self.uses_gpu:
+            return 0
+        import torch
+
+        return torch.cuda.device_count() * self.config["execution"]["gpu_slots"]
+
+    @property
+    def cluster_jobs(self) -> dict[str, list[str]]:
+        """Group name → the runs that share one cluster job (`execution.runs_per_cluster_job` of
+        them, consecutive in plan order, so a combination's seeds travel together); empty when
+        every run is its own job."""
+        return cluster_job_groups(list(self.runs), self.config["execution"]["runs_per_cluster_job"])
+
+
+def cluster_job_groups(run_ids: list[str], runs_per_job: int) -> dict[str, list[str]]:
+    """Consecutive chunks of `runs_per_job` runs, named train-0, train-1, …; none for 1."""
+    if runs_per_job <= 1:
+        return {}
+    return {f"train-{i // runs_per_job}": run_ids[i:i + runs_per_job] for i in range(0, len(run_ids), runs_per_job)}
+
 
 def execution_from_config(config: Mapping[str, Any]) -> Execution:
     names = {f.name for f in fields(Execution)}

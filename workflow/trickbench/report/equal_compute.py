@@ -171,16 +171,21 @@ def equal_compute(tables: Tables, config: Mapping[str, Any]):
     fig, axes = plt.subplots(1, len(comparisons), figsize=(4.6 * len(comparisons) + 2.5, 1.3 + 0.34 * len(order)),
                              sharey=True, sharex=True, squeeze=False)
     for ax, name in zip(axes[0], comparisons):
-        part = table[(table["comparison"] == name) & table["variant"].isin(y)]
+        comparison = table[table["comparison"] == name]
+        part = comparison[comparison["variant"].isin(y)]  # may be empty: a comparison need not hold every variant
         for row in part.itertuples():
             has_ci = math.isfinite(row.ci_low)
             ax.errorbar(row.mean, y[row.variant], fmt="o", color="black", markersize=4, capsize=3,
                         xerr=[[row.mean - row.ci_low], [row.ci_high - row.mean]] if has_ci else None)
             ax.annotate(f"#{row.rank}", (row.mean, y[row.variant]), xytext=(0, 5), textcoords="offset points",
                         ha="center", fontsize=7, color="0.35")
-        budget, unit = part["budget"].iloc[0], part["unit"].iloc[0]
+        for variant in set(y) - set(part["variant"]):  # its first epoch already costs more than the budget
+            ax.annotate("over budget", (0.02, y[variant]), xycoords=("axes fraction", "data"), va="center",
+                        fontsize=7, color="0.35")
+        budget, unit = comparison["budget"].iloc[0], comparison["unit"].iloc[0]
         shown = pd.concat([part["mean"], part["ci_low"], part["ci_high"]]).dropna()
-        ax.set_xlim(max(0.0, shown.min() - 2), min(100.0, shown.max() + 2))  # accuracy: a CI beyond [0, 100] is cut
+        if not shown.empty:
+            ax.set_xlim(max(0.0, shown.min() - 2), min(100.0, shown.max() + 2))  # accuracy: a CI beyond [0, 100] is cut
         ax.set_title(f"{name}\n(≤ {budget:,.4g} {unit})", loc="left", fontsize=10)
         ax.set_xlabel("test acc. at val-selected epoch (%)")
     axes[0][0].set_yticks(range(len(order)), order)

@@ -1,6 +1,12 @@
-"""Evaluation of a model on a whole split: large batches, no autograd, one host sync per split."""
+"""Evaluation of a model on a whole split: large batches, no autograd, one host sync per split.
+
+It runs under the training run's `Acceleration` (the same precision and memory format), but
+always through the uncompiled model: evaluation is a small share of a run, and a compiled model
+would compile a second graph for eval mode."""
 
 from __future__ import annotations
+
+import contextlib
 
 from dataclasses import dataclass
 
@@ -8,6 +14,7 @@ import torch
 from torch import nn
 
 from trickbench.data.device_data import DeviceData, to_unit_float
+from trickbench.train.acceleration import Acceleration
 
 
 @dataclass(frozen=True)
@@ -19,8 +26,10 @@ class Evaluation:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, keep_probabilities: bool = False) -> Evaluation:
-    """Mean cross-entropy and accuracy of `model` (in eval mode) on `split`."""
+def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, keep_probabilities: bool = False,
+             acceleration: Acceleration | None = None) -> Evaluation:
+    """Mean cross-entropy and accuracy of `model` (in eval mode) on `split`; `acceleration`, when
+    given, is the one `model` was prepared with."""
     part = data.split(split)
     if len(part) == 0:
         return Evaluation(float("nan"), float("nan"))
@@ -29,10 +38,13 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, ke
     loss_sum = torch.zeros((), device=part.labels.device)
     correct = torch.zeros((), device=part.labels.device, dtype=torch.int64)
     kept = []
+    autocast = acceleration.autocast() if acceleration else contextlib.nullcontext()
+    layout = acceleration.inputs if acceleration else (lambda batch: batch)
     for start in range(0, len(part), batch_size):
         images = part.images[start:start + batch_size]
         labels = part.labels[start:start + batch_size]
-        logits = model(data.preprocess(to_unit_float(images))).float()
+        with autocast:
+            logits = model(layout(data.preprocess(to_unit_float(images)))).float()
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
         if keep_probabilities:

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from trickbench.techniques.inits import INITS, InitContext
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
+from trickbench.train.acceleration import Acceleration, choose_acceleration
 from trickbench.train.averaging import preprocessed_batches, weight_averages, with_swa_phase
 from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
@@ -49,7 +50,8 @@ class Outcome:
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, data: DeviceData, device: torch.device, eval_batch_size: int = 1024):
+    def __init__(self, spec: RunSpec, data: DeviceData, device: torch.device, eval_batch_size: int = 1024,
+                 acceleration: Acceleration | None = None):
         self.spec, self.data, self.device, self.eval_batch_size = spec, data, device, eval_batch_size
         torch.manual_seed(spec.seed)
         self.regularizer = RegularizerSet(REGULARIZERS.build(t) for t in spec.regularizer)
@@ -60,6 +62,9 @@ class Trainer:
         first_batch = data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size]))
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
         self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        # after the init, which may run the model in float32 on a data batch (LSUV)
+        self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
+        self.forward = self.acceleration.prepare(self.model)
         self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
         total = spec.train.epochs * self.steps_per_epoch
         warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
@@ -140,30 +145,22 @@ class Trainer:
         start, seen = time.perf_counter(), 0
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        train = self.data.train
-        for step, index in enumerate(shuffled_batches(len(train), self.spec.train.batch_size, self.shuffle_generator, self.device)):
-            images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
-            inputs = self.regularizer.perturb(self.data.preprocess(images), self.augment_generator)
-            labels = train.labels[index]
+        for step, index in enumerate(self.epoch_batches()):
+            inputs, labels = self.batch(index)
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
             def closure() -> torch.Tensor:
                 self.optimizer.zero_grad(set_to_none=True)
-                logits = self.model(inputs)
-                loss = self.criterion(logits, labels) + self.regularizer.penalty(self.model)
+                with self.acceleration.autocast():
+                    logits = self.forward(inputs)
+                loss = self.criterion(logits.float(), labels) + self.regularizer.penalty(self.model)
                 loss.backward()
                 self.grad_evals += 1
                 if not first:
                     first.append((loss.detach(), logits.detach()))
                 return loss
 
-            lr = self.optimizer.param_groups[0]["lr"]
-            self.regularizer.before_step(self.model, lr)
-            self.optimizer.step(closure)
-            self.regularizer.after_step(self.model, lr)
-            self.scheduler.step()
-            for average in self.averages:
-                average.after_step(self.model)
+            lr = self.step(closure)
             loss, logits = first[0]
             loss_sum += loss * len(index)
             correct += (logits.argmax(1) == labels).sum()
@@ -174,7 +171,35 @@ class Trainer:
         row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": correct.item() / seen}
         row["train_seconds"] = time.perf_counter() - start
         row["images_per_s"] = seen / row["train_seconds"]
-        if not math.isfinite(train_loss):
+        self.record_epoch(row)
+        return row
+
+    def epoch_batches(self) -> Iterator[torch.Tensor]:
+        """The index batches of the next epoch, in this run's shuffled order."""
+        return shuffled_batches(len(self.data.train), self.spec.train.batch_size, self.shuffle_generator, self.device)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch as the model sees it: augmented, preprocessed, perturbed, laid out."""
+        train = self.data.train
+        images = self.regularizer.augment(to_unit_float(train.images[index]), self.augment_generator)
+        inputs = self.acceleration.inputs(self.regularizer.perturb(self.data.preprocess(images), self.augment_generator))
+        return inputs, train.labels[index]
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> float:
+        """One optimizer step with the regularizers' hooks around it and the schedule after it;
+        returns the learning rate the step used."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.regularizer.before_step(self.model, lr)
+        self.optimizer.step(closure)
+        self.regularizer.after_step(self.model, lr)
+        self.scheduler.step()
+        for average in self.averages:
+            average.after_step(self.model)
+        return lr
+
+    def record_epoch(self, row: dict[str, float]) -> None:
+        """Close an epoch whose training metrics are in `row`: divergence, evaluation, history."""
+        if not math.isfinite(row["train_loss"]):
             self.status = DIVERGED
         self._evaluate_into(row)
         for average in self.averages:
@@ -182,11 +207,10 @@ class Trainer:
             average.evaluate_into(row, self.data, self.eval_batch_size)
         self.history.append(row)
         self._track_best(row)
-        return row
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
         for split in ("val", "test"):
-            result = evaluate(self.model, self.data, split, self.eval_batch_size)
+            result = evaluate(self.model, self.data, split, self.eval_batch_size, acceleration=self.acceleration)
             row[f"{split}_loss"], row[f"{split}_acc"] = result.loss, result.accuracy
         row["grad_evals"] = self.grad_evals
 
@@ -201,11 +225,13 @@ class Trainer:
         stopped_early = self.status == OK and self._patience_exhausted()
         if self.best_weights is not None and self.status == OK:
             self.model.load_state_dict(self.best_weights)
-        test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True)
+        test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True,
+                        acceleration=self.acceleration)
         passes = self.spec.train.mc_dropout_passes
         mc_dropout = (mc_dropout_test_probabilities(self.model, self.data, passes, self.spec.seed, self.eval_batch_size)
                       if passes and self.status == OK else None)
-        val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True)
+        val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True,
+                       acceleration=self.acceleration)
         return Outcome(
             status=self.status,
             history=self.history,

@@ -1,0 +1,88 @@
+"""What every benchmark records beside its numbers: the machine, its load, the software, the code.
+
+A ratio is only comparable to another measured on the same machine under the same load, so each
+result file carries the CPU model, the cores this process may use, the load averages before and
+after, torch's version and device, and the git commit. Shared by every script in bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(REPO / "workflow"))  # the checkout's package, installed or not
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def describe_machine() -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda": torch.version.cuda if cuda else None,
+        "git_commit": git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_result(name: str, payload: dict[str, Any], machine_before: dict[str, Any]) -> Path:
+    """Write bench/results/<name>.json: the numbers, the machine as it was at the start, and the
+    load at the end (a benchmark that shared its cores says so)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "machine": machine_before,
+              "load_average_at_end": [round(x, 2) for x in os.getloadavg()], **payload}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path.relative_to(REPO)}")
+    return path
+
+
+def package_env() -> dict[str, str]:
+    """The environment for processes a benchmark starts: this checkout's package first on the path
+    (an installed trickbench elsewhere must not answer instead)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
+
+
+def workspace(where: Path) -> Path:
+    """A directory holding the workflow as a user's checkout has it (the Snakefile, config.yaml and
+    a link to workflow/), so a benchmark's results never touch the repository's own."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, where / name)
+    (where / "workflow").symlink_to(REPO / "workflow")
+    return where
