@@ -6,6 +6,8 @@ rule train:
         summary="results/runs/{run_id}/summary.json",
         epochs="results/runs/{run_id}/epochs.csv",
         probabilities="results/runs/{run_id}/test_probs.npy",
+        weights="results/runs/{run_id}/model.pt",
+        activations="results/runs/{run_id}/activations.csv",
     log:
         "results/logs/train/{run_id}.log",
     params:

@@ -5,6 +5,8 @@ Files of a run folder, in the order they are written:
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
   epochs.csv       one row per epoch
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
+  model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
+  activations.csv  per-layer activation statistics at the start and the end (train.activations)
   summary.json     final and validation-selected metrics, status, provenance — written last:
                    its presence is what "this run is done" means
 """
@@ -29,6 +31,7 @@ from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
 from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
@@ -97,6 +100,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
                 torch.save(trainer.state_dict(), tmp)
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
     summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started)
+    write_weights(run_dir / "model.pt", trainer.model)
     _write_results(run_dir, outcome, summary)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
@@ -162,7 +166,22 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
     return summary
 
 
+def write_weights(target: Path, model: torch.nn.Module) -> None:
+    """The model's state_dict as CPU tensors, atomically: what studies of trained weights load."""
+    with atomic_path(target) as tmp:
+        torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, tmp)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict written by `write_weights`, read without unpickling arbitrary objects."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> None:
+    with atomic_open(run_dir / "activations.csv", "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["moment", *ACTIVATION_COLUMNS])
+        writer.writeheader()
+        writer.writerows(outcome.activation_stats)
     with atomic_open(run_dir / "epochs.csv", "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
         writer.writeheader()

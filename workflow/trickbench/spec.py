@@ -41,6 +41,8 @@ class TrainSpec:
     epochs: int = setting(10, 1)
     batch_size: int = setting(128, 1)
     warmup_epochs: float = setting(0.0, 0.0)
+    #: abort (status `exploded`) once a step's training loss exceeds this × the first step's; 0 = never
+    explode_factor: float = setting(0.0, 0.0, optional=True)
 
 
 def settings_to_dict(section: Any) -> dict[str, Any]:
