@@ -1,6 +1,8 @@
 # One rule per enabled study: its run folders (trained by rule train) → its tables.
 # A two-round study (a Stage) first summarizes its first round in a checkpoint table; the runs of
 # its second round are chosen from that table, so they enter the DAG only once it exists.
+import json
+
 from trickbench.studies import STUDIES
 from trickbench.studies.run import second_round
 
@@ -51,6 +53,7 @@ for study_name, study_runs in PLAN.studies.items():
                 f"results/logs/studies/{study_name}.log",
             params:
                 name=study_name,
+                settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
             localrule: True
             run:
                 from trickbench.studies.run import analyze_study
@@ -72,6 +75,7 @@ for study_name, study_runs in PLAN.studies.items():
             params:
                 name=study_name,  # a param, not the loop variable: rules run after the loop has moved on
                 runs=study_runs,
+                settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
             localrule: True
             run:
                 from trickbench.studies.run import analyze_study

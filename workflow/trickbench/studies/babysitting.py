@@ -201,7 +201,8 @@ def flat_parameters(module: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Te
     """The module's parameters as one float64 vector (gradcheck's cost grows with the number of
     input tensors, not their size), and the map from such a vector back to named tensors."""
     named = list(module.named_parameters())
-    flat = torch.cat([p.detach().double().flatten() for _, p in named]).requires_grad_()
+    flat = torch.cat([p.detach().double().flatten() for _, p in named] or [torch.zeros(0, dtype=torch.float64)])
+    flat.requires_grad_()
 
     def unflatten(vector: torch.Tensor) -> dict[str, torch.Tensor]:
         pieces = vector.split([p.numel() for _, p in named])
@@ -217,10 +218,11 @@ def module_gradient_row(subject: Subject) -> dict[str, Any]:
     flat, unflatten = flat_parameters(module)
     buffers = dict(module.named_buffers())
 
-    def forward(x, vector):
+    def forward(x, vector=torch.zeros(0, dtype=torch.float64)):
         return torch.func.functional_call(module, {**buffers, **unflatten(vector)}, (x,))
 
-    passed, error = gradient_check(forward, (subject.inputs.requires_grad_(), flat))
+    inputs = (subject.inputs.requires_grad_(), flat) if flat.numel() else (subject.inputs.requires_grad_(),)
+    passed, error = gradient_check(forward, inputs)
     return check_row("gradients vs finite differences", f"{subject.name} [{', '.join(custom_classes(subject.module))}]",
                      error, "gradcheck passes", passed,
                      f"float64, eps {GRADCHECK['eps']:g}, atol {GRADCHECK['atol']:g}, rtol {GRADCHECK['rtol']:g}; "

@@ -173,6 +173,10 @@ def init_histograms(tables: Tables, config: Mapping[str, Any]):
     return fig, hist
 
 
+#: marker and line style per init, so curves that coincide (Xavier and He on square layers) stay visible
+MARKERS = [("o", "-", 8), ("s", "--", 6), ("^", ":", 6), ("D", "-.", 4), ("v", "-", 5), ("P", "--", 5)]
+
+
 def _fraction_column(part: pd.DataFrame) -> str | None:
     for column in ("dead_fraction", "saturated_fraction"):
         if part[column].notna().any():
@@ -187,14 +191,17 @@ def init_layer_stats(tables: Tables, config: Mapping[str, Any]):
     stats = tables[NAME]
     activations = list(dict.fromkeys(stats["activation"]))
     colors = level_colors(stats["init"])
+    styles = dict(zip(dict.fromkeys(stats["init"]), MARKERS * 4))
     fig, axes = plt.subplots(2, len(activations), figsize=(5.6 * len(activations), 7), squeeze=False)
     for c, activation in enumerate(activations):
         part = stats[stats.activation == activation]
         fraction = _fraction_column(part)
         for init, curve in part.groupby("init", sort=False):
-            axes[0][c].plot(curve["layer"], curve["std"], "o-", color=colors[init], label=init)
+            marker, line, size = styles[init]
+            style = {"marker": marker, "linestyle": line, "markersize": size, "color": colors[init], "label": init}
+            axes[0][c].plot(curve["layer"], curve["std"], **style)
             if fraction:
-                axes[1][c].plot(curve["layer"], 100 * curve[fraction], "o-", color=colors[init], label=init)
+                axes[1][c].plot(curve["layer"], 100 * curve[fraction], **style)
         axes[0][c].set(yscale="log", xlabel="layer", ylabel="std of activations", title=activation)
         axes[1][c].set(xlabel="layer", ylabel=f"{fraction.replace('_fraction', '')} units (%)" if fraction else "",
                        ylim=(-3, 103))
