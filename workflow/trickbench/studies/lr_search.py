@@ -100,19 +100,22 @@ def search_spec(config: Mapping[str, Any], lr: float, strength: float | None, ep
     return dataclasses.replace(base, optimizer=optimizer, regularizer=regularizer, train=train)
 
 
-def stage_specs(config: Mapping[str, Any], stage: str, lr_range, strength_range) -> list[RunSpec]:
+Range = tuple[float, float]
+
+
+def stage_specs(config: Mapping[str, Any], stage: str, lr_range: Range, strength_range: Range | None) -> list[RunSpec]:
+    """`samples` random points of one stage (strength_range None: the lr alone), seeded per stage."""
     study = settings(config)
     rng = np.random.default_rng([study["seed"], 0 if stage == "coarse" else 1])
     count = study[stage]["samples"]
     lrs = log_uniform(rng, *lr_range, count)
-    strengths = log_uniform(rng, *strength_range, count) if searched_regularizer(config) else [None] * count
+    strengths = log_uniform(rng, *strength_range, count) if strength_range else [None] * count
     specs = [search_spec(config, lr, strength, study[stage]["epochs"]) for lr, strength in zip(lrs, strengths)]
     return list({spec.run_id: spec for spec in specs}.values())
 
 
 def coarse_specs(config: Mapping[str, Any]) -> list[RunSpec]:
-    study = settings(config)
-    return stage_specs(config, "coarse", study["lr_range"], study["strength_range"])
+    return stage_specs(config, "coarse", *coarse_ranges(config))
 
 
 def fine_specs(config: Mapping[str, Any], coarse: pd.DataFrame) -> list[RunSpec]:
@@ -125,11 +128,14 @@ def fine_specs(config: Mapping[str, Any], coarse: pd.DataFrame) -> list[RunSpec]
     return stage_specs(config, "fine", lr_range, strength_range)
 
 
-def fine_ranges(config: Mapping[str, Any], best: Mapping[str, Any]) -> tuple[tuple[float, float], tuple[float, float]]:
+def coarse_ranges(config: Mapping[str, Any]) -> tuple[Range, Range | None]:
+    study = settings(config)
+    return tuple(study["lr_range"]), tuple(study["strength_range"]) if searched_regularizer(config) else None
+
+
+def fine_ranges(config: Mapping[str, Any], best: Mapping[str, Any]) -> tuple[Range, Range | None]:
     width = settings(config)["fine"]["width_decades"]
-    strength = best["strength"]
-    strength_range = fine_range(strength, width) if isinstance(strength, float) and math.isfinite(strength) else (1.0, 1.0)
-    return fine_range(best["lr"], width), strength_range
+    return fine_range(best["lr"], width), fine_range(best["strength"], width) if searched_regularizer(config) else None
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -158,16 +164,14 @@ def summarize_coarse(config: Mapping[str, Any], run_dirs: list[Path]) -> pd.Data
 def best_table(config: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
     """Per stage and searched parameter: the best value, the range searched, and the edge warning."""
     study = settings(config)
-    parameters = ["lr"] + (["strength"] if searched_regularizer(config) else [])
-    ranges = {"coarse": dict(zip(["lr", "strength"], [study["lr_range"], study["strength_range"]]))}
+    ranges = {"coarse": coarse_ranges(config)}
     coarse_best = best_row(runs[runs["stage"] == "coarse"])
     if coarse_best is not None:
-        ranges["fine"] = dict(zip(["lr", "strength"], fine_ranges(config, coarse_best)))
+        ranges["fine"] = fine_ranges(config, coarse_best)
     rows = []
     for stage, stage_ranges in ranges.items():
         best = best_row(runs[runs["stage"] == stage])
-        for parameter in parameters:
-            low, high = stage_ranges[parameter]
+        for parameter, (low, high) in zip(["lr", "strength"], (r for r in stage_ranges if r is not None)):
             row = {"stage": stage, "parameter": parameter, "low": low, "high": high, "best": math.nan,
                    "position": math.nan, "at_edge": False, "val_acc": math.nan, "test_acc": math.nan, "run_id": "",
                    "warning": f"{stage} stage: no run finished"}
