@@ -25,3 +25,30 @@ TINY_CONFIG: dict[str, Any] = {
 def tiny_config() -> dict[str, Any]:
     """A valid config of a 2-run ablation on synthetic 8×8 images (a fresh copy per test)."""
     return copy.deepcopy(TINY_CONFIG)
+
+
+ARTIFACTS_KEY = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory, request) -> Path:
+    """Where tests leave files for a person to look at (screenshots): $TRICKBENCH_ARTIFACTS if
+    set, else `artifacts/` under pytest's base temp folder (/tmp/pytest-of-$USER/pytest-current/
+    is a stable link to the latest one). Paths recorded with `keep_artifact` are printed at the end."""
+    import os
+
+    folder = Path(os.environ["TRICKBENCH_ARTIFACTS"]) if os.environ.get("TRICKBENCH_ARTIFACTS") else \
+        tmp_path_factory.getbasetemp() / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    request.config.stash.setdefault(ARTIFACTS_KEY, [])
+    return folder
+
+
+def keep_artifact(request, path: Path) -> Path:
+    request.config.stash.setdefault(ARTIFACTS_KEY, []).append(path)
+    return path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for path in config.stash.get(ARTIFACTS_KEY, []):
+        terminalreporter.write_line(f"artifact: {path}")

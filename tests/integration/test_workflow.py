@@ -105,3 +105,12 @@ def test_dry_run_of_a_thousand_run_full_design_plans_in_seconds(tmp_path: Path):
                        f"design={{kind: full, seeds: [0], factors: {factors}}}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"train\s+1000\b", result.stdout + result.stderr)
+
+
+def test_snakemakes_own_report_holds_the_figures(smoke_run: Path):
+    target = smoke_run / "snakemake-report.html"
+    result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "--report", str(target))
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = target.read_text()
+    for figure in (smoke_run / "reports/figures").glob("*.png"):
+        assert figure.name in text

@@ -1,16 +1,18 @@
 """The `trickbench` command line: the steps the workflow's rules call, and a user's everyday helpers.
 
 Every subcommand turns bad input into one line on stderr (exit status 2), never a traceback.
+Each subcommand is one `cmd_*` function whose docstring is its help, plus its examples.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -18,15 +20,27 @@ from trickbench.errors import ConfigError, DataError
 
 log = logging.getLogger("trickbench.cli")
 
-EPILOG = """examples:
-  trickbench plan                                  runs the default config.yaml would make
-  trickbench plan --configfile workflow/presets/smoke.yaml
-  trickbench show 3f2a9c1b7d04                     one run's spec and status
-  trickbench techniques optimizer                  every optimizer, its parameters and reference
-  trickbench report                                re-render figures and report from results/tables
-  snakemake --cores 2                              the whole workflow (see README.md)
-"""
+DESCRIPTION = """\
+trickbench: see what each training trick of deep learning does, on real CIFAR-10 images.
 
+The workflow (`snakemake --cores N`, see README.md) trains the grid that config.yaml describes,
+collects every run into results/tables/ and writes the self-contained reports/report.html.
+These commands are the steps its rules call, and helpers around it: list the runs a config
+makes, look at one run, train one run by hand, re-draw the report without training."""
+
+EPILOG = """examples:
+  trickbench plan                                  the runs config.yaml makes, and which are done
+  trickbench plan --configfile workflow/presets/smoke.yaml
+  trickbench show 3f2a9c                           one run's spec, status and metrics (an id prefix will do)
+  trickbench train --run-id 3f2a9c                 train one run of the config by hand, with progress
+  trickbench techniques optimizer                  every optimizer, its parameters and reference
+  trickbench report                                re-draw figures and report from results/tables
+  snakemake --cores 2                              the whole workflow (see README.md)
+
+`trickbench COMMAND --help` says more about each command."""
+
+
+# -- shared options ------------------------------------------------------------------------------
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configfile", action="append", type=Path,
@@ -44,67 +58,175 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise ConfigError("--config", item, "KEY=VALUE pairs")
         overrides[key] = yaml.safe_load(value)
-    return load_config(*(args.configfile or [Path("config.yaml")]), overrides=overrides)
+    paths = args.configfile or [Path("config.yaml")]
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError("--configfile", str(path), "an existing YAML file (run from the repository's top folder, "
+                                                         "or name one with --configfile)")
+    return load_config(*paths, overrides=overrides)
 
+
+def unique_match(prefix: str, run_ids: Iterable[str], where: str) -> str | None:
+    """The one id starting with `prefix` (as git does with commits); None when none does."""
+    matches = sorted({run_id for run_id in run_ids if run_id.startswith(prefix)})
+    if len(matches) > 1:
+        raise ConfigError("run_id", prefix, f"a prefix of one run {where}; it matches {', '.join(matches[:5])}"
+                          + (" …" if len(matches) > 5 else ""))
+    return matches[0] if matches else None
+
+
+#: what `run_state` says of a run without a summary
+UNFINISHED = ("not started", "started", "checkpointed (resumable)")
+
+
+def run_state(run_dir: Path) -> str:
+    """'ok', 'diverged', … from a finished run's summary; else how far it got."""
+    from trickbench.run import read_summary
+
+    summary = read_summary(run_dir)
+    if summary is not None:
+        return str(summary["status"])
+    if (run_dir / "checkpoint.pt").exists():
+        return "checkpointed (resumable)"
+    return "started" if (run_dir / "spec.json").exists() else "not started"
+
+
+# -- commands ------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one run from its spec into its folder (resuming from a checkpoint if there is one)."""
+    """Train one run into its folder, resuming from its checkpoint if it has one.
+
+    The run is given either as its spec (JSON, as the workflow's rule passes it) or by its id in
+    the plan of a config. Progress goes to stderr: a bar per epoch in a terminal, a plain line
+    every 30 s in a log, and one line per epoch with losses, accuracies and speed."""
     from trickbench.run import Execution, train_run
     from trickbench.spec import RunSpec
 
-    try:
-        raw = json.loads(args.spec)
-    except json.JSONDecodeError as error:
-        raise ConfigError("--spec", args.spec[:80], f"a JSON run spec ({error.msg})") from None
-    spec = RunSpec.from_dict(raw)
-    if Path(args.run_dir).name != spec.run_id:
-        raise ConfigError("--run-dir", str(args.run_dir), f"a folder named by the spec's id {spec.run_id}")
+    if args.spec is not None:
+        try:
+            raw = json.loads(args.spec)
+        except json.JSONDecodeError as error:
+            raise ConfigError("--spec", args.spec[:80], f"a JSON run spec ({error.msg})") from None
+        spec = RunSpec.from_dict(raw)
+    else:
+        from trickbench.workflow import plan_from_config
+
+        plan = plan_from_config(config_from(args))
+        run_id = unique_match(args.run_id, plan.runs, "of this config (see `trickbench plan`)")
+        if run_id is None:
+            raise ConfigError("--run-id", args.run_id, "the id (or a prefix) of a run of this config; `trickbench plan` lists them")
+        spec = plan.runs[run_id]
+    run_dir = args.run_dir or Path("results/runs") / spec.run_id
+    if run_dir.name != spec.run_id:
+        raise ConfigError("--run-dir", str(run_dir), f"a folder named by the spec's id {spec.run_id}")
     execution = Execution(device=args.device, threads=args.threads, eval_batch_size=args.eval_batch_size,
                           checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
                           data_root=str(args.data_root), download=args.download)
-    summary = train_run(spec, args.run_dir, execution, progress=True)
+    train_run(spec, run_dir, execution, progress=True)
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """List the runs a config makes, without running anything."""
+    """List the runs a config makes, without running anything.
+
+    Says how many runs the grid and each study make, how many are already done under the
+    results folder, and lists the first few with their status and what they change."""
+    from trickbench.run import describe
     from trickbench.workflow import plan_from_config
 
     plan = plan_from_config(config_from(args))
-    from trickbench.run import describe
-
-    print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{plan.config['design']['kind']}', "
-          f"seeds {plan.config['design']['seeds']})" + "".join(
-              f"; {len(ids)} for study {name}" for name, ids in plan.studies.items()) + " (shared runs count once)")
+    if args.ids:
+        print("\n".join(plan.runs))
+        return 0
+    design = plan.config["design"]
+    shared = sum(len(ids) for ids in plan.studies.values()) + len(plan.grid) - len(plan.runs)
+    print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{design['kind']}', seeds {design['seeds']})"
+          + "".join(f"; {len(ids)} for study {name}" for name, ids in plan.studies.items())
+          + (f" ({shared} shared, trained once)" if shared else ""))
+    states = {run_id: run_state(args.results / "runs" / run_id) for run_id in plan.runs}
+    done = sum(state not in UNFINISHED for state in states.values())
+    print(f"{done} done, {len(plan.runs) - done} to train (under {args.results / 'runs'})")
     for run_id, spec in list(plan.runs.items())[: args.limit]:
-        print(f"  {run_id}  seed {spec.seed}  {describe(spec)}")
+        print(f"  {run_id}  seed {spec.seed}  {states[run_id]:<12} {describe(spec)}")
     if len(plan.runs) > args.limit:
-        print(f"  … and {len(plan.runs) - args.limit} more (--limit N to see more)")
+        print(f"  … and {len(plan.runs) - args.limit} more (--limit N lists more, --ids lists every id)")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print one run's spec and status from its folder."""
-    from trickbench.run import read_summary
+    """Show one run: its spec, its status, and its metrics once finished.
 
-    run_dir = Path(args.results) / "runs" / args.run_id
-    if not (run_dir / "spec.json").is_file():
-        raise ConfigError("run_id", args.run_id, f"a run folder under {Path(args.results) / 'runs'} (none has this id yet)")
-    summary = read_summary(run_dir)
-    spec = json.loads((run_dir / "spec.json").read_text())
-    print(json.dumps(spec, indent=2, sort_keys=True))
-    if summary is None:
-        state = "checkpointed (resumable)" if (run_dir / "checkpoint.pt").exists() else "started, no checkpoint yet"
-        print(f"status: unfinished — {state}")
+    The id may be shortened to any unique prefix. A run of the config that has not started yet is
+    shown from the config's plan."""
+    from trickbench.run import read_summary
+    from trickbench.spec import RunSpec
+
+    runs_folder = args.results / "runs"
+    run_id = unique_match(args.run_id, (p.name for p in runs_folder.glob("*") if (p / "spec.json").is_file()),
+                          f"under {runs_folder}")
+    if run_id is not None:
+        spec = RunSpec.from_dict(json.loads((runs_folder / run_id / "spec.json").read_text()))
     else:
-        print(f"status: {summary['status']}; epochs {summary['epochs_completed']}; final test acc "
-              f"{summary['final_test_acc']}; val-selected test acc {summary['best_test_acc']} "
-              f"(epoch {summary['best_epoch']}); {summary['wall_seconds']:.1f} s on {summary['device_name']}")
+        spec = planned_spec(args)
+    if args.json:
+        print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+        return 0
+    run_dir = runs_folder / spec.run_id
+    print(f"run {spec.run_id}   {run_dir}")
+    print(f"  {'status':<14} {run_state(run_dir)}")
+    for key, value in spec_lines(spec):
+        print(f"  {key:<14} {value}")
+    summary = read_summary(run_dir)
+    if summary is not None:
+        for key, value in summary_lines(summary):
+            print(f"  {key:<14} {value}")
+    log_file = args.results / "logs" / "train" / f"{spec.run_id}.log"
+    if log_file.is_file():
+        print(f"  {'log':<14} {log_file}")
     return 0
 
 
+def planned_spec(args: argparse.Namespace):
+    from trickbench.workflow import plan_from_config
+
+    try:
+        plan = plan_from_config(config_from(args))
+    except ConfigError:
+        plan = None
+    run_id = unique_match(args.run_id, plan.runs, "of the config") if plan else None
+    if run_id is None:
+        raise ConfigError("run_id", args.run_id, f"the id (or a prefix) of a run under {args.results / 'runs'} "
+                                                 f"or of the config (`trickbench plan` lists them)")
+    return plan.runs[run_id]
+
+
+def spec_lines(spec) -> list[tuple[str, str]]:
+    from trickbench.techniques import FAMILIES
+
+    from trickbench.models import MODELS
+
+    model = MODELS.label(spec.model) if spec.model.params else spec.model.name
+    return [("data", spec.data.source.name), ("model", model),
+            ("training", f"{spec.train.epochs} epochs, batch {spec.train.batch_size}"), ("seed", str(spec.seed))] + [
+        (family, spec.label(family)) for family in FAMILIES]
+
+
+def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    percent = lambda key: "–" if summary.get(key) is None else f"{100 * summary[key]:.1f} %"
+    return [
+        ("epochs", f"{summary['epochs_completed']} trained" + (" (stopped early)" if summary.get("stopped_early") else "")),
+        ("final", f"train {percent('final_train_acc')}, validation {percent('final_val_acc')}, test {percent('final_test_acc')}"),
+        ("best epoch", f"{summary.get('best_epoch')} (on validation): test {percent('best_test_acc')}"),
+        ("time", f"{summary['wall_seconds']:.1f} s wall, {summary['train_seconds']:.1f} s training, "
+                 f"{summary['images_per_s']:,.0f} images/s on {summary.get('device_name', '?')}"),
+    ]
+
+
 def cmd_techniques(args: argparse.Namespace) -> int:
-    """List every registered technique: name, parameters with defaults, what it does, reference."""
+    """List every registered technique, with its parameters and reference.
+
+    Per family (and for models and data sources): each entry's name, its parameters with their
+    defaults, what it does and the paper or reference it follows."""
     from trickbench.data.sources import SOURCES
     from trickbench.models import MODELS
     from trickbench.techniques import FAMILIES
@@ -123,62 +245,86 @@ def cmd_techniques(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Re-draw every figure and the HTML report from existing tables, without training."""
-    from trickbench.report.figures import enabled_figures, render
+    """Re-draw every figure and the HTML report from existing tables, without training.
+
+    Reads results/tables/ (what the workflow's collect step wrote); useful after changing a
+    figure, a caption or report settings such as the title."""
+    from trickbench.report.figures import render_all
     from trickbench.report.html import write_report
 
     config = config_from(args)
-    for fig in enabled_figures(config):
-        missing = [t for t in fig.tables if not (args.tables / f"{t}.csv").is_file()]
-        if missing:
-            raise DataError(f"table(s) {', '.join(missing)} missing under {args.tables}: run snakemake first")
-        render(fig.name, args.tables, config, args.figures / f"{fig.name}.png", args.figures / f"{fig.name}.csv")
+    for fig in render_all(args.tables, config, args.figures):
         log.info("drew %s", args.figures / f"{fig.name}.png")
     write_report(args.tables, args.figures, config, args.out)
-    log.info("wrote %s", args.out)
+    log.info("wrote %s (%.1f MB)", args.out, args.out.stat().st_size / 1e6)
     return 0
 
 
+# -- the parser ----------------------------------------------------------------------------------
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trickbench", description=__doc__.splitlines()[0], epilog=EPILOG,
+    parser = argparse.ArgumentParser(prog="trickbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, fn: Callable[[argparse.Namespace], int], example: str) -> argparse.ArgumentParser:
-        doc = fn.__doc__.strip()
-        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc, epilog=f"example:\n  {example}",
+    def command(name: str, fn: Callable[[argparse.Namespace], int], *examples: str) -> argparse.ArgumentParser:
+        doc = inspect.cleandoc(fn.__doc__)
+        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc,
+                           epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(run=fn)
         return p
 
-    train = command("train", cmd_train, "trickbench train --spec \"$(cat results/runs/<id>/spec.json)\" --run-dir results/runs/<id>")
-    train.add_argument("--spec", required=True, help="the run spec as JSON (what spec.json holds)")
-    train.add_argument("--run-dir", required=True, type=Path, help="results/runs/<run_id>")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    train.add_argument("--threads", type=int, default=1, help="torch threads")
-    train.add_argument("--eval-batch-size", type=int, default=1024)
-    train.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    train = command("train", cmd_train,
+                    "trickbench train --run-id 3f2a9c                        a run of config.yaml, by id prefix",
+                    "trickbench train --run-id 3f2a9c --configfile workflow/presets/smoke.yaml",
+                    "trickbench train --spec \"$(cat results/runs/<id>/spec.json)\"   what the workflow's rule runs")
+    which = train.add_mutually_exclusive_group(required=True)
+    which.add_argument("--spec", help="the run spec as JSON (what a run's spec.json holds)")
+    which.add_argument("--run-id", help="the id of a run of the config (a unique prefix will do)")
+    add_config_options(train)
+    train.add_argument("--run-dir", type=Path, help="the run's folder (default: results/runs/<run_id>)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when present)")
+    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    train.add_argument("--eval-batch-size", type=int, default=1024, help="images per evaluation batch (default 1024)")
+    train.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
     train.add_argument("--data-root", type=Path, default=Path("data"), help="where the cifar10 source keeps its files")
     train.add_argument("--download", action="store_true", help="let the cifar10 source download (MD5-checked)")
     train.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
 
-    plan = command("plan", cmd_plan, "trickbench plan --config design='{kind: full, seeds: [0]}'")
+    plan = command("plan", cmd_plan,
+                   "trickbench plan                                       the default config.yaml",
+                   "trickbench plan --configfile workflow/presets/smoke.yaml --limit 50",
+                   "trickbench plan --config design='{kind: full, seeds: [0]}'",
+                   "trickbench plan --ids | head -3                      ids only, one a line (for scripts)")
     add_config_options(plan)
     plan.add_argument("--limit", type=int, default=10, help="how many runs to list (default 10)")
+    plan.add_argument("--ids", action="store_true", help="print every run id, one a line, and nothing else")
+    plan.add_argument("--results", type=Path, default=Path("results"), help="where finished runs are (default: results)")
 
-    show = command("show", cmd_show, "trickbench show 3f2a9c1b7d04")
-    show.add_argument("run_id")
-    show.add_argument("--results", type=Path, default=Path("results"))
+    show = command("show", cmd_show,
+                   "trickbench show 3f2a9c1b7d04",
+                   "trickbench show 3f2a                                  a unique prefix is enough",
+                   "trickbench show 3f2a --json > spec.json               the spec alone, as JSON")
+    show.add_argument("run_id", help="a run id, or a unique prefix of one")
+    show.add_argument("--results", type=Path, default=Path("results"), help="where run folders are (default: results)")
+    show.add_argument("--json", action="store_true", help="print the run's spec as JSON and nothing else")
+    add_config_options(show)
 
-    techniques = command("techniques", cmd_techniques, "trickbench techniques init")
+    techniques = command("techniques", cmd_techniques,
+                         "trickbench techniques                                every family",
+                         "trickbench techniques init                           one family")
     techniques.add_argument("family", nargs="?", help="one family (activation, init, norm, regularizer, ...)")
 
-    report = command("report", cmd_report, "trickbench report --out /tmp/report.html")
+    report = command("report", cmd_report,
+                     "trickbench report",
+                     "trickbench report --out /tmp/report.html --config report='{title: My grid}'",
+                     "trickbench report --configfile workflow/presets/smoke.yaml")
     add_config_options(report)
-    report.add_argument("--tables", type=Path, default=Path("results/tables"))
-    report.add_argument("--figures", type=Path, default=Path("reports/figures"))
-    report.add_argument("--out", type=Path, default=Path("reports/report.html"))
+    report.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
+    report.add_argument("--figures", type=Path, default=Path("reports/figures"), help="default: reports/figures")
+    report.add_argument("--out", type=Path, default=Path("reports/report.html"), help="default: reports/report.html")
     return parser
 
 

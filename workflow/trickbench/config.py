@@ -63,7 +63,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         cause = error.__context__  # snakemake raises its WorkflowError inside `except ValidationError`
         if not isinstance(cause, jsonschema.ValidationError):
             raise
-        raise describe(cause) from None
+        raise describe(cause, config) from None
     return config
 
 
@@ -104,7 +104,7 @@ def parse_scalar(text: str) -> Any:
     return value
 
 
-def describe(error: jsonschema.ValidationError) -> ConfigError:
+def describe(error: jsonschema.ValidationError, config: Mapping[str, Any]) -> ConfigError:
     """A one-line ConfigError for a schema violation: which key, what value, what is allowed."""
     key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
     schema, value = error.schema, error.instance
@@ -113,9 +113,11 @@ def describe(error: jsonschema.ValidationError) -> ConfigError:
         extra = sorted(set(value) - set(allowed_keys))
         return ConfigError(f"{key}.{extra[0]}" if key != "<top level>" else extra[0], value[extra[0]],
                            "keys " + ", ".join(allowed_keys))
-    if error.validator == "propertyNames":
-        bad = sorted(k for k in value if not jsonschema.Draft202012Validator(schema["propertyNames"]).is_valid(k))
-        return ConfigError(f"{key}.{bad[0]}", value[bad[0]], "keys " + ", ".join(schema["propertyNames"]["enum"]))
+    if "propertyNames" in error.schema_path:  # a key that is not one of the allowed names
+        owner = config
+        for part in error.absolute_path:
+            owner = owner[part]
+        return ConfigError(f"{key}.{value}", owner[value], "keys " + ", ".join(map(str, schema.get("enum", []))))
     if error.validator == "required":
         missing = next(k for k in schema["required"] if k not in value)
         return ConfigError(missing if key == "<top level>" else f"{key}.{missing}", MISSING, "a required key")

@@ -17,7 +17,6 @@ import csv
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from trickbench.atomic import atomic_open, atomic_path, write_json
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
+from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
 from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
@@ -91,7 +91,9 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
              spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
              trainer.epoch, spec.train.epochs)
     while not trainer.finished:
-        row = trainer.train_epoch(_step_bar(trainer) if progress else None)
+        on_step = epoch_progress(trainer.epoch + 1, spec.train.epochs, trainer.steps_per_epoch,
+                                 spec.train.batch_size) if progress else None
+        row = trainer.train_epoch(on_step)
         log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f  val_loss %.4f  val_acc %.3f  lr %.3g  %.0f img/s",
                  row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
                  row["val_acc"], row["lr"], row["images_per_s"])
@@ -124,20 +126,6 @@ def _resume(trainer: Trainer, checkpoint: Path) -> None:
         log.warning("checkpoint %s is unreadable (%s: %s); starting this run over",
                     checkpoint, type(error).__name__, str(error).splitlines()[0][:200])
         checkpoint.unlink()
-
-
-def _step_bar(trainer: Trainer):
-    from tqdm import tqdm
-
-    bar = tqdm(total=trainer.steps_per_epoch, desc=f"epoch {trainer.epoch + 1}", leave=False,
-               file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def on_step(step: int, total: int) -> None:
-        bar.update(1)
-        if step == total:
-            bar.close()
-
-    return on_step
 
 
 def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float) -> dict[str, Any]:

@@ -105,6 +105,22 @@ def render(name: str, tables_folder: str | Path, config: Mapping[str, Any], png:
         data.to_csv(tmp, index=False)
 
 
+def render_all(tables_folder: str | Path, config: Mapping[str, Any], figures_folder: str | Path) -> list[Figure]:
+    """Draw every enabled figure from existing tables into `figures_folder` — a report re-rendered
+    without training. Stops before drawing anything when a table a figure reads is missing."""
+    from trickbench.errors import DataError
+
+    tables_folder, figures_folder = Path(tables_folder), Path(figures_folder)
+    figures = enabled_figures(config)
+    missing = sorted({t for fig in figures for t in fig.tables if not (tables_folder / f"{t}.csv").is_file()})
+    if missing:
+        raise DataError(f"table(s) {', '.join(f'{t}.csv' for t in missing)} missing under {tables_folder}: "
+                        f"run the workflow (snakemake) first")
+    for fig in figures:
+        render(fig.name, tables_folder, config, figures_folder / f"{fig.name}.png", figures_folder / f"{fig.name}.csv")
+    return figures
+
+
 def placeholder(message: str) -> plt.Figure:
     """A small figure that says why there is nothing to plot (a report must never miss a file)."""
     fig, ax = plt.subplots(figsize=(6, 1.2))

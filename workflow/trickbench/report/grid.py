@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import grouped_ci
-from trickbench.report.style import TRAIN_STYLE, VAL_STYLE, apply_theme, level_colors
+from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
 from trickbench.techniques import FAMILIES
 
 SECTION = "Factor grid"
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs with a finite final test accuracy (diverged runs are counted elsewhere, not plotted)."""
+    """Runs that trained to the end (status ok) with a finite final test accuracy. A diverged run
+    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged."""
     if runs.empty:
         return runs
-    return runs[np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]
+    return runs[(runs["status"] == "ok") & np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]
 
 
 def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFrame:
@@ -49,6 +52,36 @@ def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "
         columns=["factor", "level", "n", "mean", "sd", "ci_low", "ci_high"])
 
 
+def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
+    """The report's colour per technique level, from the whole runs table (see `TechniqueColors`)."""
+    from trickbench.collect import baseline_labels
+
+    return TechniqueColors(runs, baseline_labels(config), FAMILIES)
+
+
+def panel_grid(panels: int, levels: int, columns: int = 3) -> tuple[plt.Figure, np.ndarray]:
+    """One panel per factor, up to `columns` a row, each tall enough for `levels` labelled rows;
+    a shared x axis so that panels compare at a glance."""
+    columns = min(columns, panels)
+    rows = math.ceil(panels / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 0.9 + (0.42 * levels + 0.8) * rows),
+                             squeeze=False, sharex=True)
+    for ax in list(axes.flat)[panels:]:
+        ax.set_axis_off()
+    for ax in axes.flat:
+        ax.tick_params(labelbottom=True)  # every panel keeps its numbers, not only the bottom row
+    return fig, axes
+
+
+def seed_dots(ax, values: pd.Series, y: float, color) -> None:
+    """Every seed's value as a dot, spread vertically around row `y`; smaller and lighter when
+    there are many, so that a dense level stays a readable band rather than a blot."""
+    many = len(values) > 20
+    jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
+    ax.scatter(values, y + jitter, s=7 if many else 18, color=color, alpha=0.35 if many else 0.6,
+               linewidths=0, zorder=2)
+
+
 @figure("factor_effects", title="Test accuracy per factor level", section=SECTION)
 def factor_effects(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
@@ -57,19 +90,13 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
     if effects.empty:
         return placeholder("No factor takes two or more levels among the finished runs."), effects
     factors = list(dict.fromkeys(effects["factor"]))
-    colors = level_colors(effects["level"].astype(str))
-    columns = min(3, len(factors))
-    rows = math.ceil(len(factors) / columns)
-    heights = [effects[effects.factor == f].shape[0] for f in factors]
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 0.9 + 0.42 * max(heights) * rows + 0.8 * rows),
-                             squeeze=False, sharex=True)
+    colors = technique_colors(tables["runs"], config)
+    fig, axes = panel_grid(len(factors), max(effects["factor"].value_counts()))
     for ax, family in zip(axes.flat, factors):
         part = effects[effects.factor == family].reset_index(drop=True)
         points = factor_rows(runs, family, config["design"]["kind"])
         for y, level in enumerate(part["level"]):
-            seeds = 100 * points.loc[points[family] == level, "final_test_acc"]
-            jitter = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else [0.0]
-            ax.scatter(seeds, y + np.asarray(jitter), s=18, color=colors[str(level)], alpha=0.55, zorder=2)
+            seed_dots(ax, 100 * points.loc[points[family] == level, "final_test_acc"], y, colors(family, level))
             row = part.loc[y]
             has_ci = math.isfinite(row["ci_low"])
             ax.errorbar(row["mean"], y, xerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]] if has_ci else None,
@@ -98,52 +125,99 @@ def with_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame
     return runs.assign(variant=[variant_label(row, baseline) for row in runs.to_dict("records")])
 
 
+def variant_color(variant: str, colors: TechniqueColors):
+    """A run's colour: its technique's when it changes one factor, the baseline grey when it
+    changes none, the palette's first colour when it changes several (no one technique to name)."""
+    if variant == "baseline":
+        return BASELINE_COLOR
+    if ", " in variant:
+        return colors("", "")
+    family, _, level = variant.partition("=")
+    return colors(family, level)
+
+
 @figure("learning_curves", title="Learning curves: train vs validation", section=SECTION, tables=("runs", "epochs"))
 def learning_curves(tables: Tables, config: Mapping[str, Any]):
+    """Small multiples, one column per run: loss above, accuracy below, the baseline in grey
+    behind each, so every run reads against the same reference without a crowded legend."""
     apply_theme()
     runs, epochs = finished(tables["runs"]), tables["epochs"]
     if runs.empty or epochs.empty:
         return placeholder("No finished run to draw learning curves of."), pd.DataFrame()
-    first_seed = with_variants(runs[runs["seed"] == runs["seed"].min()], config).sort_values("final_test_acc")
+    first_seed = with_variants(runs[runs["seed"] == runs["seed"].min()], config).sort_values("final_val_acc")
     count = min(config["report"]["learning_curves"], len(first_seed))
     chosen = first_seed.iloc[np.unique(np.linspace(0, len(first_seed) - 1, count).round().astype(int))]
-    data = epochs.merge(chosen[["run_id", "variant"]], on="run_id")
-    colors = level_colors(chosen["variant"])
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.4))
-    for variant, curve in data.groupby("variant", sort=False):
-        color = colors[variant]
-        loss_ax.plot(curve["epoch"], curve["train_loss"], TRAIN_STYLE, color=color, label=variant)
-        loss_ax.plot(curve["epoch"], curve["val_loss"], VAL_STYLE, color=color)
-        acc_ax.plot(curve["epoch"], 100 * curve["train_acc"], TRAIN_STYLE, color=color)
-        acc_ax.plot(curve["epoch"], 100 * curve["val_acc"], VAL_STYLE, color=color)
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (solid: train, dashed: validation)")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy (solid: train, dashed: validation)")
-    fig.legend(loc="lower center", ncol=min(3, len(chosen)), bbox_to_anchor=(0.5, -0.02 - 0.05 * math.ceil(len(chosen) / 3)),
-               frameon=False)
-    fig.tight_layout()
+    reference = first_seed[first_seed["variant"] == "baseline"].head(1)
+    data = epochs.merge(pd.concat([chosen, reference])[["run_id", "variant"]].drop_duplicates(), on="run_id")
+    colors = technique_colors(tables["runs"], config)
+    columns = min(3, len(chosen))
+    blocks = math.ceil(len(chosen) / columns)
+    fig, axes = plt.subplots(2 * blocks, columns, figsize=(4.4 * columns, 0.6 + 4.6 * blocks), squeeze=False, sharex=True)
+    metrics = [("loss", 1, "cross-entropy loss (nats)"), ("acc", 100, "accuracy (%)")]
+    for index, (variant, run_id) in enumerate(zip(chosen["variant"], chosen["run_id"])):
+        block, column = divmod(index, columns)
+        for offset, (metric, scale, label) in enumerate(metrics):
+            ax = axes[2 * block + offset, column]
+            if (block, column) != (0, 0):
+                ax.sharey(axes[offset, 0])  # one y scale per metric: runs compare across panels
+            curves = [(reference["run_id"].iloc[0], BASELINE_COLOR, 1.2)] if len(reference) and variant != "baseline" else []
+            for curve_id, color, width in curves + [(run_id, variant_color(variant, colors), 2.0)]:
+                curve = data[data["run_id"] == curve_id]
+                ax.plot(curve["epoch"], scale * curve[f"train_{metric}"], TRAIN_STYLE, color=color, linewidth=width)
+                ax.plot(curve["epoch"], scale * curve[f"val_{metric}"], VAL_STYLE, color=color, linewidth=width)
+            integer_ticks(ax)
+            ax.set_ylabel(label if column == 0 else "")
+            ax.set_xlabel("epoch" if offset == 1 else "")
+            if offset == 0:
+                ax.set_title(textwrap.fill(variant, 38), loc="left", fontsize=10, fontweight="bold")
+            ax.tick_params(labelbottom=True)
+    for ax in [axes[2 * (i // columns) + o, i % columns] for i in range(len(chosen), blocks * columns) for o in (0, 1)]:
+        ax.set_axis_off()
+    handles = [Line2D([], [], color="black", linestyle=TRAIN_STYLE, label="train"),
+               Line2D([], [], color="black", linestyle=VAL_STYLE, label="validation")]
+    if len(reference):
+        handles.append(Line2D([], [], color=BASELINE_COLOR, linewidth=1.2, label="baseline (for reference)"))
+    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False, bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("Learning curves (first seed), worst to best validation accuracy", x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig, data[["run_id", "variant", "epoch", "train_loss", "val_loss", "train_acc", "val_acc"]]
 
 
 @figure("generalization_gap", title="Train − validation accuracy gap", section=SECTION)
 def generalization_gap(tables: Tables, config: Mapping[str, Any]):
+    """Per factor level (the same panels as the accuracy figure), so it stays one row per level
+    whether the design has ten runs or a thousand."""
     apply_theme()
     runs = finished(tables["runs"])
     if runs.empty:
         return placeholder("No finished run to measure the gap of."), pd.DataFrame()
-    runs = with_variants(runs, config).assign(gap=lambda r: 100 * (r["final_train_acc"] - r["final_val_acc"]))
-    table = grouped_ci(runs, "variant", "gap").sort_values("mean", ascending=False).reset_index(drop=True)
-    colors = level_colors(table["variant"])
-    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.36 * len(table)))
-    ax.barh(range(len(table)), table["mean"], color=[colors[v] for v in table["variant"]], alpha=0.8)
-    for y, variant in enumerate(table["variant"]):
-        gaps = runs.loc[runs["variant"] == variant, "gap"]
-        ax.scatter(gaps, np.full(len(gaps), y), s=14, color="black", alpha=0.6, zorder=3)
-    finite = np.isfinite(table["ci_low"])
-    ax.errorbar(table.loc[finite, "mean"], np.flatnonzero(finite), fmt="none", ecolor="black", capsize=3,
-                xerr=[table.loc[finite, "mean"] - table.loc[finite, "ci_low"], table.loc[finite, "ci_high"] - table.loc[finite, "mean"]])
-    ax.set_yticks(range(len(table)), table["variant"])
-    ax.set_ylim(len(table) - 0.5, -0.5)
-    ax.set_xlabel("final train accuracy − validation accuracy (percentage points)")
-    ax.set_title("Generalization gap per variant — bars: mean; dots: seeds; whiskers: 95 % CI", loc="left")
+    runs = runs.assign(gap=lambda r: 100 * (r["final_train_acc"] - r["final_val_acc"]))
+    parts = []
+    for family in FAMILIES:
+        rows = factor_rows(runs, family, config["design"]["kind"])
+        if rows[family].nunique() >= 2:
+            table = grouped_ci(rows, family, "gap").rename(columns={family: "level"})
+            parts.append(table.assign(factor=family).sort_values("mean", ascending=False))
+    if not parts:
+        return placeholder("No factor takes two or more levels among the finished runs."), pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)[["factor", "level", "n", "mean", "sd", "ci_low", "ci_high"]]
+    colors = technique_colors(tables["runs"], config)
+    factors = list(dict.fromkeys(table["factor"]))
+    fig, axes = panel_grid(len(factors), max(table["factor"].value_counts()))
+    for ax, family in zip(axes.flat, factors):
+        part = table[table.factor == family].reset_index(drop=True)
+        points = factor_rows(runs, family, config["design"]["kind"])
+        ax.barh(range(len(part)), part["mean"], color=[colors(family, level) for level in part["level"]], alpha=0.75, height=0.6)
+        for y, level in enumerate(part["level"]):
+            seed_dots(ax, points.loc[points[family] == level, "gap"], y, "black")
+        finite = np.isfinite(part["ci_low"])
+        ax.errorbar(part.loc[finite, "mean"], np.flatnonzero(finite), fmt="none", ecolor="black", capsize=3, zorder=3,
+                    xerr=[part.loc[finite, "mean"] - part.loc[finite, "ci_low"], part.loc[finite, "ci_high"] - part.loc[finite, "mean"]])
+        ax.axvline(0, color="0.3", linewidth=0.8)
+        ax.set_yticks(range(len(part)), part["level"].astype(str))
+        ax.set_ylim(len(part) - 0.5, -0.5)
+        ax.set_title(family, loc="left", fontweight="bold")
+        ax.set_xlabel("train − validation accuracy (points)")
+    fig.suptitle("Generalization gap per factor level — bars: mean; dots: seeds; whiskers: 95 % CI", x=0.01, ha="left")
     fig.tight_layout()
     return fig, table

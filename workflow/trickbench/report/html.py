@@ -1,5 +1,11 @@
-"""The self-contained HTML report: one file, figures embedded as base64 PNG, styles and the small
-table script inline — it opens from disk, offline, and can be mailed as is."""
+"""The self-contained HTML report: one file, figures embedded as base64 PNG (their plotted data as
+CSV beside them), styles and the small table script inline — it opens from disk, offline, and can
+be mailed as is.
+
+The page is generic over the figure registry: every enabled figure appears in its section, in
+registration order, and every section gets a link in the navigation bar. What is specific to the
+factor grid (the summary, the findings) is computed from the runs table in `findings`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import base64
 import datetime as dt
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,24 +21,33 @@ import jinja2
 import pandas as pd
 
 from trickbench.atomic import atomic_open
-from trickbench.report.figures import FIGURES, Tables, load_all
-from trickbench.report.grid import effects_table, finished
-from trickbench.report.stats import mean_ci
+from trickbench.progress import duration
+from trickbench.report.figures import FIGURES, Tables, load_all, read_table
+from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
+from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
 
-#: columns of the runs table in the report, in order, with their headers
+#: columns of the runs table in the report, in order, with their headers: how each run ended and
+#: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
-    "run_id": "run", "status": "status", "seed": "seed", "activation": "activation", "init": "init",
-    "norm": "norm", "regularizer": "regularizer", "optimizer": "optimizer", "schedule": "schedule",
-    "preprocessing": "preprocessing", "final_train_acc": "train acc", "final_val_acc": "val acc",
-    "final_test_acc": "test acc", "best_test_acc": "test acc @ best val", "epochs_completed": "epochs",
-    "train_seconds": "train s",
+    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
+    "best_test_acc": "test acc @ best val", "final_val_acc": "val acc", "final_train_acc": "train acc",
+    "epochs_completed": "epochs", "train_seconds": "train s", **{family: family for family in FAMILIES},
 }
+#: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
+DATA_PREVIEW_ROWS = 12
+#: the page's own sections around the figure sections: id → title in the navigation bar
+OPENING = {"summary": "Summary"}
+CLOSING = {"runs": "All runs", "environment": "Environment"}
 
 
 def image_data_uri(path: str | Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def csv_data_uri(path: str | Path) -> str:
+    return "data:text/csv;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def caption_html(text: str) -> str:
@@ -39,91 +55,146 @@ def caption_html(text: str) -> str:
     return "".join(f"<p>{html.escape(' '.join(p.split()))}</p>" for p in text.split("\n\n") if p.strip())
 
 
-def pm(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
-    """'41.2 ± 1.3' (or just '41.2' with one seed)."""
+def slug(text: str) -> str:
+    """An HTML id from a figure section's title: 'Factor grid' → 'factor-grid'; never one of the
+    page's own ids ('Summary' → 'section-summary')."""
+    anchor = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    return f"section-{anchor}" if anchor in OPENING or anchor in CLOSING else anchor
+
+
+def pm(mean: float, half: float, digits: int = 1) -> str:
+    """'41.2 ± 1.3' (or just '41.2' where the half-width is unknown, e.g. one seed)."""
     if not math.isfinite(mean):
         return "–"
-    return f"{scale * mean:.{digits}f}" + (f" ± {scale * half:.{digits}f}" if math.isfinite(half) else "")
+    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if math.isfinite(half) else "")
 
 
-def best_configuration(runs: pd.DataFrame) -> dict[str, Any] | None:
-    """The variant with the highest mean *validation* accuracy (test never chooses), with its test score."""
-    from trickbench.techniques import FAMILIES
+def cell(value: Any, percent: bool = False, decimals: int | None = None) -> str:
+    """A table cell: floats to 4 significant digits (or `decimals` places; fractions as % with one
+    decimal), NaN as '–'."""
+    if isinstance(value, bool) or value is None:
+        return "–" if value is None else str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if percent:
+            return f"{100 * value:.1f}"
+        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.4g}"
+    return str(value)
 
-    runs = finished(runs)
+
+def figure_entry(fig: Any, figures_folder: Path) -> dict[str, Any]:
+    """What the page shows of one figure: title, caption, image, and a preview of its data."""
+    data_csv = figures_folder / f"{fig.name}.csv"
+    data = read_table(data_csv) if data_csv.is_file() else pd.DataFrame()
+    return {
+        "name": fig.name, "title": fig.title, "caption": caption_html(fig.caption),
+        "image": image_data_uri(figures_folder / f"{fig.name}.png"),
+        "data_uri": csv_data_uri(data_csv) if data_csv.is_file() else None,
+        "data_headers": list(data.columns),
+        "data_rows": [[cell(v) for v in row] for row in data.head(DATA_PREVIEW_ROWS).itertuples(index=False)],
+        "data_total": len(data),
+    }
+
+
+def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, str]:
+    """The grid that ran, from the runs table (so a re-rendered report describes what ran)."""
+    design = config["design"]
     if runs.empty:
-        return None
-    families = list(FAMILIES)
-    scores = runs.groupby(families, sort=False)["final_val_acc"].mean()
-    best = scores.idxmax()
-    chosen = runs[(runs[families] == pd.Series(best, index=families)).all(axis=1)]
-    return {"levels": dict(zip(families, best)), "val": pm(*mean_ci(chosen["final_val_acc"])),
-            "test": pm(*mean_ci(chosen["final_test_acc"])), "seeds": len(chosen)}
+        return {"data set": str(config["data"]["source"]), "runs": "0 — nothing to report yet"}
+    distinct = lambda column: ", ".join(map(str, dict.fromkeys(runs[column]))) if column in runs else "–"
+    statuses = runs["status"].value_counts()
+    failed = int(len(runs) - statuses.get("ok", 0))
+    configurations = runs.drop_duplicates([f for f in FAMILIES if f in runs])
+    return {
+        "data set": distinct("data"),
+        "model": distinct("model"),
+        "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
+                  + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
+        "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
+        "runs": runs_line(len(runs), statuses.to_dict(), failed),
+    }
 
 
-def findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
-    """One sentence per factor: its best and worst level by mean test accuracy, with 95 % CIs."""
-    effects = effects_table(runs, config)
-    sentences = []
-    for family, part in effects.groupby("factor", sort=False):
-        top, bottom = part.iloc[0], part.iloc[-1]
-        half = lambda row: (row["ci_high"] - row["mean"]) / 100
-        sentences.append(
-            f"{family}: {top['level']} reaches {pm(top['mean'] / 100, half(top))} % test accuracy, "
-            f"{bottom['level']} {pm(bottom['mean'] / 100, half(bottom))} % "
-            f"(a spread of {top['mean'] - bottom['mean']:.1f} points over {len(part)} levels).")
-    return sentences
+def runs_line(total: int, statuses: Mapping[str, int], failed: int) -> str:
+    """'28, all trained to the end' or '12: 11 ok, 1 diverged — 1 did not train to the end'."""
+    if not failed:
+        return f"{total}, all trained to the end" if total > 1 else "1, trained to the end"
+    return f"{total}: " + ", ".join(f"{n} {status}" for status, n in statuses.items()) + f" — {failed} did not train to the end"
 
 
-def environment(runs: pd.DataFrame) -> dict[str, str]:
-    keys = ["trickbench_version", "git_commit", "python_version", "torch_version", "cuda_version", "device_name"]
-    env = {key: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key in keys if key in runs}
-    if "train_seconds" in runs:
-        env["total training time"] = f"{runs['train_seconds'].sum() / 60:.1f} min over {len(runs)} runs"
-        env["longest run"] = f"{runs['wall_seconds'].max():.1f} s"
+def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
+    """Where the numbers came from, and what they cost."""
+    keys = {"trickbench_version": "trickbench", "git_commit": "git commit", "python_version": "python",
+            "torch_version": "torch", "cuda_version": "CUDA", "device": "device", "device_name": "device name",
+            "torch_threads": "torch threads per run"}
+    env = {"report generated": generated}
+    env.update({label: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key, label in keys.items() if key in runs})
+    if "wall_seconds" in runs and len(runs):
+        env["run wall time"] = (f"{duration(runs['wall_seconds'].sum())} in all over {counted(len(runs), 'run')} "
+                                f"({duration(runs['train_seconds'].sum())} of it training); "
+                                f"longest run {duration(runs['wall_seconds'].max())}")
+    if "grad_evals" in runs and len(runs):
+        env["gradient evaluations"] = f"{int(runs['grad_evals'].sum()):,} in all"
+    if "images_per_s" in runs and runs["images_per_s"].notna().any():
+        env["training speed"] = f"{runs['images_per_s'].median():,.0f} images/s (median over runs)"
     return env
 
 
-def runs_rows(runs: pd.DataFrame) -> list[list[str]]:
-    columns = [c for c in RUN_COLUMNS if c in runs]
+def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The runs table's columns, less the factors every run shares (named once above the table
+    instead, which keeps the metrics in view on a laptop screen)."""
+    shared = {f: str(runs[f].iloc[0]) for f in FAMILIES if f in runs and len(runs) and runs[f].nunique() == 1}
+    return [c for c in RUN_COLUMNS if c in runs and c not in shared], shared
 
-    def cell(column: str, value: Any) -> str:
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                return "–"
-            return f"{100 * value:.1f}" if column.endswith("_acc") else f"{value:.1f}"
-        return str(value)
 
-    return [[cell(c, row[c]) for c in columns] for row in runs[columns].to_dict("records")]
+def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    """Table cells; a run that did not train to the end (diverged, exploded) shows no scores: its
+    accuracies are numbers (NaN logits argmax to class 0) but not results."""
+    def scored(row: Mapping[str, Any], column: str) -> bool:
+        return row.get("status", "ok") == "ok" or not column.startswith(("final_", "best_"))
+
+    return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None)
+             if scored(row, c) else "–" for c in columns]
+            for row in runs.to_dict("records")]
+
+
+#: the comparisons table: header → how a `Comparison` fills the cell
+COMPARISON_COLUMNS = {
+    "factor": lambda c: c.factor, "level": lambda c: c.level, "runs": lambda c: c.n,
+    "test acc": lambda c: f"{c.mean:.1f}", "baseline": lambda c: c.baseline, "its runs": lambda c: c.n_baseline,
+    "baseline acc": lambda c: f"{c.baseline_mean:.1f}", "difference": lambda c: pm(c.diff, c.half),
+    "beyond noise": lambda c: "yes" if c.clear else ("no" if math.isfinite(c.half) else "–"),
+}
+
+
+def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[str]]:
+    return [[fill(c) for fill in COMPARISON_COLUMNS.values()] for c in comparisons(runs, config)]
 
 
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
+    """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
     runs = Tables(tables_folder)["runs"]
-    figures = [f for f in FIGURES.values() if f.enabled(config)]
-    sections: dict[str, list[dict[str, str]]] = {}
-    for fig in figures:
-        sections.setdefault(fig.section, []).append({
-            "name": fig.name, "title": fig.title, "caption": caption_html(fig.caption),
-            "image": image_data_uri(Path(figures_folder) / f"{fig.name}.png"),
-        })
-    statuses = runs["status"].value_counts().to_dict() if not runs.empty else {}
-    page = jinja2.Template(TEMPLATE.read_text(), autoescape=True).render(
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for fig in (f for f in FIGURES.values() if f.enabled(config)):
+        sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
+    generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    best = best_configuration(runs, config)
+    columns, shared = run_columns(runs)
+    page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
-        generated=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        grid={
-            "data set": runs["data"].iloc[0] if not runs.empty else config["data"]["source"],
-            "model": runs["model"].iloc[0] if not runs.empty else "–",
-            "budget": f"{config['train']['epochs']} epochs, batch {config['train']['batch_size']}",
-            "design": f"{config['design']['kind']}, seeds {', '.join(map(str, config['design']['seeds']))}",
-            "runs": f"{len(runs)} (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")" if statuses else "0",
-        },
-        best=best_configuration(runs),
-        findings=findings(runs, config),
-        sections=sections,
-        run_headers=[RUN_COLUMNS[c] for c in RUN_COLUMNS if c in runs],
-        run_rows=runs_rows(runs),
-        environment=environment(runs),
+        generated=generated,
+        nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
+        sections=[(slug(s), s, figures) for s, figures in sections.items()],
+        grid=grid_summary(runs, config),
+        best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
+        findings=top_findings(runs, config),
+        comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
+        run_headers=[RUN_COLUMNS[c] for c in columns],
+        run_rows=runs_rows(runs, columns),
+        run_shared=shared,
+        environment=environment(runs, generated),
     )
     with atomic_open(target) as handle:
         handle.write(page)

@@ -82,7 +82,8 @@ def ensemble_gain(tables: Tables, config: Mapping[str, Any]):
             value = part.loc[part.kind == kind, "value"]
             ax.axhline(scale * value.iloc[0], linestyle=style, color=color, label=kind)
         ax.set(xlabel="members k", ylabel=LABELS[metric], xticks=curve["k"].astype(int))
-    axes[0].legend(loc="lower right", fontsize=9)
+    # one legend below the panels, outside them: it never covers a line
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Averaging the probabilities of k independently seeded networks", x=0.01, ha="left")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig, data
