@@ -40,9 +40,18 @@ def test_main_effects_are_level_means_and_differences_from_the_baseline_level():
     se, df = math.sqrt(8 / 2 + 2 / 2), 25 / 17
     half = stats.t.ppf(0.975, df) * se
     assert tanh["effect_ci_low"] == pytest.approx(-9 - half) and tanh["effect_ci_high"] == pytest.approx(-9 + half)
-    assert effects.loc[("init", "large_gaussian"), "failed"] == 1  # counted, and still averaged (finite accuracy)
+    large = effects.loc[("init", "large_gaussian")]  # its diverged run is counted as failed, never averaged
+    assert large["failed"] == 1 and large["n"] == 1 and large["mean"] == pytest.approx(10.0)
     ranks = effects.loc["init"]["rank"].to_dict()
     assert ranks == {"xavier_normal": 1, "he_normal": 2, "large_gaussian": 3}
+
+
+def test_a_level_whose_runs_all_failed_is_listed_with_no_mean():
+    runs = pd.concat([ablation_runs(), pd.DataFrame([run("norm", 0.1, "diverged", norm="none"),
+                                                     run("norm", 0.1, "exploded", norm="none")])])
+    effects = fe.main_effects(runs, "ablation", BASELINE, "final_test_acc").set_index(["factor", "level"])
+    none = effects.loc[("norm", "none")]
+    assert none["n"] == 0 and none["failed"] == 2 and math.isnan(none["mean"]) and none["rank"] == 2
 
 
 def test_ranking_orders_factors_by_the_spread_of_their_level_means():
@@ -50,7 +59,7 @@ def test_ranking_orders_factors_by_the_spread_of_their_level_means():
     ranking = fe.ranking(effects)
     assert list(ranking["factor"]) == ["init", "activation"] and list(ranking["rank"]) == [1, 2]
     init = ranking.iloc[0]
-    assert init["spread"] == pytest.approx(52.0 - 11.0)
+    assert init["spread"] == pytest.approx(52.0 - 10.0)
     assert (init["best_level"], init["worst_level"]) == ("xavier_normal", "large_gaussian")
 
 

@@ -72,6 +72,12 @@ def study_specs(config: Mapping[str, Any]) -> list[RunSpec]:
 
 
 # -- main effects and ranking --------------------------------------------------------------------
+def scored(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs that trained to the end with a finite metric. A diverged or exploded run is counted as
+    failed, never averaged: its chance-level accuracy is not a result of the technique."""
+    return runs[(runs["status"] == "ok") & np.isfinite(runs["value"])]
+
+
 def welch_interval(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, float]:
     """CI of mean(a) − mean(b) with Welch's unequal-variance t (NaN when a side has < 2 values)."""
     if len(a) < 2 or len(b) < 2:
@@ -94,17 +100,18 @@ def main_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, st
         rows = factor_rows(runs, family, design_kind) if "varies" in runs else runs
         if rows[family].nunique() < 2:
             continue
-        finite = rows[np.isfinite(rows["value"])]
-        if finite.empty:
-            continue
-        table = grouped_ci(finite, family, "value").rename(columns={family: "level"})
+        ok = scored(rows)
+        levels = pd.DataFrame({"level": list(dict.fromkeys(rows[family]))})  # a level whose runs all failed stays, n = 0
+        table = levels.merge(grouped_ci(ok, family, "value").rename(columns={family: "level"}) if len(ok) else
+                             pd.DataFrame(columns=["level", "n", "mean", "sd", "ci_low", "ci_high"]), on="level", how="left")
+        table["n"] = table["n"].fillna(0).astype(int)
         table["failed"] = [int((rows.loc[rows[family] == level, "status"] != "ok").sum()) for level in table["level"]]
         table["is_baseline"] = table["level"] == baseline[family]
-        reference = finite.loc[finite[family] == baseline[family], "value"]
+        reference = ok.loc[ok[family] == baseline[family], "value"]
         table["effect"] = table["mean"] - reference.mean() if len(reference) else math.nan
-        intervals = [welch_interval(finite.loc[finite[family] == level, "value"], reference) for level in table["level"]]
+        intervals = [welch_interval(ok.loc[ok[family] == level, "value"], reference) for level in table["level"]]
         table["effect_ci_low"], table["effect_ci_high"] = [low for low, _ in intervals], [high for _, high in intervals]
-        table["rank"] = table["mean"].rank(ascending=False, method="min").astype(int)
+        table["rank"] = table["mean"].rank(ascending=False, method="min", na_option="bottom").astype(int)
         table.insert(0, "factor", family)
         parts.append(table.sort_values("rank"))
     return pd.concat(parts, ignore_index=True)[EFFECT_COLUMNS] if parts else pd.DataFrame(columns=EFFECT_COLUMNS)
@@ -128,19 +135,19 @@ def ranking(effects: pd.DataFrame) -> pd.DataFrame:
 def pair_cells(runs: pd.DataFrame, first: str, first_levels: list[str], second: str, second_levels: list[str],
                baseline: Mapping[str, str], metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cells, runs) of one pair's sub-design: per cell the mean metric (in %) with its CI and the
-    interaction residual; the runs with their metric as `value`."""
+    interaction residual; the scored runs with their metric as `value`."""
     others = [f for f in FAMILIES if f not in (first, second)]
     mask = runs[first].isin(first_levels) & runs[second].isin(second_levels)
     for family in others:
         mask &= runs[family] == baseline[family]
-    part = runs[mask].assign(value=lambda r: 100 * pd.to_numeric(r[metric], errors="coerce"))
+    part = scored(runs[mask].assign(value=lambda r: 100 * pd.to_numeric(r[metric], errors="coerce")))
     rows = []
     for a in first_levels:
         for b in second_levels:
             values = part.loc[(part[first] == a) & (part[second] == b), "value"]
             mean, half = mean_ci(values)
             rows.append({"pair": f"{first} × {second}", "factor_a": first, "level_a": a, "factor_b": second, "level_b": b,
-                         "n": int(np.isfinite(values).sum()), "mean": mean, "ci_low": mean - half, "ci_high": mean + half})
+                         "n": len(values), "mean": mean, "ci_low": mean - half, "ci_high": mean + half})
     cells = pd.DataFrame(rows)
     grid = cells.pivot(index="level_a", columns="level_b", values="mean")
     residual = grid - grid.mean(axis=1).to_numpy()[:, None] - grid.mean(axis=0).to_numpy()[None, :] + grid.to_numpy().mean()
@@ -150,19 +157,18 @@ def pair_cells(runs: pd.DataFrame, first: str, first_levels: list[str], second: 
 
 def interaction_test(part: pd.DataFrame, first: str, second: str) -> dict[str, Any]:
     """Two-way ANOVA F test of the interaction (balanced cells with ≥ 2 replicates each)."""
-    finite = part[np.isfinite(part["value"])]
-    counts = finite.groupby([first, second]).size()
-    a, b = finite[first].nunique(), finite[second].nunique()
+    counts = part.groupby([first, second]).size()
+    a, b = part[first].nunique(), part[second].nunique()
     if len(counts) < a * b or counts.nunique() != 1 or counts.iloc[0] < 2 or a < 2 or b < 2:
         return {"F": math.nan, "df_interaction": math.nan, "df_error": math.nan, "p_value": math.nan,
                 "note": "needs every cell filled with the same number (≥ 2) of finished runs"}
     n = int(counts.iloc[0])
-    cell = finite.groupby([first, second])["value"].mean()
-    row = finite.groupby(first)["value"].mean()
-    column = finite.groupby(second)["value"].mean()
-    grand = finite["value"].mean()
+    cell = part.groupby([first, second])["value"].mean()
+    row = part.groupby(first)["value"].mean()
+    column = part.groupby(second)["value"].mean()
+    grand = part["value"].mean()
     interaction = sum((cell[(i, j)] - row[i] - column[j] + grand) ** 2 for i, j in cell.index) * n
-    error = ((finite["value"] - finite.groupby([first, second])["value"].transform("mean")) ** 2).sum()
+    error = ((part["value"] - part.groupby([first, second])["value"].transform("mean")) ** 2).sum()
     df_interaction, df_error = (a - 1) * (b - 1), a * b * (n - 1)
     if error == 0:
         return {"F": math.inf, "df_interaction": df_interaction, "df_error": df_error, "p_value": 0.0 if interaction else 1.0,
@@ -260,8 +266,8 @@ def interactions_figure(tables: Tables, config: Mapping[str, Any]):
                     half = cell["ci_high"] - cell["mean"]
                     text = (f"{cell['mean']:.1f}" + (f"\n± {half:.1f}" if math.isfinite(half) else "")
                             if value == "mean" else f"{cell['interaction']:+.1f}")
-                    ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                            color="white" if value == "mean" else "black")
+                    dark = value == "mean" and image.norm(cell["mean"]) < 0.5  # viridis is dark at its low end
+                    ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
             ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right")
             ax.set_yticks(range(len(rows)), rows)
             ax.set_xlabel(part["factor_b"].iloc[0])

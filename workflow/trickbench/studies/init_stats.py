@@ -26,10 +26,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trickbench.collect import baseline_labels
 from trickbench.design import baseline_spec, resolve_level
 from trickbench.registry import Technique
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.style import apply_theme, level_colors
+from trickbench.report.style import TechniqueColors, apply_theme
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.techniques.activations import ACTIVATIONS
@@ -177,6 +178,11 @@ def init_histograms(tables: Tables, config: Mapping[str, Any]):
 MARKERS = [("o", "-", 8), ("s", "--", 6), ("^", ":", 6), ("D", "-.", 4), ("v", "-", 5), ("P", "--", 5)]
 
 
+def init_colors(table: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
+    """The report's colours: the baseline's init grey, the others in the table's order."""
+    return TechniqueColors(table, baseline_labels(config), ["init"])
+
+
 def _fraction_column(part: pd.DataFrame) -> str | None:
     for column in ("dead_fraction", "saturated_fraction"):
         if part[column].notna().any():
@@ -190,7 +196,7 @@ def init_layer_stats(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
     stats = tables[NAME]
     activations = list(dict.fromkeys(stats["activation"]))
-    colors = level_colors(stats["init"])
+    colors = init_colors(stats, config)
     styles = dict(zip(dict.fromkeys(stats["init"]), MARKERS * 4))
     fig, axes = plt.subplots(2, len(activations), figsize=(5.6 * len(activations), 7), squeeze=False)
     for c, activation in enumerate(activations):
@@ -198,7 +204,7 @@ def init_layer_stats(tables: Tables, config: Mapping[str, Any]):
         fraction = _fraction_column(part)
         for init, curve in part.groupby("init", sort=False):
             marker, line, size = styles[init]
-            style = {"marker": marker, "linestyle": line, "markersize": size, "color": colors[init], "label": init}
+            style = {"marker": marker, "linestyle": line, "markersize": size, "color": colors("init", init), "label": init}
             axes[0][c].plot(curve["layer"], curve["std"], **style)
             if fraction:
                 axes[1][c].plot(curve["layer"], 100 * curve[fraction], **style)
@@ -224,7 +230,7 @@ def init_runs(tables: Tables, config: Mapping[str, Any]):
         return placeholder("No run recorded activation statistics (a model without hidden layers?)."), runs
     first = runs[runs["seed"] == runs["seed"].min()]
     activations = list(dict.fromkeys(first["activation"]))
-    colors = level_colors(first["init"])
+    colors = init_colors(first, config)
     fig, axes = plt.subplots(2, len(activations), figsize=(5.6 * len(activations), 7), squeeze=False)
     for c, activation in enumerate(activations):
         part = first[first.activation == activation]
@@ -234,9 +240,9 @@ def init_runs(tables: Tables, config: Mapping[str, Any]):
             accuracy = curve["final_test_acc"].iloc[0]
             label = (f"{init} ({curve['status'].iloc[0]}, test {100 * accuracy:.1f} %)" if math.isfinite(accuracy)
                      else f"{init} ({curve['status'].iloc[0]})") if moment == "end" else None
-            axes[0][c].plot(curve["layer"], curve["std"], "o" + style, color=colors[init], label=label)
+            axes[0][c].plot(curve["layer"], curve["std"], "o" + style, color=colors("init", init), label=label)
             if fraction:
-                axes[1][c].plot(curve["layer"], 100 * curve[fraction], "o" + style, color=colors[init])
+                axes[1][c].plot(curve["layer"], 100 * curve[fraction], "o" + style, color=colors("init", init))
         axes[0][c].set(yscale="log", xlabel="hidden layer", ylabel="std of activations", title=activation,
                        xticks=sorted(part["layer"].unique()))
         axes[1][c].set(xlabel="hidden layer", ylabel=f"{fraction.replace('_fraction', '')} units (%)" if fraction else "",

@@ -230,4 +230,5 @@ def lr_search_figure(tables: Tables, config: Mapping[str, Any]):
     fig.suptitle(title + ("\n⚠ " + "\n⚠ ".join(warnings) if warnings else ""), x=0.01, ha="left", fontsize=10,
                  color="#b00020" if warnings else "black")
     fig.tight_layout()
-    return fig, runs
+    # the chosen values with their warnings first (what the report previews), then every run plotted
+    return fig, pd.concat([best.assign(row="chosen"), runs.assign(row="run")], ignore_index=True)
