@@ -127,3 +127,16 @@ def test_a_pair_must_name_two_factors(tiny_config):
     with pytest.raises(ConfigError, match="studies.factor_effects.pairs.0"):
         validate_config(tiny_config)
 
+
+
+def test_interaction_cells_hold_only_the_sub_design_s_seeds(tiny_config):
+    tiny_config["design"]["seeds"] = [0, 1]
+    tiny_config["studies"] = {"factor_effects": {"enabled": True, "seeds": [0], "pairs": [
+        {"activation": ["relu", "tanh"], "norm": ["batch", "none"]}]}}
+    config = validate_config(tiny_config)
+    specs = fe.study_specs(config)  # the grid's seed-1 runs share cells' levels, not the pair's seeds
+    runs = pd.DataFrame([{"run_id": s.run_id, **{f: s.label(f) for f in BASELINE}, "status": "ok",
+                          "final_test_acc": 0.5 + 0.1 * s.seed} for s in specs])
+    cells, tests = fe.interactions(runs, config, fe.baseline_labels(config), "final_test_acc")
+    assert (cells["n"] == 1).all() and list(cells["mean"]) == pytest.approx([50.0] * 4)
+    assert math.isnan(tests["F"].iloc[0])  # one seed per cell: no test of the interaction

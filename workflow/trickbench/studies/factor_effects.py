@@ -55,15 +55,16 @@ def pair_levels(config: Mapping[str, Any]) -> list[dict[str, list[Any]]]:
              for family, levels in pair.items()} for p, pair in enumerate(settings(config)["pairs"])]
 
 
-def pair_specs(config: Mapping[str, Any]) -> list[RunSpec]:
-    """The full sub-design of every pair: each combination of its two factors' levels × seeds."""
+def pair_design(config: Mapping[str, Any], pair: Mapping[str, list[Any]]) -> list[RunSpec]:
+    """The full sub-design of one pair: each combination of its two factors' levels × the seeds."""
     baseline = baseline_levels(config)
-    specs = []
-    for pair in pair_levels(config):
-        (first, first_levels), (second, second_levels) = pair.items()
-        specs += [make_spec(config, {**baseline, first: a, second: b}, seed)
-                  for a in first_levels for b in second_levels for seed in settings(config)["seeds"]]
-    return specs
+    (first, first_levels), (second, second_levels) = pair.items()
+    return [make_spec(config, {**baseline, first: a, second: b}, seed)
+            for a in first_levels for b in second_levels for seed in settings(config)["seeds"]]
+
+
+def pair_specs(config: Mapping[str, Any]) -> list[RunSpec]:
+    return [spec for pair in pair_levels(config) for spec in pair_design(config, pair)]
 
 
 def study_specs(config: Mapping[str, Any]) -> list[RunSpec]:
@@ -183,7 +184,9 @@ def interactions(runs: pd.DataFrame, config: Mapping[str, Any], baseline: Mappin
     for pair in pair_levels(config):
         (first, first_levels), (second, second_levels) = pair.items()
         labels = lambda family, levels: list(dict.fromkeys(level_label(family, level) for level in levels))
-        table, part = pair_cells(runs, first, labels(first, first_levels), second, labels(second, second_levels), baseline, metric)
+        design = runs[runs["run_id"].isin({spec.run_id for spec in pair_design(config, pair)})]  # its seeds only
+        table, part = pair_cells(design, first, labels(first, first_levels), second, labels(second, second_levels), baseline,
+                                 metric)
         cells.append(table)
         tests.append({"pair": f"{first} × {second}", **interaction_test(part, first, second)})
     columns = ["pair", "factor_a", "level_a", "factor_b", "level_b", "n", "mean", "ci_low", "ci_high", "interaction"]
