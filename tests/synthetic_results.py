@@ -12,7 +12,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from trickbench.collect import run_row
+from trickbench.collect import run_row, with_accounting
+from trickbench.data_dictionary import conform
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 from trickbench.workflow import plan_from_config
@@ -55,12 +56,13 @@ def write_tables(folder: Path, config: dict[str, Any], effects: Mapping[tuple[st
         epochs = spec.train.epochs
         history = [epoch_row(epoch, epochs, test) for epoch in range(1, epochs + 1)] if state == "ok" else [
             {**epoch_row(1, epochs, test), "train_loss": math.nan, "val_loss": math.nan, "test_loss": math.nan}]
-        runs.append(run_row(summary(spec, state, history), plan.baseline))
-        epoch_rows += [{"run_id": run_id, **row} for row in history]
+        record = summary(spec, state, history)
+        runs.append(run_row(record, plan.baseline))
+        epoch_rows += with_accounting([{"run_id": run_id, **row} for row in history], record)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(runs)
+    table = conform(pd.DataFrame(runs), "runs")  # the columns and order collect writes
     table.to_csv(folder / "runs.csv", index=False)
-    pd.DataFrame(epoch_rows).to_csv(folder / "epochs.csv", index=False)
+    conform(pd.DataFrame(epoch_rows), "epochs").to_csv(folder / "epochs.csv", index=False)
     return table
 
 

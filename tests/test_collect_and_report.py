@@ -15,7 +15,7 @@ from conftest import TINY_CONFIG
 from trickbench.collect import baseline_labels, collect, write_tables
 from trickbench.config import validate_config
 from trickbench.design import expand
-from trickbench.report.figures import render
+from trickbench.report.figures import enabled_figures, render
 from trickbench.report.grid import effects_table
 from trickbench.report.html import write_report
 from trickbench.report.stats import mean_ci
@@ -87,11 +87,13 @@ def test_each_grid_figure_renders_with_its_data(results, name):
 def test_report_embeds_figures_and_lists_every_run(results):
     root, config, specs, _ = results
     figures = root / "figures"
-    for name in ("factor_effects", "learning_curves", "generalization_gap"):
+    names = [figure.name for figure in enabled_figures(config)]
+    assert {"factor_effects", "learning_curves", "generalization_gap"} <= set(names)
+    for name in names:
         render(name, root / "tables", config, figures / f"{name}.png", figures / f"{name}.csv")
     write_report(root / "tables", figures, config, root / "report.html")
     html = (root / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == len(names)
     assert all(spec.run_id in html for spec in specs)
 
 

@@ -107,6 +107,19 @@ def test_dry_run_of_a_thousand_run_full_design_plans_in_seconds(tmp_path: Path):
     assert re.search(r"train\s+1000\b", result.stdout + result.stderr)
 
 
+def test_tables_follow_their_data_dictionary_and_the_report_shows_compute_and_noise(smoke_run: Path):
+    from trickbench.data_dictionary import column_names
+
+    tables = smoke_run / "results/tables"
+    for table in ("runs", "epochs"):
+        assert list(pd.read_csv(tables / f"{table}.csv").columns) == column_names(table)
+    assert set(pd.read_csv(tables / "dictionary.csv")["table"]) == {"runs", "epochs"}
+    for name in ("noise_floor", "equal_compute", "ensemble_reliability"):
+        assert (smoke_run / "reports/figures" / f"{name}.png").exists()
+    for run in (smoke_run / "results/runs").iterdir():
+        assert {"val_logits.npy", "test_logits.npy"} <= {p.name for p in run.iterdir()}
+
+
 def test_snakemakes_own_report_holds_the_figures(smoke_run: Path):
     target = smoke_run / "snakemake-report.html"
     result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "--report", str(target))

@@ -1,4 +1,5 @@
-# Collect every run's summary into tidy tables (one row per run; one per run × epoch).
+# Collect every run's summary into tidy tables (one row per run; one per run × epoch), with their
+# data dictionary (column, unit, meaning, schema version).
 
 
 localrules:
@@ -11,9 +12,11 @@ rule collect:
     output:
         runs="results/tables/runs.csv",
         epochs="results/tables/epochs.csv",
+        dictionary="results/tables/dictionary.csv",
     log:
         "results/logs/collect.log",
     run:
         from trickbench.collect import collect_into
 
-        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0])
+        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0],
+                     output.dictionary)

@@ -8,6 +8,8 @@ rule train:
         probabilities="results/runs/{run_id}/test_probs.npy",
         weights="results/runs/{run_id}/model.pt",
         activations="results/runs/{run_id}/activations.csv",
+        val_logits="results/runs/{run_id}/val_logits.npy",
+        test_logits="results/runs/{run_id}/test_logits.npy",
     log:
         "results/logs/train/{run_id}.log",
     params:

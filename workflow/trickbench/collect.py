@@ -2,12 +2,15 @@
 
 Reads only what runs wrote (summary.json, epochs.csv), never training code, so analysis can be
 re-done from results alone. A run without a valid summary is skipped and reported, not fatal.
+Both tables follow the data dictionary (`data_dictionary`: column order, schema version), which
+is written beside them as `dictionary.csv`; every row carries its provenance.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -15,6 +18,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from trickbench.atomic import atomic_path
+from trickbench.data_dictionary import conform, dictionary_frame, undefined_columns
 from trickbench.run import read_summary
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
@@ -74,13 +78,35 @@ def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None)
             skipped.append(run_dir.name)
             continue
         rows.append(run_row(summary, baseline))
-        epoch_rows += read_epochs(run_dir / "epochs.csv", summary["run_id"])
+        epoch_rows += with_accounting(read_epochs(run_dir / "epochs.csv", summary["run_id"]), summary)
     if skipped:
         log.warning("%d run(s) have no valid summary and were skipped: %s", len(skipped), ", ".join(skipped[:10]))
-    runs = pd.DataFrame(rows)
-    if not runs.empty:
-        runs = runs[IDENTITY_COLUMNS + [c for c in runs.columns if c not in IDENTITY_COLUMNS]]
-    return Tables(runs, pd.DataFrame(epoch_rows), skipped)
+    tables = Tables(conform(pd.DataFrame(rows), "runs"), conform(pd.DataFrame(epoch_rows), "epochs"), skipped)
+    for name, frame in (("runs", tables.runs), ("epochs", tables.epochs)):
+        if undefined := undefined_columns(frame, name):
+            log.warning("%s.csv has columns the data dictionary does not define (kept at the end): %s",
+                        name, ", ".join(undefined))
+    return tables
+
+
+#: provenance copied onto every epoch row, so a row of either table says where it came from
+EPOCH_PROVENANCE = ("git_commit", "torch_version", "cuda_version", "device_name", "deterministic")
+
+
+def with_accounting(rows: list[dict[str, Any]], summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Epoch rows with cumulative compute (training seconds, images, FLOPs) and provenance, so
+    techniques can be compared at equal compute from this table alone."""
+    per_epoch_images = summary.get("images_seen", math.nan) / max(summary.get("epochs_completed") or 1, 1)
+    flops_per_grad_eval = summary.get("flops_per_grad_eval", math.nan)
+    seconds = 0.0
+    for row in rows:
+        seconds += row["train_seconds"]
+        row["cumulative_train_seconds"] = seconds
+        row["images_seen"] = row["epoch"] * per_epoch_images
+        row["cumulative_flops"] = row["grad_evals"] * flops_per_grad_eval
+        row.update({key: summary.get(key) for key in EPOCH_PROVENANCE})
+        row["seed"] = summary["spec"]["seed"]
+    return rows
 
 
 def read_epochs(path: Path, run_id: str) -> list[dict[str, Any]]:
@@ -88,20 +114,23 @@ def read_epochs(path: Path, run_id: str) -> list[dict[str, Any]]:
         return [{"run_id": run_id, **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(handle)]
 
 
-def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path) -> None:
-    for frame, target in ((tables.runs, runs_csv), (tables.epochs, epochs_csv)):
+def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path, dictionary_csv: Path | None = None) -> None:
+    frames = [(tables.runs, runs_csv), (tables.epochs, epochs_csv)]
+    for frame, target in frames + ([(dictionary_frame(), dictionary_csv)] if dictionary_csv else []):
         with atomic_path(target) as tmp:
             frame.to_csv(tmp, index=False)
 
 
 def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str | Path,
-                 baseline: Mapping[str, str] | None, log_path: str | Path) -> Tables:
-    """The collect step of the workflow: read the runs, write both tables, log what was skipped."""
+                 baseline: Mapping[str, str] | None, log_path: str | Path,
+                 dictionary_csv: str | Path | None = None) -> Tables:
+    """The collect step of the workflow: read the runs, write both tables (and their data
+    dictionary), log what was skipped."""
     from trickbench.logs import logging_to
 
     with logging_to(log_path):
         tables = collect(run_dirs, baseline)
-        write_tables(tables, Path(runs_csv), Path(epochs_csv))
+        write_tables(tables, Path(runs_csv), Path(epochs_csv), Path(dictionary_csv) if dictionary_csv else None)
         log.info("collected %d run(s) and %d epoch row(s); %d skipped", len(tables.runs), len(tables.epochs),
                  len(tables.skipped))
     return tables

@@ -22,16 +22,41 @@ def git_commit() -> str:
         return "unknown"
 
 
+@lru_cache(maxsize=1)
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from that commit (then the commit alone does not name the code
+    that ran); None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine() or "cpu"
+    return cpu_model() or platform.processor() or platform.machine() or "cpu"
 
 
-def provenance(device: torch.device) -> dict[str, str | int | bool]:
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name on Linux (platform.processor() is empty there), else ''."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def provenance(device: torch.device) -> dict[str, str | int | bool | None]:
     return {
         "trickbench_version": metadata.version("trickbench"),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "none",
@@ -39,4 +64,7 @@ def provenance(device: torch.device) -> dict[str, str | int | bool]:
         "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_version": torch.backends.cudnn.version() or "none",
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
     }

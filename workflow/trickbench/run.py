@@ -7,6 +7,8 @@ Files of a run folder, in the order they are written:
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
   model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
   activations.csv  per-layer activation statistics at the start and the end (train.activations)
+  val_logits.npy   validation and test logits of the same model (float32, N×classes): what
+  test_logits.npy  temperature scaling fits (on validation) and reports (on test)
   summary.json     final and validation-selected metrics, status, provenance — written last:
                    its presence is what "this run is done" means
 """
@@ -26,12 +28,14 @@ import numpy as np
 import torch
 
 from trickbench.atomic import atomic_open, atomic_path, write_json
+from trickbench.calibration import calibration_record
 from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
 from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
+from trickbench.train.compute import StepCost, run_cost
 from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
@@ -87,6 +91,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     data = prepare(images, spec.data, spec.preprocessing, device)
     trainer = Trainer(spec, data, device, execution.eval_batch_size)
     _resume(trainer, run_dir / "checkpoint.pt")
+    step_cost = trainer.step_cost()
     log.info("run %s: %s on %s, %d train / %d val / %d test images, from epoch %d of %d",
              spec.run_id, describe(spec), device, len(data.train), len(data.val), len(data.test),
              trainer.epoch, spec.train.epochs)
@@ -101,8 +106,10 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save(trainer.state_dict(), tmp)
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
-    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started)
     write_weights(run_dir / "model.pt", trainer.model)
+    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started, step_cost=step_cost,
+                        images_seen=trainer.epoch * len(data.train), optimizer_steps=trainer.optimizer_steps,
+                        labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
     _write_results(run_dir, outcome, summary)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
@@ -128,8 +135,12 @@ def _resume(trainer: Trainer, checkpoint: Path) -> None:
         checkpoint.unlink()
 
 
-def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float) -> dict[str, Any]:
-    """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran."""
+def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_seconds: float,
+              step_cost: StepCost | None = None, images_seen: int = 0, optimizer_steps: int = 0,
+              labels: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran,
+    what it cost (with the measured `step_cost`) and how calibrated it is (with the `labels` of the
+    val and test splits that the outcome's logits score)."""
     history = outcome.history
     last = history[-1] if history else {}
     best = next((row for row in history if row["epoch"] == outcome.best_epoch), {})
@@ -151,6 +162,11 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
     for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
         summary[f"final_{metric}"] = finite(last.get(metric))
         summary[f"best_{metric}"] = finite(best.get(metric))
+    if step_cost is not None:
+        summary.update(run_cost(step_cost, summary["grad_evals"], optimizer_steps, images_seen))
+    if labels is not None and outcome.test_logits is not None and outcome.val_logits is not None:
+        calibration = calibration_record(outcome.val_logits.numpy(), labels["val"], outcome.test_logits.numpy(), labels["test"])
+        summary.update({key: finite(value) for key, value in calibration.items()})
     return summary
 
 
@@ -174,7 +190,9 @@ def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> 
         writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
         writer.writeheader()
         writer.writerows({k: row[k] for k in EPOCH_COLUMNS} for row in outcome.history)
-    with atomic_path(run_dir / "test_probs.npy") as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, outcome.test_probabilities.numpy().astype(np.float32), allow_pickle=False)
+    arrays = {"test_probs": outcome.test_probabilities, "test_logits": outcome.test_logits, "val_logits": outcome.val_logits}
+    for name, array in ((name, array) for name, array in arrays.items() if array is not None):
+        with atomic_path(run_dir / f"{name}.npy") as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, array.numpy().astype(np.float32), allow_pickle=False)
     write_json(run_dir / "summary.json", summary)

@@ -11,16 +11,14 @@ factors. Test accuracy only *reports*: the best configuration is chosen on valid
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from trickbench.report.grid import factor_rows, finished, variant_label
-from trickbench.report.stats import mean_ci
+from trickbench.report.stats import mean_ci, welch_difference
 from trickbench.techniques import FAMILIES
 
 #: how many comparisons the summary states as sentences; the rest are in the comparisons table
@@ -60,15 +58,10 @@ class Comparison:
 
 
 def difference_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """mean(a) − mean(b) and Welch's `level` interval of it; NaN bounds with < 2 values a side."""
-    diff = float(np.mean(a) - np.mean(b))
-    if len(a) < 2 or len(b) < 2:
-        return diff, math.nan, math.nan
-    with warnings.catch_warnings():  # identical values: scipy warns, the interval is just [diff, diff]
-        warnings.simplefilter("ignore", RuntimeWarning)
-        interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
-    low, high = float(interval.low), float(interval.high)
-    return (diff, low, high) if math.isfinite(low) else (diff, diff, diff)
+    """mean(a) − mean(b) and Welch's `level` interval of it; NaN bounds with < 2 values a side
+    (`stats.welch_difference`, the one implementation the noise-floor figures use too)."""
+    difference = welch_difference(a, b, level)
+    return difference.diff, difference.low, difference.high
 
 
 def comparisons(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> list[Comparison]:

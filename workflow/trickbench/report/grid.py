@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci
+from trickbench.report.stats import grouped_ci, versus_reference
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
 from trickbench.techniques import FAMILIES
 
@@ -36,8 +36,13 @@ def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFra
 
 
 def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
-    """Mean and 95 % CI of `metric` (in %) per level of every factor that takes ≥ 2 levels."""
-    runs = finished(runs)
+    """Mean and 95 % CI of `metric` (in %) per level of every factor that takes ≥ 2 levels, with
+    the noise floor: the difference to the baseline level, its Welch CI, `within_noise` and the
+    seeds it would need (`stats.versus_reference`). Levels are ordered by mean *validation*
+    accuracy (`val_mean`), so which level comes first is never chosen on test."""
+    from trickbench.collect import baseline_labels
+
+    runs, baseline = finished(runs), baseline_labels(config)
     parts = []
     for family in FAMILIES:
         if runs.empty:
@@ -45,11 +50,14 @@ def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "
         rows = factor_rows(runs, family, config["design"]["kind"]).assign(value=lambda r: 100 * r[metric])
         if rows[family].nunique() < 2:
             continue
-        table = grouped_ci(rows, family, "value").rename(columns={family: "level"})
+        table = grouped_ci(rows, family, "value").merge(versus_reference(rows, family, "value", baseline[family]), on=family)
+        table["val_mean"] = table[family].map(100 * rows.groupby(family)["final_val_acc"].mean())
+        table = table.rename(columns={family: "level"})
         table.insert(0, "factor", family)
-        parts.append(table.sort_values("mean", ascending=False))
+        parts.append(table.sort_values("val_mean", ascending=False))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["factor", "level", "n", "mean", "sd", "ci_low", "ci_high"])
+        columns=["factor", "level", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
+                 "within_noise", "seeds_needed", "val_mean"])
 
 
 def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
@@ -85,7 +93,9 @@ def seed_dots(ax, values: pd.Series, y: float, color) -> None:
 @figure("factor_effects", title="Test accuracy per factor level", section=SECTION)
 def factor_effects(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
-    runs = finished(tables["runs"])
+    from trickbench.collect import baseline_labels
+
+    runs, baseline = finished(tables["runs"]), baseline_labels(config)
     effects = effects_table(runs, config)
     if effects.empty:
         return placeholder("No factor takes two or more levels among the finished runs."), effects
@@ -100,14 +110,17 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
             row = part.loc[y]
             has_ci = math.isfinite(row["ci_low"])
             ax.errorbar(row["mean"], y, xerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]] if has_ci else None,
-                        fmt="D", color="black", markersize=5, capsize=3, zorder=3)
-        ax.set_yticks(range(len(part)), part["level"].astype(str))
+                        fmt="D", color="black", markersize=5, capsize=3, zorder=3,
+                        markerfacecolor="black" if row["within_noise"] == False else "white")  # noqa: E712 (NaN: neither)
+        ax.set_yticks(range(len(part)), [f"{level} (baseline)" if level == baseline[family] else str(level)
+                                         for level in part["level"]])
         ax.set_ylim(len(part) - 0.5, -0.5)
         ax.set_title(family, loc="left", fontweight="bold")
         ax.set_xlabel("test accuracy (%)")
     for ax in list(axes.flat)[len(factors):]:
         ax.set_axis_off()
-    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI", x=0.01, ha="left")
+    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; hollow: difference to the "
+                 "baseline within the noise (Welch 95 % CI includes 0)", x=0.01, ha="left")
     fig.tight_layout()
     return fig, effects
 

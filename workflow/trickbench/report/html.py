@@ -32,8 +32,9 @@ TEMPLATE = Path(__file__).with_name("template.html.j2")
 #: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
     "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
-    "best_test_acc": "test acc @ best val", "final_val_acc": "val acc", "final_train_acc": "train acc",
-    "epochs_completed": "epochs", "train_seconds": "train s", **{family: family for family in FAMILIES},
+    "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_acc": "train acc",
+    "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
+    **{family: family for family in FAMILIES},
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
@@ -123,11 +124,27 @@ def runs_line(total: int, statuses: Mapping[str, int], failed: int) -> str:
     return f"{total}: " + ", ".join(f"{n} {status}" for status, n in statuses.items()) + f" — {failed} did not train to the end"
 
 
+def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
+    """What the grid's claims rest on: the seed-to-seed noise floor, whether rankings hold at equal
+    compute, and calibration after temperature scaling (`report.noise`, `report.equal_compute`,
+    `report.calibration_effects`)."""
+    from trickbench.report import calibration_effects, equal_compute, noise
+    from trickbench.report.grid import finished
+
+    runs = tables["runs"]
+    if finished(runs).empty:
+        return []
+    return (noise.summary_sentences(noise.noise_table(runs, config))
+            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
+            + calibration_effects.summary_sentences(calibration_effects.calibration_table(runs, config)))
+
+
 def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
     """Where the numbers came from, and what they cost."""
     keys = {"trickbench_version": "trickbench", "git_commit": "git commit", "python_version": "python",
-            "torch_version": "torch", "cuda_version": "CUDA", "device": "device", "device_name": "device name",
-            "torch_threads": "torch threads per run"}
+            "git_dirty": "uncommitted changes", "torch_version": "torch", "cuda_version": "CUDA",
+            "cudnn_version": "cuDNN", "device": "device", "device_name": "device name",
+            "torch_threads": "torch threads per run", "deterministic": "deterministic algorithms"}
     env = {"report generated": generated}
     env.update({label: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key, label in keys.items() if key in runs})
     if "wall_seconds" in runs and len(runs):
@@ -136,6 +153,8 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
                                 f"longest run {duration(runs['wall_seconds'].max())}")
     if "grad_evals" in runs and len(runs):
         env["gradient evaluations"] = f"{int(runs['grad_evals'].sum()):,} in all"
+    if "train_flops" in runs and runs["train_flops"].notna().any():
+        env["training FLOPs"] = f"{runs['train_flops'].sum() / 1e12:.3g} TFLOP in all (torch.utils.flop_counter)"
     if "images_per_s" in runs and runs["images_per_s"].notna().any():
         env["training speed"] = f"{runs['images_per_s'].median():,.0f} images/s (median over runs)"
     return env
@@ -175,7 +194,8 @@ def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
     """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
-    runs = Tables(tables_folder)["runs"]
+    tables = Tables(tables_folder)
+    runs = tables["runs"]
     sections: dict[str, list[dict[str, Any]]] = {}
     for fig in (f for f in FIGURES.values() if f.enabled(config)):
         sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
@@ -189,7 +209,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
         grid=grid_summary(runs, config),
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
-        findings=top_findings(runs, config),
+        findings=top_findings(runs, config) + evidence(tables, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
         run_headers=[RUN_COLUMNS[c] for c in columns],
         run_rows=runs_rows(runs, columns),

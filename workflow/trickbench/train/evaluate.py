@@ -15,6 +15,7 @@ class Evaluation:
     loss: float
     accuracy: float
     probabilities: torch.Tensor | None = None  # N×classes on the CPU, when asked for
+    logits: torch.Tensor | None = None  # the same, before the softmax (for temperature scaling)
 
 
 @torch.inference_mode()
@@ -27,7 +28,7 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, ke
     model.eval()
     loss_sum = torch.zeros((), device=part.labels.device)
     correct = torch.zeros((), device=part.labels.device, dtype=torch.int64)
-    probabilities = []
+    kept = []
     for start in range(0, len(part), batch_size):
         images = part.images[start:start + batch_size]
         labels = part.labels[start:start + batch_size]
@@ -35,10 +36,11 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int, ke
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
         if keep_probabilities:
-            probabilities.append(logits.softmax(1).cpu())
+            kept.append(logits.cpu())
     model.train(was_training)
     return Evaluation(
         loss=loss_sum.item() / len(part),
         accuracy=correct.item() / len(part),
-        probabilities=torch.cat(probabilities) if keep_probabilities else None,
+        probabilities=torch.cat(kept).softmax(1) if keep_probabilities else None,
+        logits=torch.cat(kept) if keep_probabilities else None,
     )

@@ -28,6 +28,7 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.activations import activation_statistics
+from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
 
 OK, DIVERGED, EXPLODED = "ok", "diverged", "exploded"
@@ -46,6 +47,9 @@ class Outcome:
     train_seconds: float
     #: per-layer activation statistics (see train.activations), rows tagged moment "start" / "end"
     activation_stats: list[dict[str, Any]] = field(default_factory=list)
+    # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
+    val_logits: torch.Tensor | None = None
+    test_logits: torch.Tensor | None = None
 
 
 class Trainer:
@@ -72,6 +76,22 @@ class Trainer:
         self.grad_evals = 0
         self.status = OK
         self.initial_loss: float | None = None  # the first step's loss, which explode_factor compares to
+
+    @property
+    def optimizer_steps(self) -> int:
+        return self.epoch * self.steps_per_epoch
+
+    def step_cost(self) -> StepCost:
+        """FLOPs and closure calls of one training step on the first training batch, measured on a
+        copy of the model with this run's optimizer and loss (see `train.compute`)."""
+        batch = slice(0, self.spec.train.batch_size)
+        inputs = self.data.preprocess(to_unit_float(self.data.train.images[batch]))
+
+        def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.criterion(model(x), y) + self.regularizer.penalty(model)
+
+        return measure_step(self.model, lambda params: OPTIMIZERS.build(self.spec.optimizer, params), loss, inputs,
+                            self.data.train.labels[batch])
 
     # -- state for checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -195,6 +215,7 @@ class Trainer:
         if self.best_weights is not None and self.status == OK:
             self.model.load_state_dict(self.best_weights)
         test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True)
+        val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True)
         return Outcome(
             status=self.status,
             history=self.history,
@@ -204,6 +225,8 @@ class Trainer:
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
             activation_stats=self.start_activations + self._activation_rows("end"),
+            val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
+            test_logits=test.logits,
         )
 
 

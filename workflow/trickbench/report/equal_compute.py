@@ -1,0 +1,192 @@
+"""Techniques compared at equal compute, not only at equal epochs.
+
+Equal epochs favour a technique that does more work per epoch: SAM evaluates two gradients per
+step, a slower architecture or regularizer takes longer per image. So each run is also scored at
+a *common budget* of gradient evaluations and of training wall-clock seconds: the largest budget
+every run reached (the smallest total over the finished runs that were not stopped early). Within
+the budget, the epoch is chosen on validation (highest val_acc among the epochs whose cumulative
+cost fits), and the test accuracy of that epoch is reported — the protocol of the whole report.
+
+This is the *anytime* comparison of runs trained for the grid's epochs: a run cut at half its
+schedule has not annealed its learning rate, so it is compared as it stood, not as it would have
+trained with a schedule planned for the smaller budget (Li et al. 2020, "Budgeted Training",
+show such budget-aware schedules close much of that gap). Wall-clock budgets depend on the device
+and on what else ran at the time; they are only comparable within one report.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from trickbench.report.figures import Tables, figure, placeholder
+from trickbench.report.grid import finished, with_variants
+from trickbench.report.stats import grouped_ci
+from trickbench.report.style import apply_theme
+
+SECTION = "Equal compute"
+#: comparison → (cumulative cost column of the epochs table, unit for labels)
+BUDGETS = {
+    "equal epochs": ("epoch", "epochs"),
+    "equal gradient evaluations": ("grad_evals", "gradient evaluations"),
+    "equal training seconds": ("cumulative_train_seconds", "s of training"),
+}
+#: relative slack when comparing a cumulative cost with a budget (float sums of seconds)
+SLACK = 1e-9
+
+
+def common_budgets(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[str, float]:
+    """Per comparison, the smallest final cumulative cost over runs that trained their full
+    schedule: a run that stopped early, diverged or was aborted ended before its budget, so it
+    caps no one (it is scored on the epochs it has)."""
+    last = epochs[epochs["run_id"].isin(runs.loc[full_length(runs), "run_id"])].sort_values("epoch").groupby("run_id").last()
+    return {name: float(last[column].min()) if column in last and len(last) else math.nan
+            for name, (column, _) in BUDGETS.items()}
+
+
+def full_length(runs: pd.DataFrame) -> pd.Series:
+    """Which runs trained every epoch their spec asked for."""
+    if {"epochs_completed", "epochs"} <= set(runs):
+        return runs["epochs_completed"] >= runs["epochs"]
+    return ~runs["stopped_early"].astype(bool)
+
+
+def selected_within(epochs: pd.DataFrame, column: str, budget: float) -> pd.DataFrame:
+    """Per run, the validation-selected epoch among those whose cumulative `column` ≤ budget
+    (highest val_acc, earliest on ties — as the run itself selects its best epoch)."""
+    if column not in epochs or not math.isfinite(budget):
+        return pd.DataFrame(columns=["run_id", "epoch", "val_acc", "test_acc", "cost"])
+    within = epochs[epochs[column] <= budget * (1 + SLACK)]
+    within = within[np.isfinite(within["val_acc"])].sort_values(["run_id", "val_acc", "epoch"], ascending=[True, False, True])
+    chosen = within.groupby("run_id", sort=False).head(1)
+    return chosen.assign(cost=chosen[column])[["run_id", "epoch", "val_acc", "test_acc", "cost"]]
+
+
+def equal_compute_table(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Per comparison × variant: test accuracy (%) at the validation-selected epoch within the
+    common budget (n, mean, sd, 95 % CI), the mean validation accuracy, the budget, and the rank
+    of the variant by mean test accuracy within the comparison (1 = highest)."""
+    runs = finished(runs)
+    if runs.empty or epochs.empty:
+        return pd.DataFrame()
+    runs = with_variants(runs, config)
+    epochs = epochs[epochs["run_id"].isin(runs["run_id"])]
+    totals = epochs.sort_values("epoch").groupby("run_id").last().join(runs.set_index("run_id")["variant"])
+    parts = []
+    for name, budget in common_budgets(runs, epochs).items():
+        column, unit = BUDGETS[name]
+        chosen = selected_within(epochs, column, budget).merge(runs[["run_id", "variant"]], on="run_id")
+        if chosen.empty:
+            continue
+        chosen = chosen.assign(test=100 * chosen["test_acc"], val=100 * chosen["val_acc"])
+        per_epoch = (totals[column] / totals["epoch"]).groupby(totals["variant"]).mean().rename("cost_per_epoch")
+        table = grouped_ci(chosen, "variant", "test").merge(
+            chosen.groupby("variant", as_index=False).agg(val_mean=("val", "mean"), epoch_mean=("epoch", "mean")), on="variant")
+        table = table.merge(per_epoch, left_on="variant", right_index=True, how="left")
+        table["rank"] = table["mean"].rank(ascending=False, method="min").astype(int)
+        table.insert(0, "comparison", name)
+        table.insert(1, "budget", budget)
+        table.insert(2, "unit", unit)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.DataFrame:
+    """Pairs of variants whose order by mean test accuracy flips between the `reference`
+    comparison and another one: (comparison, ahead at the reference, ahead under the budget,
+    both means under each). The order is of means; whether either gap exceeds the seed noise is
+    what the CIs in the table say."""
+    if table.empty:
+        return pd.DataFrame()
+    base = table[table["comparison"] == reference].set_index("variant")["mean"]
+    rows = []
+    for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
+        other = part.set_index("variant")["mean"]
+        shared = [v for v in base.index if v in other.index]
+        for i, a in enumerate(shared):
+            for b in shared[i + 1:]:
+                if (base[a] - base[b]) * (other[a] - other[b]) < 0:
+                    first, second = (a, b) if base[a] > base[b] else (b, a)
+                    rows.append({"comparison": name, "ahead_at_equal_epochs": first, "ahead_at_equal_budget": second,
+                                 "epochs_gap": base[first] - base[second], "budget_gap": other[second] - other[first]})
+    return pd.DataFrame(rows)
+
+
+def summary_sentences(table: pd.DataFrame, reference: str = "equal epochs") -> list[str]:
+    """Per budget, whether the ranking changes relative to equal epochs and, if so, the variant
+    that moves most (by rank, then by change of its mean), with its cost per epoch for context."""
+    if table.empty:
+        return []
+    changes = rank_changes(table, reference)
+    base = table[table["comparison"] == reference].set_index("variant")
+    sentences = []
+    for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
+        part = part.set_index("variant")
+        budget = f"≤ {part['budget'].iloc[0]:,.4g} {part['unit'].iloc[0]}"
+        swapped = changes[changes["comparison"] == name] if not changes.empty else changes
+        if swapped.empty:
+            sentences.append(f"At {name} ({budget}) the ranking of the variants is the same as at {reference}.")
+            continue
+        shared = part.index.intersection(base.index)
+        moves = pd.DataFrame({"rank": (part.loc[shared, "rank"] - base.loc[shared, "rank"]).abs(),
+                              "mean": (part.loc[shared, "mean"] - base.loc[shared, "mean"]).abs()})
+        mover = moves.sort_values(["rank", "mean"]).index[-1]
+        cost, median = part.loc[mover, "cost_per_epoch"], part["cost_per_epoch"].median()
+        sentences.append(
+            f"At {name} ({budget}) {len(swapped)} pair(s) of variants change order relative to {reference}; "
+            f"{mover} moves most, from #{base.loc[mover, 'rank']} to #{part.loc[mover, 'rank']} "
+            f"({base.loc[mover, 'mean']:.1f} → {part.loc[mover, 'mean']:.1f} % test accuracy at the validation-selected "
+            f"epoch), at {cost:,.3g} {part['unit'].iloc[0]} per epoch against a median of {median:,.3g}. "
+            "Compare such moves with the noise floor before believing them.")
+    return sentences
+
+
+#: rows the figure draws at most (its CSV keeps every variant)
+MAX_ROWS = 20
+
+
+def shown_variants(table: pd.DataFrame, reference: str, limit: int = MAX_ROWS) -> list[str]:
+    """The variants to draw, ordered by mean at the `reference` comparison: all of them, or the
+    `limit` whose rank moves most between comparisons (ties: the better at the reference)."""
+    base = table[table["comparison"] == reference].set_index("variant")
+    moves = (table["rank"] - table["variant"].map(base["rank"])).abs().groupby(table["variant"]).max()
+    ranked = pd.DataFrame({"move": moves, "rank": base["rank"]}).sort_values(["move", "rank"], ascending=[False, True])
+    return base.loc[ranked.index[:limit]].sort_values("mean", ascending=False).index.tolist()
+
+
+@figure("equal_compute", title="Equal epochs vs equal gradient evaluations vs equal training time",
+        section=SECTION, tables=("runs", "epochs"))
+def equal_compute(tables: Tables, config: Mapping[str, Any]):
+    apply_theme()
+    table = equal_compute_table(tables["runs"], tables["epochs"], config)
+    if table.empty:
+        return placeholder("No finished run with per-epoch costs to compare at equal compute."), table
+    comparisons = list(dict.fromkeys(table["comparison"]))
+    order = shown_variants(table, comparisons[0])
+    y = {variant: i for i, variant in enumerate(order)}
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(4.6 * len(comparisons) + 2.5, 1.3 + 0.34 * len(order)),
+                             sharey=True, sharex=True, squeeze=False)
+    for ax, name in zip(axes[0], comparisons):
+        part = table[(table["comparison"] == name) & table["variant"].isin(y)]
+        for row in part.itertuples():
+            has_ci = math.isfinite(row.ci_low)
+            ax.errorbar(row.mean, y[row.variant], fmt="o", color="black", markersize=4, capsize=3,
+                        xerr=[[row.mean - row.ci_low], [row.ci_high - row.mean]] if has_ci else None)
+            ax.annotate(f"#{row.rank}", (row.mean, y[row.variant]), xytext=(0, 5), textcoords="offset points",
+                        ha="center", fontsize=7, color="0.35")
+        budget, unit = part["budget"].iloc[0], part["unit"].iloc[0]
+        shown = pd.concat([part["mean"], part["ci_low"], part["ci_high"]]).dropna()
+        ax.set_xlim(max(0.0, shown.min() - 2), min(100.0, shown.max() + 2))  # accuracy: a CI beyond [0, 100] is cut
+        ax.set_title(f"{name}\n(≤ {budget:,.4g} {unit})", loc="left", fontsize=10)
+        ax.set_xlabel("test acc. at val-selected epoch (%)")
+    axes[0][0].set_yticks(range(len(order)), order)
+    axes[0][0].set_ylim(len(order) - 0.5, -0.5)
+    shown = "" if len(order) == table["variant"].nunique() else (
+        f" — the {len(order)} of {table['variant'].nunique()} variants whose rank moves most (all in the data)")
+    fig.suptitle(f"Mean ± 95 % CI over seeds; #: rank by mean; rows ordered as at equal epochs{shown}", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig, table.round(4)  # 4 decimals of a percentage or a second: all the data can tell
