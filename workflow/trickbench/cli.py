@@ -232,6 +232,13 @@ def cmd_techniques(args: argparse.Namespace) -> int:
     from trickbench.techniques import FAMILIES
 
     registries = {**FAMILIES, "model": MODELS, "data": SOURCES}
+    if args.markdown:
+        from trickbench.techniques.catalogue import markdown
+
+        if args.family and args.family not in FAMILIES:
+            raise ConfigError("family", args.family, ", ".join(FAMILIES))
+        print(markdown({args.family: FAMILIES[args.family]} if args.family else FAMILIES))
+        return 0
     chosen = [args.family] if args.family else list(registries)
     for family in chosen:
         if family not in registries:
@@ -316,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "trickbench techniques                                every family",
                          "trickbench techniques init                           one family")
     techniques.add_argument("family", nargs="?", help="one family (activation, init, norm, regularizer, ...)")
+    techniques.add_argument("--markdown", action="store_true",
+                            help="print the README's tables of techniques (name, what it does, parameters, reference)")
 
     report = command("report", cmd_report,
                      "trickbench report",

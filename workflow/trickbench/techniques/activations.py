@@ -54,3 +54,44 @@ def selu(features: int) -> nn.Module:
 def gelu(features: int) -> nn.Module:
     """x·Φ(x): smooth ReLU weighted by the Gaussian CDF."""
     return nn.GELU()
+
+
+@ACTIVATIONS.register("prelu", reference="He et al. 2015, Delving Deep into Rectifiers", bounds={"init": (0.0, 1.0)})
+def prelu(features: int, *, init: float = 0.25) -> nn.Module:
+    """Leaky ReLU whose negative slope is learned, one per unit (per channel in conv nets)."""
+    return nn.PReLU(features, init)
+
+
+@ACTIVATIONS.register("silu", reference="Elfwing et al. 2018; Ramachandran et al. 2017 (Swish)")
+def silu(features: int) -> nn.Module:
+    """x·σ(x) (Swish-1): smooth, non-monotonic just below 0."""
+    return nn.SiLU()
+
+
+@ACTIVATIONS.register("softplus", reference="Dugas et al. 2001", bounds={"beta": (1e-3, None)})
+def softplus(features: int, *, beta: float = 1.0) -> nn.Module:
+    """log(1 + e^(beta·x)) / beta: a smooth ReLU that is never flat."""
+    return nn.Softplus(beta)
+
+
+class Maxout(nn.Module):
+    """The maximum over `pieces` linear pieces per unit: input N×(F·k)[×H×W] → output N×F[×H×W].
+
+    The k pieces of unit j are the k consecutive channels j·k … j·k+k−1 of the affine layer
+    before it, which the model builder widens by `expansion` = k (Goodfellow et al. 2013)."""
+
+    def __init__(self, pieces: int):
+        super().__init__()
+        self.expansion = pieces
+
+    def forward(self, x):
+        return x.unflatten(1, (-1, self.expansion)).amax(dim=2)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.expansion}"
+
+
+@ACTIVATIONS.register("maxout", reference="Goodfellow et al. 2013, Maxout Networks", bounds={"pieces": (2, 8)})
+def maxout(features: int, *, pieces: int = 2) -> nn.Module:
+    """max over k affine pieces per unit: a learned convex piecewise-linear activation."""
+    return Maxout(pieces)

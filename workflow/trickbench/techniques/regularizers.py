@@ -14,14 +14,20 @@ import torch
 from torch import nn
 
 from trickbench.registry import Registry
+from trickbench.techniques.inits import affine_layers, set_weight
 
 REGULARIZERS = Registry("regularizer")
 
 
+def is_decayed(param: torch.Tensor) -> bool:
+    """Whether weight penalties act on a parameter: weight matrices and kernels (ndim > 1), never
+    biases or normalization gains — decided once here for L1, L2, decoupled decay and AdamW alike."""
+    return param.ndim > 1
+
+
 def decayed_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
-    """Parameters that weight penalties act on: weight matrices and kernels (ndim > 1), never
-    biases or normalization gains — decided once here for L1, L2 and decoupled decay alike."""
-    return (p for p in model.parameters() if p.ndim > 1)
+    """The parameters of `model` that weight penalties act on (see `is_decayed`)."""
+    return (p for p in model.parameters() if is_decayed(p))
 
 
 class Regularizer:
@@ -159,3 +165,105 @@ class Augment(Regularizer):
         if self.padding:
             images = random_crop(images, self.padding, generator)
         return random_flip(images, generator) if self.flip else images
+
+
+@REGULARIZERS.register("l1", reference="Tibshirani 1996 (lasso); cs231n", bounds={"strength": (0.0, None)})
+class L1Penalty(Regularizer):
+    """Adds λ·Σ|W| to the loss: a constant pull λ·sign(W) towards 0, driving weights to exact zeros."""
+
+    def __init__(self, *, strength: float = 1e-5):
+        self.strength = strength
+
+    def penalty(self, model):
+        return self.strength * sum(p.abs().sum() for p in decayed_parameters(model))
+
+
+def grayscale(images: torch.Tensor) -> torch.Tensor:
+    """Luma of RGB images, N×1×H×W, with torchvision's weights (ITU-R 601-2: 0.2989 R + 0.587 G + 0.114 B)."""
+    weights = torch.tensor([0.2989, 0.587, 0.114], device=images.device, dtype=images.dtype)
+    return (images * weights[None, :, None, None]).sum(dim=1, keepdim=True)
+
+
+def blend(images: torch.Tensor, other: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """factor·image + (1 − factor)·other per image, clipped to [0, 1] (torchvision's adjust_* rule)."""
+    factors = factors[:, None, None, None]
+    return (factors * images + (1 - factors) * other).clamp(0.0, 1.0)
+
+
+def _factors(n: int, strength: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """One factor per image, uniform in [max(0, 1 − s), 1 + s] (torchvision's ColorJitter ranges)."""
+    low = max(0.0, 1.0 - strength)
+    return low + (1.0 + strength - low) * torch.rand(n, generator=generator, device=device)
+
+
+@REGULARIZERS.register("color_jitter", reference="Krizhevsky et al. 2012; torchvision ColorJitter",
+                       bounds={"brightness": (0.0, 1.0), "contrast": (0.0, 1.0), "saturation": (0.0, 1.0)})
+class ColorJitter(Regularizer):
+    """Random brightness, contrast and saturation per image, on whole batches.
+
+    Each is a blend, by a random factor per image, with black, with the image's mean grey, and
+    with its greyscale version (torchvision's adjust_brightness/contrast/saturation), in that order."""
+
+    def __init__(self, *, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4):
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+
+    def augment(self, images, generator):
+        n, device = len(images), images.device
+        if self.brightness:
+            images = blend(images, torch.zeros_like(images), _factors(n, self.brightness, generator, device))
+        if self.contrast:
+            mean_grey = grayscale(images).mean(dim=(1, 2, 3), keepdim=True)
+            images = blend(images, mean_grey, _factors(n, self.contrast, generator, device))
+        if self.saturation and images.shape[1] == 3:
+            images = blend(images, grayscale(images), _factors(n, self.saturation, generator, device))
+        return images
+
+
+@REGULARIZERS.register("gaussian_noise", reference="Bishop 1995, Training with noise is equivalent to Tikhonov regularization",
+                       bounds={"std": (0.0, None)})
+class GaussianNoise(Regularizer):
+    """Adds N(0, std²) noise to every input the model trains on (after preprocessing)."""
+
+    def __init__(self, *, std: float = 0.1):
+        self.std = std
+
+    def perturb(self, inputs, generator):
+        noise = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+        return inputs + self.std * noise
+
+
+@REGULARIZERS.register("label_smoothing", reference="Szegedy et al. 2016, Rethinking the Inception Architecture §7",
+                       bounds={"epsilon": (0.0, 1.0)})
+class LabelSmoothing(Regularizer):
+    """Train on targets (1 − ε)·onehot + ε/K instead of onehot: penalizes over-confident logits."""
+
+    def __init__(self, *, epsilon: float = 0.1):
+        self.label_smoothing = epsilon
+
+
+@REGULARIZERS.register("early_stopping", reference="Prechelt 1998, Early Stopping — But When?",
+                       bounds={"patience": (0, 1000)})
+class EarlyStopping(Regularizer):
+    """Stop when validation loss has not improved for `patience` epochs; keep the best epoch's weights."""
+
+    def __init__(self, *, patience: int = 3):
+        self.patience = patience
+
+
+@REGULARIZERS.register("max_norm", reference="Srebro et al. 2005; Srivastava et al. 2014 §5.1",
+                       bounds={"limit": (1e-3, None)})
+class MaxNorm(Regularizer):
+    """After each step, project every hidden unit's incoming weight vector onto the ball ‖w‖ ≤ limit."""
+
+    def __init__(self, *, limit: float = 3.0):
+        self.limit = limit
+
+    @torch.no_grad()
+    def after_step(self, model, lr):
+        *hidden, _classifier = affine_layers(model)  # the constraint is on hidden units only
+        for layer in hidden:
+            weight = layer.weight.detach()
+            norms = weight.flatten(1).norm(dim=1).view(-1, *[1] * (weight.dim() - 1))
+            if (norms > self.limit).any():
+                clipped = weight * (self.limit / norms).clamp(max=1.0)
+                set_weight(layer, lambda w: w.copy_(clipped))

@@ -34,6 +34,38 @@ def cosine(step: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
 
+@SCHEDULES.register("exponential", reference="cs231n: exponential decay α₀·e^(−kt)", bounds={"final": (1e-6, 1.0)})
+def exponential(step: int, total_steps: int, *, final: float = 0.01) -> float:
+    """Smooth geometric decay to `final` of the base lr at the end: final^(t/T) = e^(−ln(1/final)·t/T)."""
+    return final ** (min(step, total_steps) / max(1, total_steps))
+
+
+@SCHEDULES.register("inverse_time", reference="cs231n: 1/t decay α₀/(1 + kt); Robbins & Monro 1951", bounds={"k": (0.0, None)})
+def inverse_time(step: int, total_steps: int, *, k: float = 9.0) -> float:
+    """1/t decay, time measured in fractions of training: 1/(1 + k·t/T) (k = 9 ends at a tenth)."""
+    return 1.0 / (1.0 + k * min(step, total_steps) / max(1, total_steps))
+
+
+def _cosine_between(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+
+@SCHEDULES.register("one_cycle", reference="Smith & Topin 2019, Super-Convergence (cosine form of torch's OneCycleLR)",
+                    bounds={"pct_start": (0.01, 0.99), "div_factor": (1.0, None), "final_div_factor": (1.0, None)})
+def one_cycle(step: int, total_steps: int, *, pct_start: float = 0.3, div_factor: float = 25.0,
+              final_div_factor: float = 1e4) -> float:
+    """Cosine rise from base/div_factor to the base lr over pct_start of training, then cosine anneal to ~0.
+
+    The base lr is the cycle's peak; the end is base/(div_factor·final_div_factor). Momentum is
+    not cycled (the optimizer keeps its own)."""
+    peak_step = pct_start * total_steps - 1
+    last_step = total_steps - 1
+    step = min(step, last_step)
+    if step <= peak_step:
+        return _cosine_between(1.0 / div_factor, 1.0, step / peak_step if peak_step > 0 else 1.0)
+    return _cosine_between(1.0, 1.0 / (div_factor * final_div_factor), (step - peak_step) / (last_step - peak_step))
+
+
 def lr_multiplier(schedule: Technique, total_steps: int, warmup_steps: int = 0) -> Callable[[int], float]:
     """The full multiplier for LambdaLR: linear warm-up over `warmup_steps`, then the schedule
     over the remaining steps (so the schedule still ends where its formula says)."""
