@@ -109,4 +109,12 @@ def test_a_newly_registered_custom_activation_is_checked_automatically(monkeypat
     assert not any(subject.startswith("activation relu") for subject in rows)  # torch's own layers are trusted
     assert rows["model resnet [ResidualBlock]"]["passed"]  # a built-in custom block
     assert rows["regularizer l2 (penalty term)"]["passed"]
+    renorm = rows["norm batch_renorm (dense) [BatchRenorm]"]  # stop-gradient r, d by design: checked in eval mode
+    assert renorm["passed"] and "eval mode" in renorm["detail"]
     assert not any("dropout" in subject for subject in rows)  # no penalty term, nothing to check
+
+
+def test_every_registered_module_is_built_or_skipped_as_its_technique_refuses():
+    subjects = {subject.name for subject in bs.module_subjects()}
+    assert "norm group (dense)" in subjects and "norm batch (conv)" in subjects
+    assert "norm instance (conv)" in subjects and "norm instance (dense)" not in subjects  # conv models only

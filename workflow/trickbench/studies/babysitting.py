@@ -146,30 +146,43 @@ def small(technique: Technique, registry: Registry) -> Technique:
     return registry.resolve({**technique.as_dict(), **sizes}, registry.family)
 
 
-def _instances(registry: Registry, build: Callable[[Technique], list[tuple[str, nn.Module, tuple[int, ...]]]]) -> Iterator[Subject]:
+Variant = tuple[str, Callable[[], nn.Module], Callable[[nn.Module], tuple[int, ...]]]  # suffix, build, input shape
+
+
+def _instances(registry: Registry, variants: Callable[[Technique], list[Variant]]) -> Iterator[Subject]:
+    """Each entry built with its default parameters in each variant; a variant the technique itself
+    refuses (a ConfigError, e.g. instance norm on a dense layer) does not apply and is skipped."""
     generator = torch.Generator().manual_seed(0)
     for entry in registry:
-        for suffix, module, shape in build(Technique(entry.name, tuple(sorted(entry.defaults.items())))):
+        for suffix, build, shape in variants(Technique(entry.name, tuple(sorted(entry.defaults.items())))):
+            try:
+                module = build()
+            except ConfigError:
+                continue
             yield Subject(f"{registry.family} {entry.name}{suffix}", module,
-                          torch.randn(shape, generator=generator, dtype=torch.float64))
+                          torch.randn(shape(module), generator=generator, dtype=torch.float64))
+
+
+#: channels of the layers the normalizations wrap: divisible by small group counts (group norm's 8)
+NORM_WIDTH = 8
 
 
 def module_subjects() -> Iterator[Subject]:
     """Every activation, normalization and model the registries build, with a small input each."""
 
-    def activation(t: Technique):
-        module = ACTIVATIONS.build(t, 4)
-        return [("", module, (3, 4 * getattr(module, "expansion", 1)))]
+    def activation(t: Technique) -> list[Variant]:
+        return [("", lambda: ACTIVATIONS.build(t, 4), lambda m: (3, 4 * getattr(m, "expansion", 1)))]
 
-    def norm(t: Technique):
-        return [(" (dense)", NORMS.build(t, nn.Linear(4, 4), 4, False), (3, 4)),
-                (" (conv)", NORMS.build(t, nn.Conv2d(2, 2, 3, padding=1), 2, True), (3, 2, 4, 4))]
+    def norm(t: Technique) -> list[Variant]:
+        w = NORM_WIDTH
+        return [(" (dense)", lambda: NORMS.build(t, nn.Linear(w, w), w, False), lambda m: (3, w)),
+                (" (conv)", lambda: NORMS.build(t, nn.Conv2d(w, w, 3, padding=1), w, True), lambda m: (3, w, 4, 4))]
 
-    def model(t: Technique):
+    def model(t: Technique) -> list[Variant]:
         # tanh: smooth everywhere, so finite differences never straddle a kink; 16×16 images keep
         # a few positions per channel for batch norm even after four halvings
         parts = Parts((3, 16, 16), 3, ACTIVATIONS.resolve("tanh", "activation"), NORMS.resolve("batch", "norm"))
-        return [("", MODELS.build(small(t, MODELS), parts), (4, 3, 16, 16))]
+        return [("", lambda: MODELS.build(small(t, MODELS), parts), lambda m: (4, 3, 16, 16))]
 
     yield from _instances(ACTIVATIONS, activation)
     yield from _instances(NORMS, norm)
@@ -211,10 +224,19 @@ def flat_parameters(module: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Te
     return flat, unflatten
 
 
+def approximate_in_training(module: nn.Module) -> list[str]:
+    """Classes inside `module` whose training-mode backward is deliberately not the exact derivative
+    of their forward (they say so with `exact_training_gradient = False`, e.g. batch renorm's
+    stop-gradient r and d): finite differences cannot confirm those, so they are checked in eval mode."""
+    return sorted({type(m).__name__ for m in module.modules() if getattr(m, "exact_training_gradient", True) is False})
+
+
 def module_gradient_row(subject: Subject) -> dict[str, Any]:
-    """Check a module's gradients with respect to its input and every parameter at once
-    (training mode: batch norm normalizes with the batch's statistics, as in training)."""
-    module = subject.module.double().train()
+    """Check a module's gradients with respect to its input and every parameter at once: in
+    training mode (batch norm normalizes with the batch's statistics, as in training) unless a part
+    declares its training gradient approximate by design, then in eval mode."""
+    approximate = approximate_in_training(subject.module)
+    module = subject.module.double().train(not approximate)
     flat, unflatten = flat_parameters(module)
     buffers = dict(module.named_buffers())
 
@@ -227,7 +249,9 @@ def module_gradient_row(subject: Subject) -> dict[str, Any]:
                      error, "gradcheck passes", passed,
                      f"float64, eps {GRADCHECK['eps']:g}, atol {GRADCHECK['atol']:g}, rtol {GRADCHECK['rtol']:g}; "
                      f"{flat.numel()} parameters and a {tuple(subject.inputs.shape)} input; "
-                     "measured: relative error of a random directional derivative")
+                     + (f"eval mode ({', '.join(approximate)}: training gradient approximate by design); " if approximate
+                        else "training mode; ")
+                     + "measured: relative error of a random directional derivative")
 
 
 class PenaltyOf(nn.Module):
