@@ -7,6 +7,8 @@ Files of a run folder, in the order they are written:
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
   model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
   activations.csv  per-layer activation statistics at the start and the end (train.activations)
+  test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
+                   with dropout active (float32, passes×N×classes); written before summary.json
   val_logits.npy   validation and test logits of the same model (float32, N×classes): what
   test_logits.npy  temperature scaling fits (on validation) and reports (on test)
   summary.json     final and validation-selected metrics, status, provenance — written last:
@@ -162,6 +164,8 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
     for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
         summary[f"final_{metric}"] = finite(last.get(metric))
         summary[f"best_{metric}"] = finite(best.get(metric))
+    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores
+        summary[f"final_{column}"] = finite(last.get(column))
     if step_cost is not None:
         summary.update(run_cost(step_cost, summary["grad_evals"], optimizer_steps, images_seen))
     if labels is not None and outcome.test_logits is not None and outcome.val_logits is not None:
@@ -181,16 +185,23 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def extra_columns(history: list[dict[str, float]]) -> list[str]:
+    """Epoch columns beyond EPOCH_COLUMNS that this run's spec switched on, in the order written."""
+    return [column for column in (history[0] if history else {}) if column not in EPOCH_COLUMNS]
+
+
 def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> None:
     with atomic_open(run_dir / "activations.csv", "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=["moment", *ACTIVATION_COLUMNS])
         writer.writeheader()
         writer.writerows(outcome.activation_stats)
+    columns = EPOCH_COLUMNS + extra_columns(outcome.history)
     with atomic_open(run_dir / "epochs.csv", "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EPOCH_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: row[k] for k in EPOCH_COLUMNS} for row in outcome.history)
-    arrays = {"test_probs": outcome.test_probabilities, "test_logits": outcome.test_logits, "val_logits": outcome.val_logits}
+        writer.writerows({k: row[k] for k in columns} for row in outcome.history)
+    arrays = {"test_probs": outcome.test_probabilities, "test_logits": outcome.test_logits, "val_logits": outcome.val_logits,
+              "test_probs_mc_dropout": outcome.mc_dropout_probabilities}
     for name, array in ((name, array) for name, array in arrays.items() if array is not None):
         with atomic_path(run_dir / f"{name}.npy") as tmp:
             with open(tmp, "wb") as handle:

@@ -34,6 +34,12 @@ class DataSpec:
     source: Technique
     val_fraction: float = setting(0.1, 0.0, 0.9)
     split_seed: int = setting(0, 0)
+    #: fraction of training labels replaced by a different class (seeded by split_seed; never val/test)
+    label_noise: float = setting(0.0, 0.0, 1.0, optional=True)
+    #: train on this many images of the training split (seeded by split_seed); 0 keeps them all
+    train_subset: int = setting(0, 0, optional=True)
+    #: images area-downsampled to image_size × image_size (all splits); 0 keeps the source's size
+    image_size: int = setting(0, 0, optional=True)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,14 @@ class TrainSpec:
     warmup_epochs: float = setting(0.0, 0.0)
     #: abort (status `exploded`) once a step's training loss exceeds this × the first step's; 0 = never
     explode_factor: float = setting(0.0, 0.0, optional=True)
+    #: decay d of an exponential moving average of the weights, x_avg ← d·x_avg + (1−d)·x each step; 0 = off
+    ema_decay: float = setting(0.0, 0.0, 1.0, optional=True)
+    #: stochastic weight averaging: average the weights at the end of every epoch from this one on; 0 = off
+    swa_start_epoch: int = setting(0, 0, optional=True)
+    #: constant learning rate from `swa_start_epoch` on (Izmailov et al. 2018); 0 keeps the schedule
+    swa_lr: float = setting(0.0, 0.0, optional=True)
+    #: test-time passes with dropout active, averaged (Gal & Ghahramani 2016); 0 = off
+    mc_dropout_passes: int = setting(0, 0, optional=True)
 
 
 def settings_to_dict(section: Any) -> dict[str, Any]:

@@ -22,3 +22,13 @@ def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tu
     val = np.sort(np.concatenate(val_parts)) if val_parts else np.array([], dtype=np.int64)
     train = np.setdiff1d(np.arange(len(labels_np)), val, assume_unique=True)
     return torch.from_numpy(train), torch.from_numpy(val)
+
+
+def subsample(indices: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """`size` of `indices`, drawn without replacement from `seed` and kept in their original order
+    (the double-descent study trains on a subset, where the interpolation threshold is cheap to
+    reach); `size` 0 or ≥ len(indices) keeps them all."""
+    if size <= 0 or size >= len(indices):
+        return indices
+    chosen = np.random.default_rng([seed, 1]).choice(len(indices), size=size, replace=False)
+    return indices[torch.from_numpy(np.sort(chosen))]

@@ -59,7 +59,8 @@ def register_study(study: Study) -> Study:
 def load_all() -> dict[str, Study]:
     """Import every study module (each registers itself) and return the registry."""
     from trickbench.studies import (  # noqa: F401
-        babysitting, calibration, ensembles, factor_effects, init_stats, lr_search, mode_connectivity,
+        babysitting, calibration, checkpoint_averaging, double_descent, early_stopping, ensembles, factor_effects,
+        init_stats, lr_search, mode_connectivity,
     )
 
     return STUDIES

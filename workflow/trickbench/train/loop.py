@@ -28,8 +28,10 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.activations import activation_statistics
+from trickbench.train.averaging import preprocessed_batches, weight_averages, with_swa_phase
 from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
+from trickbench.train.mc_dropout import mc_dropout_test_probabilities
 
 OK, DIVERGED, EXPLODED = "ok", "diverged", "exploded"
 #: training images whose hidden activations are summarized at the start and the end of a run
@@ -47,6 +49,7 @@ class Outcome:
     train_seconds: float
     #: per-layer activation statistics (see train.activations), rows tagged moment "start" / "end"
     activation_stats: list[dict[str, Any]] = field(default_factory=list)
+    mc_dropout_probabilities: torch.Tensor | None = None  # passes×N×classes, when the spec asks
     # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
     val_logits: torch.Tensor | None = None
     test_logits: torch.Tensor | None = None
@@ -69,7 +72,10 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
         total = spec.train.epochs * self.steps_per_epoch
         warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(spec.schedule, total, warmup))
+        multiplier = with_swa_phase(lr_multiplier(spec.schedule, total, warmup), spec.train, self.steps_per_epoch,
+                                    self.optimizer.defaults["lr"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
+        self.averages = weight_averages(spec.train, self.model)  # EMA / SWA, when the spec asks
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.regularizer.label_smoothing)
         self.history: list[dict[str, float]] = []
         self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
@@ -104,6 +110,7 @@ class Trainer:
             "grad_evals": self.grad_evals,
             "status": self.status,
             "initial_loss": self.initial_loss,
+            "averages": [average.average.state_dict() for average in self.averages],
             "rng": {"torch": torch.get_rng_state(), "shuffle": self.shuffle_generator.get_state(),
                     "augment": self.augment_generator.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
@@ -118,6 +125,8 @@ class Trainer:
         self.best_val_loss, self.best_state_epoch, self.best_weights = best["val_loss"], best["epoch"], best["weights"]
         self.grad_evals, self.status = state["grad_evals"], state["status"]
         self.initial_loss = state.get("initial_loss")
+        for average, saved in zip(self.averages, state.get("averages", [])):
+            average.average.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"])
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
         self.augment_generator.set_state(state["rng"]["augment"])
@@ -165,6 +174,8 @@ class Trainer:
             self.optimizer.step(closure)
             self.regularizer.after_step(self.model, lr)
             self.scheduler.step()
+            for average in self.averages:
+                average.after_step(self.model)
             loss, logits = first[0]
             loss_sum += loss * len(index)
             correct += (logits.argmax(1) == labels).sum()
@@ -181,6 +192,9 @@ class Trainer:
         if self.status == OK and not math.isfinite(train_loss):
             self.status = DIVERGED
         self._evaluate_into(row)
+        for average in self.averages:
+            average.after_epoch(self.model, row["epoch"], lambda: preprocessed_batches(self.data, self.eval_batch_size))
+            average.evaluate_into(row, self.data, self.eval_batch_size)
         self.history.append(row)
         self._track_best(row)
         return row
@@ -215,6 +229,9 @@ class Trainer:
         if self.best_weights is not None and self.status == OK:
             self.model.load_state_dict(self.best_weights)
         test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True)
+        passes = self.spec.train.mc_dropout_passes
+        mc_dropout = (mc_dropout_test_probabilities(self.model, self.data, passes, self.spec.seed, self.eval_batch_size)
+                      if passes and self.status == OK else None)
         val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True)
         return Outcome(
             status=self.status,
@@ -225,6 +242,7 @@ class Trainer:
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
             activation_stats=self.start_activations + self._activation_rows("end"),
+            mc_dropout_probabilities=mc_dropout,
             val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
             test_logits=test.logits,
         )

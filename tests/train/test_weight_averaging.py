@@ -1,0 +1,114 @@
+"""EMA and SWA of the weights (train.averaging) against their definitions, and inside the trainer."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from trickbench.config import validate_config
+from trickbench.data.device_data import prepare
+from trickbench.data.sources import SOURCES
+from trickbench.design import baseline_spec
+from trickbench.errors import ConfigError
+from trickbench.train.averaging import ExponentialAverage, StochasticWeightAverage, with_swa_phase
+from trickbench.train.loop import Trainer
+
+
+def set_weights(model: nn.Module, value: torch.Tensor) -> None:
+    with torch.no_grad():
+        model.weight.copy_(value)
+
+
+@settings(max_examples=25, deadline=None)
+@given(decay=st.floats(0.0, 0.999), steps=st.integers(1, 12), seed=st.integers(0, 10_000))
+def test_ema_after_n_steps_equals_its_closed_form(decay: float, steps: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    snapshots = [torch.randn(3, 2, generator=generator, dtype=torch.float64) for _ in range(steps + 1)]
+    model = nn.Linear(2, 3, bias=False).double()
+    set_weights(model, snapshots[0])
+    ema = ExponentialAverage(model, decay)
+    for weights in snapshots[1:]:
+        set_weights(model, weights)
+        ema.after_step(model)
+    # x_avg = dⁿ·x₀ + (1−d)·Σ_{k=1..n} d^{n−k}·x_k
+    expected = decay**steps * snapshots[0] + (1 - decay) * sum(decay ** (steps - k) * snapshots[k] for k in range(1, steps + 1))
+    torch.testing.assert_close(ema.model.weight, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_ema_averages_batch_norm_statistics_too():
+    model = nn.BatchNorm1d(2)
+    ema = ExponentialAverage(model, 0.5)
+    with torch.no_grad():
+        model.running_mean.fill_(4.0)
+    ema.after_step(model)
+    torch.testing.assert_close(ema.model.running_mean, torch.full((2,), 2.0))  # ½·0 + ½·4
+
+
+def test_swa_is_the_arithmetic_mean_of_the_snapshots_from_its_start_epoch():
+    model = nn.Linear(2, 3, bias=False)
+    swa = StochasticWeightAverage(model, start_epoch=2)
+    snapshots = [torch.full((3, 2), float(v)) for v in (10, 1, 2, 6)]
+    for epoch, weights in enumerate(snapshots, start=1):
+        assert swa.ready == (epoch > 2)
+        set_weights(model, weights)
+        swa.after_epoch(model, epoch, lambda: [])
+    torch.testing.assert_close(swa.model.weight, torch.full((3, 2), 3.0))  # mean of 1, 2, 6; epoch 1 left out
+
+
+def test_swa_recomputes_batch_norm_statistics_of_the_averaged_weights():
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    swa = StochasticWeightAverage(model, start_epoch=1)
+    inputs = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    swa.after_epoch(model, 1, lambda: [inputs])
+    features = swa.model[0](inputs).detach()
+    torch.testing.assert_close(swa.model[1].running_mean, features.mean(0))
+    torch.testing.assert_close(swa.model[1].running_var, features.var(0, unbiased=True))
+
+
+def test_swa_phase_holds_swa_lr_from_its_first_epoch(tiny_config):
+    spec = baseline_spec(validate_config(tiny_config), 0)
+    train = dataclasses.replace(spec.train, swa_start_epoch=3, swa_lr=0.01)
+    multiplier = with_swa_phase(lambda step: 1.0 / (step + 1), train, steps_per_epoch=5, base_lr=0.1)
+    assert [multiplier(step) for step in (0, 9)] == [1.0, 0.1]  # the schedule through epoch 2
+    assert [multiplier(step) for step in range(10, 30)] == pytest.approx([0.1] * 20)  # 0.01 / 0.1
+    unchanged = with_swa_phase(math.cos, dataclasses.replace(train, swa_lr=0.0), 5, 0.1)
+    assert unchanged is math.cos
+    with pytest.raises(ConfigError, match="optimizer.lr"):
+        with_swa_phase(math.cos, train, 5, 0.0)
+
+
+def averaging_trainer(tiny_config) -> Trainer:
+    spec = baseline_spec(validate_config(tiny_config), 0)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=3, ema_decay=0.9, swa_start_epoch=2))
+    data = prepare(SOURCES.build(spec.data.source, None, False), spec.data, spec.preprocessing, torch.device("cpu"))
+    return Trainer(spec, data, torch.device("cpu"), eval_batch_size=64)
+
+
+def test_trainer_scores_the_averages_every_epoch(tiny_config):
+    trainer = averaging_trainer(tiny_config)
+    rows = [trainer.train_epoch() for _ in range(3)]
+    for row in rows:
+        assert 0 <= row["ema_test_acc"] <= 1 and math.isfinite(row["ema_val_loss"])
+    assert math.isnan(rows[0]["swa_test_acc"])  # SWA has no snapshot before epoch 2
+    assert all(0 <= row["swa_test_acc"] <= 1 for row in rows[1:])
+
+
+def test_a_resumed_run_continues_its_averages_exactly(tiny_config):
+    straight = averaging_trainer(tiny_config)
+    expected = [straight.train_epoch() for _ in range(3)]
+    first = averaging_trainer(tiny_config)
+    for _ in range(2):
+        first.train_epoch()
+    state = copy.deepcopy(first.state_dict())
+    resumed = averaging_trainer(tiny_config)
+    resumed.load_state_dict(state)
+    last = resumed.train_epoch()
+    for column in ("ema_val_loss", "ema_test_acc", "swa_val_loss", "swa_test_acc", "val_loss"):
+        assert last[column] == expected[2][column]

@@ -1,0 +1,117 @@
+"""Averages of the weights along one training trajectory, read out beside the weights themselves.
+
+- EMA (Polyak & Juditsky 1992, in its exponential form): after every optimizer step
+  x_avg ← d·x_avg + (1−d)·x, starting from the initial weights, so after n steps
+  x_avg = dⁿ·x₀ + (1−d)·Σₖ dⁿ⁻ᵏ·xₖ. Batch-norm running statistics are averaged the same way
+  (as timm's ModelEmaV2 does), because recomputing them every epoch would cost a pass over the data.
+- SWA (Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima"): the arithmetic mean of
+  the weights at the end of every epoch from `swa_start_epoch` on, optionally with a constant
+  learning rate over those epochs; the mean of batch-norm statistics is *not* the statistics of the
+  mean network, so they are recomputed with one pass over the training images (`update_bn`).
+
+Both are `torch.optim.swa_utils.AveragedModel`s, so their state checkpoints with the run. Each
+epoch, every average is scored on validation and test into `<name>_{val,test}_{loss,acc}` columns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+
+from trickbench.data.device_data import DeviceData, to_unit_float
+from trickbench.errors import ConfigError
+from trickbench.spec import TrainSpec
+from trickbench.train.evaluate import evaluate
+
+
+class WeightAverage:
+    """One running average of a model's weights, updated through the trainer's two hooks."""
+
+    name: str
+
+    def __init__(self, average: AveragedModel):
+        self.average = average
+
+    @property
+    def model(self) -> nn.Module:
+        return self.average.module
+
+    @property
+    def ready(self) -> bool:
+        """Whether the average holds at least one snapshot (SWA holds none before it starts)."""
+        return bool(self.average.n_averaged > 0)
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after every optimizer step."""
+
+    def after_epoch(self, model: nn.Module, epoch: int, train_inputs: Callable[[], Iterable[torch.Tensor]]) -> None:
+        """Called after every epoch (1-based `epoch`); `train_inputs()` yields preprocessed batches."""
+
+    def evaluate_into(self, row: dict[str, float], data: DeviceData, batch_size: int) -> None:
+        for split in ("val", "test"):
+            result = evaluate(self.model, data, split, batch_size) if self.ready else None
+            row[f"{self.name}_{split}_loss"] = result.loss if result else math.nan
+            row[f"{self.name}_{split}_acc"] = result.accuracy if result else math.nan
+
+
+class ExponentialAverage(WeightAverage):
+    name = "ema"
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__(AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True))
+        self.average.update_parameters(model)  # the first update copies: x_avg = x₀
+
+    def after_step(self, model: nn.Module) -> None:
+        self.average.update_parameters(model)
+
+
+class StochasticWeightAverage(WeightAverage):
+    name = "swa"
+
+    def __init__(self, model: nn.Module, start_epoch: int):
+        super().__init__(AveragedModel(model))  # equal weights; buffers are copied, then recomputed
+        self.start_epoch = start_epoch
+
+    def after_epoch(self, model, epoch, train_inputs):
+        if epoch < self.start_epoch:
+            return
+        self.average.update_parameters(model)
+        update_bn(train_inputs(), self.average)
+
+
+def weight_averages(train: TrainSpec, model: nn.Module) -> list[WeightAverage]:
+    """The averages a run's spec asks for (none by default)."""
+    averages: list[WeightAverage] = []
+    if train.ema_decay > 0:
+        averages.append(ExponentialAverage(model, train.ema_decay))
+    if train.swa_start_epoch > 0:
+        averages.append(StochasticWeightAverage(model, train.swa_start_epoch))
+    return averages
+
+
+def with_swa_phase(multiplier: Callable[[int], float], train: TrainSpec, steps_per_epoch: int,
+                   base_lr: float) -> Callable[[int], float]:
+    """The learning-rate multiplier with the constant-rate SWA phase of Izmailov et al. 2018 (§3.2):
+    `multiplier` until epoch `swa_start_epoch` begins, then swa_lr / base_lr. Unchanged when the
+    spec sets no `swa_lr`."""
+    if not (train.swa_start_epoch and train.swa_lr):
+        return multiplier
+    if base_lr <= 0:
+        raise ConfigError("optimizer.lr", base_lr, "> 0 when train.swa_lr sets the SWA phase's rate")
+    start_step, ratio = (train.swa_start_epoch - 1) * steps_per_epoch, train.swa_lr / base_lr
+
+    def swa_multiplier(step: int) -> float:
+        return ratio if step >= start_step else multiplier(step)
+
+    return swa_multiplier
+
+
+def preprocessed_batches(data: DeviceData, batch_size: int) -> Iterator[torch.Tensor]:
+    """The training images as the model sees them (preprocessed, not augmented), in order."""
+    images = data.train.images
+    for start in range(0, len(images), batch_size):
+        yield data.preprocess(to_unit_float(images[start:start + batch_size]))
