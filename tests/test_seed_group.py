@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,13 @@ def test_runs_that_differ_in_more_than_the_seed_are_refused():
     other, _ = seeds_of(optimizer="sgd", seeds=(1,))
     with pytest.raises(ConfigError, match="differ only in their seed"):
         SeedGroup([specs[0], other[0]], data, CPU)
+
+
+def test_runs_that_abort_on_explosion_are_refused():
+    specs, data = seeds_of(seeds=(0, 1))
+    exploding = [replace(spec, train=replace(spec.train, explode_factor=3.0)) for spec in specs]
+    with pytest.raises(ConfigError, match="train.explode_factor"):
+        SeedGroup(exploding, data, CPU)
 
 
 def test_a_member_that_stops_early_stops_while_the_others_go_on(monkeypatch):

@@ -6,11 +6,11 @@ from trickbench.errors import ConfigError, DataError
 from trickbench.workflow import plan_from_config
 
 try:
-    PLAN = plan_from_config(config)
+    PLAN = plan_from_config(config, tables="results/tables")
 except (ConfigError, DataError) as error:
     sys.exit(str(error))  # one line for the user, no traceback
 
-RUNS = PLAN.runs  # run_id -> RunSpec of every run to train (grid and studies)
+RUNS = PLAN.runs  # run_id -> RunSpec of every run to train (grid and studies; second rounds join it once chosen)
 EXECUTION = config["execution"]
 # The rules call the package through this interpreter, so an un-activated venv works too.
 TRICKBENCH = f"{shlex.quote(sys.executable)} -m trickbench"

@@ -6,6 +6,8 @@ rule train:
         summary="results/runs/{run_id}/summary.json",
         epochs="results/runs/{run_id}/epochs.csv",
         probabilities="results/runs/{run_id}/test_probs.npy",
+        weights="results/runs/{run_id}/model.pt",
+        activations="results/runs/{run_id}/activations.csv",
         val_logits="results/runs/{run_id}/val_logits.npy",
         test_logits="results/runs/{run_id}/test_logits.npy",
     log:

@@ -5,6 +5,8 @@ Files of a run folder, in the order they are written:
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
   epochs.csv       one row per epoch
   test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
+  model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
+  activations.csv  per-layer activation statistics at the start and the end (train.activations)
   test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
                    with dropout active (float32, passes×N×classes); written before summary.json
   val_logits.npy   validation and test logits of the same model (float32, N×classes): what
@@ -37,6 +39,7 @@ from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
 from trickbench.train.acceleration import choose_acceleration, configure_backends
+from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
 from trickbench.train.compute import StepCost, run_cost
 from trickbench.train.loop import Outcome, Trainer
 
@@ -130,6 +133,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save({"run_id": spec.run_id, **trainer.state_dict()}, tmp)
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
+    write_weights(run_dir / "model.pt", trainer.model)
     summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started, step_cost=step_cost,
                         images_seen=trainer.epoch * len(data.train), optimizer_steps=trainer.optimizer_steps,
                         labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
@@ -233,12 +237,27 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
     return summary
 
 
+def write_weights(target: Path, model: torch.nn.Module) -> None:
+    """The model's state_dict as CPU tensors, atomically: what studies of trained weights load."""
+    with atomic_path(target) as tmp:
+        torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, tmp)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict written by `write_weights`, read without unpickling arbitrary objects."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def extra_columns(history: list[dict[str, float]]) -> list[str]:
     """Epoch columns beyond EPOCH_COLUMNS that this run's spec switched on, in the order written."""
     return [column for column in (history[0] if history else {}) if column not in EPOCH_COLUMNS]
 
 
 def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> None:
+    with atomic_open(run_dir / "activations.csv", "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["moment", *ACTIVATION_COLUMNS])
+        writer.writeheader()
+        writer.writerows(outcome.activation_stats)
     columns = EPOCH_COLUMNS + extra_columns(outcome.history)
     with atomic_open(run_dir / "epochs.csv", "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)

@@ -47,6 +47,8 @@ class TrainSpec:
     epochs: int = setting(10, 1)
     batch_size: int = setting(128, 1)
     warmup_epochs: float = setting(0.0, 0.0)
+    #: abort (status `exploded`) once a step's training loss exceeds this × the first step's; 0 = never
+    explode_factor: float = setting(0.0, 0.0, optional=True)
     #: decay d of an exponential moving average of the weights, x_avg ← d·x_avg + (1−d)·x each step; 0 = off
     ema_decay: float = setting(0.0, 0.0, 1.0, optional=True)
     #: stochastic weight averaging: average the weights at the end of every epoch from this one on; 0 = off

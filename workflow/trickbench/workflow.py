@@ -8,6 +8,7 @@ logic of its own and the command line (`trickbench plan`) sees exactly the same 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Mapping
 
 from trickbench.collect import baseline_labels
@@ -66,8 +67,14 @@ def execution_from_config(config: Mapping[str, Any]) -> Execution:
     return Execution(**{k: v for k, v in config["execution"].items() if k in names})
 
 
-def plan_from_config(config: dict[str, Any]) -> Plan:
-    """Validate `config` in place (filling defaults) and expand the grid and the studies into runs."""
+def plan_from_config(config: dict[str, Any], tables: str | Path | None = None) -> Plan:
+    """Validate `config` in place (filling defaults) and expand the grid and the studies into runs.
+
+    `studies` holds each study's first round. Where a two-round study's stage table already exists
+    under `tables`, its second round joins `runs` too, so a process that parses the workflow after
+    the checkpoint (a cluster job, `trickbench plan`) knows those specs by id."""
+    from trickbench.studies.run import second_round
+
     validate_config(config)
     runs = {spec.run_id: spec for spec in expand(config)}
     grid = list(runs)
@@ -76,4 +83,6 @@ def plan_from_config(config: dict[str, Any]) -> Plan:
         specs = study.runs(config)
         runs.update((spec.run_id, spec) for spec in specs)
         studies[study.name] = [spec.run_id for spec in specs]
+        if study.stage is not None and tables is not None:
+            runs.update((spec.run_id, spec) for spec in second_round(study, config, Path(tables) / f"{study.stage.table}.csv"))
     return Plan(config, runs, grid, studies, execution_from_config(config), baseline_labels(config))

@@ -5,6 +5,11 @@ as the grid, so a run shared with the grid or another study is trained once), th
 finished run folders into tables under results/tables/. Its figures register in the figure
 registry under the study's section. Each study has a section `studies.<name>` in config.yaml
 with `enabled` and its own sizes; `--config studies=all` turns every study on.
+
+A study may run in two rounds (`Stage`): the first round's runs are summarized into a table that
+is a Snakemake checkpoint, and the second round's runs are chosen from that table (a fine search
+around the best coarse value). The DAG stays honest: second-round runs exist only once the
+table they are chosen from does.
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ Analyze = Callable[[Mapping[str, Any], list[Path]], dict[str, pd.DataFrame]]
 
 
 @dataclass(frozen=True)
+class Stage:
+    """The first round of a two-round study: its summary table, and the runs chosen from it."""
+
+    table: str  # results/tables/<table>.csv, written from the first round's run folders
+    summarize: Callable[[Mapping[str, Any], list[Path]], pd.DataFrame]  # (config, first-round folders) -> table
+    next_runs: Callable[[Mapping[str, Any], pd.DataFrame], list[RunSpec]]  # (config, table) -> second round
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     title: str  # its section in the report
@@ -29,6 +43,7 @@ class Study:
     analyze: Analyze  # (config, its run folders in `runs` order) -> {table name: table}
     tables: tuple[str, ...]  # the tables `analyze` returns, written to results/tables/<name>.csv
     run_files: tuple[str, ...] = ("summary.json",)  # files of each run folder `analyze` reads
+    stage: Stage | None = None  # two rounds: `runs` is the first, `analyze` gets both rounds' folders
 
 
 STUDIES: dict[str, Study] = {}
@@ -43,8 +58,10 @@ def register_study(study: Study) -> Study:
 
 def load_all() -> dict[str, Study]:
     """Import every study module (each registers itself) and return the registry."""
-    from trickbench.studies import (calibration, checkpoint_averaging, double_descent,  # noqa: F401
-                                    early_stopping, ensembles)
+    from trickbench.studies import (  # noqa: F401
+        babysitting, calibration, checkpoint_averaging, double_descent, early_stopping, ensembles, factor_effects,
+        init_stats, lr_search, mode_connectivity,
+    )
 
     return STUDIES
 

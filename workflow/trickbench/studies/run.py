@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from trickbench.atomic import atomic_path
 from trickbench.logs import logging_to
-from trickbench.studies import load_all
+from trickbench.studies import Study, load_all
 
 log = logging.getLogger("trickbench.studies")
 
@@ -22,3 +22,23 @@ def analyze_study(name: str, config: Mapping[str, Any], run_dirs: Sequence[str |
             with atomic_path(target) as tmp:
                 tables[table].to_csv(tmp, index=False)
             log.info("study %s: wrote %s (%d rows) from %d run(s)", name, target, len(tables[table]), len(run_dirs))
+
+
+def summarize_stage(name: str, config: Mapping[str, Any], run_dirs: Sequence[str | Path], output: str | Path,
+                    log_path: str | Path) -> None:
+    """The checkpoint step of a two-round study: its first round's folders → the stage table."""
+    stage = load_all()[name].stage
+    with logging_to(log_path):
+        table = stage.summarize(config, [Path(d) for d in run_dirs])
+        with atomic_path(output) as tmp:
+            table.to_csv(tmp, index=False)
+        log.info("study %s: first round of %d run(s) summarized into %s", name, len(run_dirs), output)
+
+
+def second_round(study: Study, config: Mapping[str, Any], table: str | Path) -> list:
+    """The runs a two-round study chooses from its stage table (none while the table is missing)."""
+    from trickbench.report.figures import read_table
+
+    if study.stage is None or not Path(table).is_file():
+        return []
+    return study.stage.next_runs(config, read_table(Path(table)))

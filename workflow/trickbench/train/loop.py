@@ -4,7 +4,9 @@
 generators, metric history, early-stopping record) and can save all of it as one state dict, so a
 killed run resumes exactly where its last checkpoint was — bit-identically on CPU. Every optimizer
 is stepped through a closure (see `techniques.optimizers`), and a non-finite loss ends the run
-with status `diverged`: a result, not a crash.
+with status `diverged`: a result, not a crash. With `train.explode_factor` k > 0 a run also ends,
+with status `exploded`, at the first step whose training loss exceeds k times the first step's
+(the abort rule of a learning-rate search, cs231n "Neural Networks Part 3").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import torch
@@ -26,12 +28,15 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.acceleration import Acceleration, choose_acceleration
+from trickbench.train.activations import activation_statistics
 from trickbench.train.averaging import preprocessed_batches, weight_averages, with_swa_phase
 from trickbench.train.compute import StepCost, measure_step
 from trickbench.train.evaluate import evaluate
 from trickbench.train.mc_dropout import mc_dropout_test_probabilities
 
-OK, DIVERGED = "ok", "diverged"
+OK, DIVERGED, EXPLODED = "ok", "diverged", "exploded"
+#: training images whose hidden activations are summarized at the start and the end of a run
+ACTIVATION_SAMPLE = 512
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Outcome:
     test_probabilities: torch.Tensor
     n_parameters: int
     train_seconds: float
+    #: per-layer activation statistics (see train.activations), rows tagged moment "start" / "end"
+    activation_stats: list[dict[str, Any]] = field(default_factory=list)
     mc_dropout_probabilities: torch.Tensor | None = None  # passes×N×classes, when the spec asks
     # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
     val_logits: torch.Tensor | None = None
@@ -61,6 +68,8 @@ class Trainer:
         self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
         first_batch = data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size]))
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
+        # At epoch 0, before any step; a resumed run re-initializes identically, so recomputes the same rows.
+        self.start_activations = self._activation_rows("start")
         self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
         # after the init, which may run the model in float32 on a data batch (LSUV)
         self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
@@ -77,6 +86,7 @@ class Trainer:
         self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
         self.grad_evals = 0
         self.status = OK
+        self.initial_loss: float | None = None  # the first step's loss, which explode_factor compares to
 
     @property
     def optimizer_steps(self) -> int:
@@ -104,6 +114,7 @@ class Trainer:
             "best": {"val_loss": self.best_val_loss, "epoch": self.best_state_epoch, "weights": self.best_weights},
             "grad_evals": self.grad_evals,
             "status": self.status,
+            "initial_loss": self.initial_loss,
             "averages": [average.average.state_dict() for average in self.averages],
             "rng": {"torch": torch.get_rng_state(), "shuffle": self.shuffle_generator.get_state(),
                     "augment": self.augment_generator.get_state(),
@@ -118,6 +129,7 @@ class Trainer:
         best = state["best"]
         self.best_val_loss, self.best_state_epoch, self.best_weights = best["val_loss"], best["epoch"], best["weights"]
         self.grad_evals, self.status = state["grad_evals"], state["status"]
+        self.initial_loss = state.get("initial_loss")
         for average, saved in zip(self.averages, state.get("averages", [])):
             average.average.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"])
@@ -167,6 +179,9 @@ class Trainer:
             seen += len(index)
             if on_step:
                 on_step(step + 1, self.steps_per_epoch)
+            if self.spec.train.explode_factor and self._exploded(loss):
+                self.status = EXPLODED
+                break
         train_loss = loss_sum.item() / seen  # the one host sync of the epoch's training part
         row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": correct.item() / seen}
         row["train_seconds"] = time.perf_counter() - start
@@ -199,7 +214,7 @@ class Trainer:
 
     def record_epoch(self, row: dict[str, float]) -> None:
         """Close an epoch whose training metrics are in `row`: divergence, evaluation, history."""
-        if not math.isfinite(row["train_loss"]):
+        if self.status == OK and not math.isfinite(row["train_loss"]):
             self.status = DIVERGED
         self._evaluate_into(row)
         for average in self.averages:
@@ -207,6 +222,18 @@ class Trainer:
             average.evaluate_into(row, self.data, self.eval_batch_size)
         self.history.append(row)
         self._track_best(row)
+
+    def _exploded(self, loss: torch.Tensor) -> bool:
+        """Whether this step's loss exceeds explode_factor × the first step's (a NaN loss does too).
+        Costs a host sync per step, so only runs that ask for the abort pay it."""
+        value = loss.item()
+        if self.initial_loss is None:
+            self.initial_loss = value
+        return not value <= self.spec.train.explode_factor * self.initial_loss
+
+    def _activation_rows(self, moment: str) -> list[dict[str, Any]]:
+        batch = self.data.preprocess(to_unit_float(self.data.train.images[:ACTIVATION_SAMPLE]))
+        return [{"moment": moment, **row} for row in activation_statistics(self.model, batch, self.spec.activation)]
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
         for split in ("val", "test"):
@@ -240,6 +267,7 @@ class Trainer:
             test_probabilities=test.probabilities,
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
+            activation_stats=self.start_activations + self._activation_rows("end"),
             mc_dropout_probabilities=mc_dropout,
             val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
             test_logits=test.logits,

@@ -14,7 +14,8 @@ as its run trained alone: the same initialization, batches, augmentations and up
 floating-point rounding of batched kernels; only dropout masks come from one shared random stream.
 
 Limits: the optimizer must evaluate its closure once per step (SAM and L-BFGS evaluate it more
-often: train those runs alone); channels_last and torch.compile do not apply to the batched pass.
+often: train those runs alone), and so must a run that aborts on explosion (`train.explode_factor`
+checks every step's loss on the host); channels_last and torch.compile do not apply to the batched pass.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class SeedGroup:
                  eval_batch_size: int = 1024, precision: str = "auto"):
         if len({replace(spec, seed=0) for spec in specs}) != 1:
             raise ConfigError("seed group", [spec.run_id for spec in specs], "runs that differ only in their seed")
+        if specs[0].train.explode_factor:
+            raise ConfigError("train.explode_factor", specs[0].train.explode_factor, "0 in a seed group (train such runs alone)")
         acceleration = replace(choose_acceleration(device, precision), channels_last=False, compile=False)
         self.members = [Trainer(spec, data, device, eval_batch_size, acceleration) for spec in specs]
         self.params, self.buffers = tie([member.model for member in self.members])
