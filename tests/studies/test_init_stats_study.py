@@ -42,6 +42,14 @@ def test_he_keeps_the_second_moment_of_relu_activations_constant():
     assert second_moments == pytest.approx([1.0] * 6, rel=0.15)
 
 
+def test_xavier_halves_the_second_moment_of_relu_activations_per_layer():
+    """The classic failure He et al. fixed: Var[w] = 2/(n+n) = 1/n, so each ReLU layer keeps half."""
+    inputs = torch.randn(500, UNITS, generator=torch.Generator().manual_seed(0))
+    outputs = init_stats.layer_outputs(ACTIVATIONS.resolve("relu", "a"), INITS.resolve("xavier_normal", "i"), 6, UNITS, inputs, 0)
+    second_moments = [o.pow(2).mean().item() for o in outputs]
+    assert second_moments == pytest.approx([0.5 ** layer for layer in range(1, 7)], rel=0.15)
+
+
 def test_large_weights_saturate_tanh_as_the_gaussian_tail_predicts():
     rows, _ = demonstration_of(activations=["tanh"], inits=["large_gaussian"], layers=3)
     # layer 1: pre-activations N(0, units) for N(0, I) inputs and N(0, 1) weights; |tanh| ≥ 0.98 ⇔ |z| ≥ atanh(0.98)

@@ -33,8 +33,8 @@ def large_layers() -> nn.Sequential:
 STD = {
     "small_gaussian": lambda fi, fo, rows, g: 0.01,
     "large_gaussian": lambda fi, fo, rows, g: 1.0,
-    "xavier_normal": lambda fi, fo, rows, g: g * math.sqrt(2 / (fi + fo)),
-    "xavier_uniform": lambda fi, fo, rows, g: g * math.sqrt(2 / (fi + fo)),  # U(−b, b) has std b/√3
+    "xavier_normal": lambda fi, fo, rows, g: math.sqrt(2 / (fi + fo)),  # Glorot & Bengio: no gain
+    "xavier_uniform": lambda fi, fo, rows, g: math.sqrt(2 / (fi + fo)),  # U(−b, b) has std b/√3
     "he_normal": lambda fi, fo, rows, g: g / math.sqrt(fi),
     "he_uniform": lambda fi, fo, rows, g: g / math.sqrt(fi),
     "lecun_normal": lambda fi, fo, rows, g: 1 / math.sqrt(fi),
@@ -56,7 +56,7 @@ def test_sample_std_matches_the_formula_on_large_layers(name, activation):
         assert torch.all(layer.bias == 0)
 
 
-@pytest.mark.parametrize("name, bound", [("xavier_uniform", lambda fi, fo: math.sqrt(2) * math.sqrt(6 / (fi + fo))),
+@pytest.mark.parametrize("name, bound", [("xavier_uniform", lambda fi, fo: math.sqrt(6 / (fi + fo))),
                                           ("he_uniform", lambda fi, fo: math.sqrt(2) * math.sqrt(3 / fi))])
 def test_uniform_schemes_fill_their_interval(name, bound):
     layer = init(name, large_layers())[0]

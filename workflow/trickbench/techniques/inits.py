@@ -2,7 +2,7 @@
 
 Biases start at zero for every scheme except `default` (PyTorch's own), so that schemes differ
 only in what they are about: the weights. `InitContext` carries what some schemes need: the run's
-activation (for the gain of He/Xavier) and a data batch (for data-dependent schemes like LSUV).
+activation (for the gain of He and orthogonal) and a data batch (for data-dependent schemes like LSUV).
 Weights are written through `set_weight`, so reparametrized layers (weight norm) get them too.
 """
 
@@ -125,16 +125,17 @@ def large_gaussian(model: nn.Module, context: InitContext, *, std: float = 1.0) 
 
 @INITS.register("xavier_normal", reference="Glorot & Bengio 2010")
 def xavier_normal(model: nn.Module, context: InitContext) -> None:
-    """N(0, gain²·2/(fan_in+fan_out)): keeps variance forward and backward for linear-ish units."""
-    gain = activation_gain(context.activation)
-    _each_weight(model, _gaussian(lambda w: gain * math.sqrt(2.0 / sum(fans(w)))))
+    """N(0, 2/(fan_in+fan_out)), no gain: keeps variance through units linear near 0 (tanh).
+
+    No activation gain, as in the paper: under ReLU the signal halves per layer — the failure
+    He et al. fixed, which the init-statistics study shows."""
+    _each_weight(model, _gaussian(lambda w: math.sqrt(2.0 / sum(fans(w)))))
 
 
 @INITS.register("xavier_uniform", reference="Glorot & Bengio 2010, eq. 16")
 def xavier_uniform(model: nn.Module, context: InitContext) -> None:
-    """U(−b, b) with b = gain·√(6/(fan_in+fan_out)): the same variance as xavier_normal."""
-    gain = activation_gain(context.activation)
-    _each_weight(model, _uniform(lambda w: gain * math.sqrt(6.0 / sum(fans(w)))))
+    """U(−b, b) with b = √(6/(fan_in+fan_out)): the same variance as xavier_normal."""
+    _each_weight(model, _uniform(lambda w: math.sqrt(6.0 / sum(fans(w)))))
 
 
 @INITS.register("he_normal", reference="He et al. 2015, Delving Deep into Rectifiers")
