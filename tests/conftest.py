@@ -1,15 +1,25 @@
 """Shared fixtures: tiny configs on synthetic data, and the repository's paths. No test needs the
-network or ../shared; the embedded cifar10-mini file ships inside the package."""
+network or any file outside this repository; the embedded cifar10-mini file ships inside the package."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def workspace(where: Path) -> Path:
+    """`where` made a checkout of the workflow as a user has it (the Snakefile and config.yaml
+    copied, workflow/ linked), so a test's results never touch the repository's own."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, where / name)
+    (where / "workflow").symlink_to(REPO / "workflow")
+    return where
 
 TINY_CONFIG: dict[str, Any] = {
     "data": {"source": {"name": "synthetic", "n_train": 200, "n_test": 60, "size": 8}, "val_fraction": 0.2},
@@ -33,8 +43,8 @@ ARTIFACTS_KEY = pytest.StashKey[list]()
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory, request) -> Path:
     """Where tests leave files for a person to look at (screenshots): $TRICKBENCH_ARTIFACTS if
-    set, else `artifacts/` under pytest's base temp folder (/tmp/pytest-of-$USER/pytest-current/
-    is a stable link to the latest one). Paths recorded with `keep_artifact` are printed at the end."""
+    set, else `artifacts/` under pytest's base temp folder (`pytest-of-$USER/pytest-current/` in
+    the system's temporary directory is a stable link to the latest one). Paths recorded with `keep_artifact` are printed at the end."""
     import os
 
     folder = Path(os.environ["TRICKBENCH_ARTIFACTS"]) if os.environ.get("TRICKBENCH_ARTIFACTS") else \

@@ -55,7 +55,7 @@ say "$(slurmctld -V), munge $(dpkg-query -W -f='${Version}' munge 2>/dev/null ||
     || fail "this machine has a SLURM of its own (/etc/slurm/slurm.conf or /run/slurm/conf): not touching it"
 OWN_RUN_SLURM=""
 [[ -d /run/slurm ]] || OWN_RUN_SLURM=1
-WORK=$(mktemp -d /tmp/trickbench-slurm.XXXXXX)
+WORK=$(mktemp -d -t trickbench-slurm.XXXXXX)
 mkdir -p "$WORK"/{state,spool,log,run}
 PIDS=()           # the daemons this script started, stopped in reverse order on exit
 OK=""

@@ -4,14 +4,13 @@ YAML text, so a mistyped number must still be named as such."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import workspace
 from trickbench.errors import ConfigError
 
 pytestmark = pytest.mark.integration
@@ -25,10 +24,7 @@ CASES = [
 
 @pytest.mark.parametrize("override, error", CASES, ids=[c[0] for c in CASES])
 def test_snakemake_stops_before_any_job_with_the_one_line(tmp_path: Path, override, error):
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    (tmp_path / "workflow").symlink_to(REPO / "workflow")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", override], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", override], cwd=workspace(tmp_path),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == str(error)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import snakemake, workspace
+from conftest import workspace
+from test_workflow import snakemake
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,6 @@ search's second round chosen through the checkpoint, and a second invocation wit
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import workspace
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +45,7 @@ def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def studies_run(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("studies")
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, where / name)
-    (where / "workflow").symlink_to(REPO / "workflow")
+    where = workspace(tmp_path_factory.mktemp("studies"))
     (where / "studies.yaml").write_text(TINY_STUDIES)
     result = snakemake(where)
     assert result.returncode == 0, result.stderr[-3000:]

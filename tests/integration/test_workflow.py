@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import workspace
 
 pytestmark = pytest.mark.integration
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def workspace(tmp_path: Path) -> Path:
-    """A fresh directory holding the workflow as a user's checkout has it."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    (tmp_path / "workflow").symlink_to(REPO / "workflow")
-    return tmp_path
 
 
 def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:

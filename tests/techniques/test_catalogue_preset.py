@@ -7,7 +7,6 @@ runs, technique for technique)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import workspace
 from trickbench.techniques import FAMILIES
 
 pytestmark = pytest.mark.integration
@@ -23,10 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def catalogue_run(tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("catalogue")
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, where / name)
-    (where / "workflow").symlink_to(REPO / "workflow")
+    where = workspace(tmp_path_factory.mktemp("catalogue"))
     (where / "tiny_data.yaml").write_text("data: {source: {name: synthetic, n_train: 200, n_test: 60, size: 8}, val_fraction: 0.2}\n")
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
                              "workflow/presets/catalogue.yaml", "tiny_data.yaml"],
