@@ -22,7 +22,8 @@ def staged_run_files(study_name, first_round):
 
 
 for study_name, study_runs in PLAN.studies.items():
-    if STUDIES[study_name].stage is not None:
+    staged = STUDIES[study_name].stage is not None
+    if staged:
 
         checkpoint:
             name:
@@ -42,42 +43,21 @@ for study_name, study_runs in PLAN.studies.items():
 
                 summarize_stage(params.name, config, [f"results/runs/{r}" for r in params.runs], output[0], log[0])
 
-        rule:
-            name:
-                f"study_{study_name}"
-            input:
-                runs=staged_run_files(study_name, study_runs),
-            output:
-                [f"results/tables/{table}.csv" for table in STUDIES[study_name].tables],
-            log:
-                f"results/logs/studies/{study_name}.log",
-            params:
-                name=study_name,
-                settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
-            localrule: True
-            run:
-                from trickbench.studies.run import analyze_study
+    rule:
+        name:
+            f"study_{study_name}"
+        input:
+            runs=staged_run_files(study_name, study_runs) if staged else run_files(study_runs, STUDIES[study_name].run_files),
+        output:
+            [f"results/tables/{table}.csv" for table in STUDIES[study_name].tables],
+        log:
+            f"results/logs/studies/{study_name}.log",
+        params:
+            name=study_name,  # a param, not the loop variable: rules run after the loop has moved on
+            settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
+        localrule: True
+        run:
+            from trickbench.studies.run import analyze_study
 
-                folders = list(dict.fromkeys(str(Path(p).parent) for p in input.runs))  # in input order
-                analyze_study(params.name, config, folders, output, log[0])
-
-    else:
-
-        rule:
-            name:
-                f"study_{study_name}"
-            input:
-                run_files(study_runs, STUDIES[study_name].run_files),
-            output:
-                [f"results/tables/{table}.csv" for table in STUDIES[study_name].tables],
-            log:
-                f"results/logs/studies/{study_name}.log",
-            params:
-                name=study_name,  # a param, not the loop variable: rules run after the loop has moved on
-                runs=study_runs,
-                settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
-            localrule: True
-            run:
-                from trickbench.studies.run import analyze_study
-
-                analyze_study(params.name, config, [f"results/runs/{r}" for r in params.runs], output, log[0])
+            folders = list(dict.fromkeys(str(Path(p).parent) for p in input.runs))  # in plan order
+            analyze_study(params.name, config, folders, output, log[0])
