@@ -110,5 +110,8 @@ def test_noise_sentences_state_the_floor_and_the_claims(tiny_config):
     sentences = noise.summary_sentences(noise.noise_table(runs, config))
     assert "pooled standard deviation" in sentences[0] and "seeds per variant" in sentences[0]
     assert sentences[1].startswith("1 of 2 differences to the baseline exceed the noise")
+    assert "the others would need" in sentences[1]
+    every = noise.summary_sentences(noise.noise_table(grid_runs({"relu": [0.50, 0.51, 0.505], "tanh": [0.60, 0.61, 0.605]}), config))
+    assert every[1] == "1 of 1 differences to the baseline exceed the noise (Welch 95 % interval excludes 0)."
     single = noise.summary_sentences(noise.noise_table(grid_runs({"relu": [0.5], "tanh": [0.6]}), config))
     assert "No cell was run with more than one seed" in single[0]

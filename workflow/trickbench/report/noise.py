@@ -61,10 +61,11 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
         f"(per cell {repeated['sd'].min():.2f}–{repeated['sd'].max():.2f}); telling a 1-point difference from it "
         f"would take {_seeds(one_point)} seeds per variant (two-sided t test, α = 0.05, 80 % power)."]
     if len(compared):
-        sentences.append(
-            f"{len(beyond)} of {len(compared)} differences to the baseline exceed the noise (Welch 95 % interval "
-            f"excludes 0); the others would need {_seeds(compared.loc[compared['within_noise'] == True, 'seeds_needed'].min())}"  # noqa: E712
-            f" or more seeds per variant to be confirmed at their observed size.")
+        within = compared.loc[compared["within_noise"] == True, "seeds_needed"]  # noqa: E712
+        others = (f"; the others would need {_seeds(within.min())} or more seeds per variant to be confirmed at "
+                  "their observed size") if len(within) else ""
+        sentences.append(f"{len(beyond)} of {len(compared)} differences to the baseline exceed the noise "
+                         f"(Welch 95 % interval excludes 0){others}.")
     return sentences
 
 
