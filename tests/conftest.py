@@ -21,6 +21,7 @@ def workspace(where: Path) -> Path:
     (where / "workflow").symlink_to(REPO / "workflow")
     return where
 
+
 TINY_CONFIG: dict[str, Any] = {
     "data": {"source": {"name": "synthetic", "n_train": 200, "n_test": 60, "size": 8}, "val_fraction": 0.2},
     "model": {"name": "mlp", "depth": 1, "width": 16},
@@ -44,7 +45,8 @@ ARTIFACTS_KEY = pytest.StashKey[list]()
 def artifacts(tmp_path_factory, request) -> Path:
     """Where tests leave files for a person to look at (screenshots): $TRICKBENCH_ARTIFACTS if
     set, else `artifacts/` under pytest's base temp folder (`pytest-of-$USER/pytest-current/` in
-    the system's temporary directory is a stable link to the latest one). Paths recorded with `keep_artifact` are printed at the end."""
+    the system's temporary directory is a stable link to the latest one). Paths recorded with
+    `keep_artifact` are printed at the end."""
     import os
 
     folder = Path(os.environ["TRICKBENCH_ARTIFACTS"]) if os.environ.get("TRICKBENCH_ARTIFACTS") else \

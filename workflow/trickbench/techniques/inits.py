@@ -127,7 +127,7 @@ def large_gaussian(model: nn.Module, context: InitContext, *, std: float = 1.0) 
 def xavier_normal(model: nn.Module, context: InitContext) -> None:
     """N(0, 2/(fan_in+fan_out)), no gain: keeps variance through units linear near 0 (tanh).
 
-    No activation gain, as in the paper: under ReLU the signal halves per layer — the failure
+    As in the paper: under ReLU the signal's second moment then halves per layer — the failure
     He et al. fixed, which the init-statistics study shows."""
     _each_weight(model, _gaussian(lambda w: math.sqrt(2.0 / sum(fans(w)))))
 
