@@ -16,6 +16,7 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -230,11 +231,15 @@ def test_bad_cifar10_files_through_trickbench_train(tmp_path, case):
 
 # ---- checkpoints ------------------------------------------------------------------------------
 
+#: the file a planted checkpoint's code would create if loading ran it
+PLANTED_MARK = Path(tempfile.gettempdir()) / "trickbench-planted-checkpoint-ran"
+
+
 class Planted:
     """An object whose unpickling would run code: loading must refuse it, not call it."""
 
     def __reduce__(self):
-        return (Path("/tmp/trickbench-planted-checkpoint-ran").touch, ())
+        return (PLANTED_MARK.touch, ())
 
 
 def saved(state: Any) -> bytes:
@@ -282,15 +287,14 @@ def test_a_bad_checkpoint_costs_one_warning_and_a_fresh_start(tmp_path, caplog, 
     run_dir = tmp_path / spec.run_id
     run_dir.mkdir()
     (run_dir / "checkpoint.pt").write_bytes(content(spec))
-    planted = Path("/tmp/trickbench-planted-checkpoint-ran")
-    planted.unlink(missing_ok=True)
+    PLANTED_MARK.unlink(missing_ok=True)
     with caplog.at_level(logging.INFO, logger="trickbench"):
         train_run(spec, run_dir, Execution(device="cpu"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     expected = f"checkpoint {run_dir / 'checkpoint.pt'} {problem.replace('<run_id>', spec.run_id)}; starting this run over"
     assert warnings == [expected]
     assert result_of(run_dir) == clean_result  # started over from scratch, as if no checkpoint had been there
-    assert not planted.exists()
+    assert not PLANTED_MARK.exists()
     documented(expected.replace(str(run_dir / "checkpoint.pt"), "<run>/checkpoint.pt").replace(spec.run_id, "<run_id>"))
 
 

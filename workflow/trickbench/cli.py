@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", cmd_report,
                      "trickbench report",
-                     "trickbench report --out /tmp/report.html --config report='{title: My grid}'",
+                     "trickbench report --out reports/my-grid.html --config report='{title: My grid}'",
                      "trickbench report --configfile workflow/presets/smoke.yaml")
     add_config_options(report)
     report.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
