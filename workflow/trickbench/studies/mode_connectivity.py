@@ -36,6 +36,7 @@ from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.schedules import lr_multiplier
+from trickbench.train.averaging import preprocessed_batches
 from trickbench.train.evaluate import evaluate
 
 NAME = "mode_connectivity"
@@ -65,15 +66,10 @@ def bezier(a: State, control: State, b: State, t: float) -> State:
             else a[k].clone() for k in a}
 
 
-def training_inputs(data: DeviceData, batch_size: int):
-    for start in range(0, len(data.train), batch_size):
-        yield data.preprocess(to_unit_float(data.train.images[start:start + batch_size]))
-
-
 def point_metrics(model: nn.Module, state: State, data: DeviceData, batch_size: int) -> dict[str, float]:
     """Train and test loss/accuracy at one point, batch-norm statistics recomputed first."""
     model.load_state_dict(state)
-    torch.optim.swa_utils.update_bn(training_inputs(data, batch_size), model)
+    torch.optim.swa_utils.update_bn(preprocessed_batches(data, batch_size), model)
     train, test = evaluate(model, data, "train", batch_size), evaluate(model, data, "test", batch_size)
     return {"train_loss": train.loss, "train_acc": train.accuracy, "test_loss": test.loss, "test_acc": test.accuracy}
 
