@@ -3,15 +3,19 @@ each update rule written out from its paper, compared with what the registered o
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
 import torch
+from torch import nn
 
-from technique_helpers import quadratic
+from technique_helpers import quadratic, tiny_trainer
 from trickbench.errors import ConfigError
+from trickbench.techniques.norms import NORMS
 from trickbench.techniques.optimizers import OPTIMIZERS, WrappingOptimizer, base_names
 
+MLP = {"name": "mlp", "depth": 1, "width": 16}
 A, B = quadratic()
 W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
 grad = lambda w: A @ w - B
@@ -104,12 +108,13 @@ def test_adam_is_algorithm_1_of_its_paper():
     torch.testing.assert_close(w, adam_steps(W0, 3, 0.1))
 
 
-def test_adamw_decays_weight_matrices_decoupled_and_leaves_vectors_alone():
-    """On a 1×3 weight matrix: w ← w − lr·λ·w − lr·adam_step; a bias vector gets no decay."""
+def test_adamw_decays_the_decayed_group_decoupled_and_leaves_the_other_alone():
+    """Groups with a role: w ← w − lr·λ·w − lr·adam_step in the decayed group, plain Adam in the other."""
     lr, decay = 0.1, 0.5
     matrix = torch.nn.Parameter(W0.clone()[None, :])
     bias = torch.nn.Parameter(W0.clone())
-    optimizer = build({"name": "adamw", "lr": lr, "weight_decay": decay}, matrix, bias)
+    optimizer = build({"name": "adamw", "lr": lr, "weight_decay": decay},
+                      {"params": [matrix], "decayed": True}, {"params": [bias], "decayed": False})
     for _ in range(3):
         optimizer.zero_grad()
         for p in (matrix, bias):
@@ -118,6 +123,34 @@ def test_adamw_decays_weight_matrices_decoupled_and_leaves_vectors_alone():
         optimizer.step()
     torch.testing.assert_close(matrix.detach()[0], adam_steps(W0, 3, lr, decay))
     torch.testing.assert_close(bias.detach(), adam_steps(W0, 3, lr))
+
+
+def weight_normed_model() -> nn.Sequential:
+    """Weight-normed hidden layer (g, v), batch norm (gain, shift), PReLU slopes, plain classifier."""
+    torch.manual_seed(0)
+    hidden = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 4), 4, False)
+    return nn.Sequential(hidden, nn.BatchNorm1d(4), nn.PReLU(4), nn.Linear(4, 2))
+
+
+def test_adamw_built_from_a_model_decays_weights_and_weight_norms_direction_only():
+    """Zero gradients make Adam's own step 0, so one step is pure decoupled decay: v and the
+    classifier's weight shrink by (1 − lr·λ); weight norm's gain g, biases, batch norm's gain and
+    shift and PReLU's slopes do not move — g is a normalization gain, not a weight."""
+    lr, decay = 0.1, 0.5
+    model = weight_normed_model()
+    hidden, bn, prelu, classifier = model
+    optimizer = OPTIMIZERS.build(OPTIMIZERS.resolve({"name": "adamw", "lr": lr, "weight_decay": decay}, "optimizer"), model)
+    g, v = hidden.parametrizations.weight.original0, hidden.parametrizations.weight.original1
+    decayed = [group for group in optimizer.param_groups if group["weight_decay"] == decay]
+    assert [{id(p) for p in group["params"]} for group in decayed] == [{id(v), id(classifier.weight)}]
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    shrunk = {"0.parametrizations.weight.original1", "3.weight"}
+    for name, p in model.named_parameters():
+        expected = (1 - lr * decay) * before[name] if name in shrunk else before[name]
+        torch.testing.assert_close(p.detach(), expected, msg=name)
 
 
 def test_lbfgs_solves_a_quadratic_in_one_step():

@@ -13,9 +13,13 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from technique_helpers import tiny_trainer
+from trickbench.models import MODELS, Parts, build_model
+from trickbench.techniques.activations import ACTIVATIONS
 from trickbench.techniques.norms import NORMS
 from trickbench.techniques.regularizers import (REGULARIZERS, RegularizerSet, blend, grayscale, random_crop,
                                                   random_flip)
+from trickbench.techniques.weight_decay import decayed_names, decayed_parameters
+from trickbench.run import summarize
 from trickbench.train import loop
 from trickbench.train.evaluate import Evaluation
 
@@ -50,6 +54,61 @@ def test_l1_adds_lambda_abs_norm_with_gradient_lambda_sign():
     assert penalty.item() == pytest.approx(lam * (model[0].weight.abs().sum() + model[2].weight.abs().sum()).item())
     penalty.backward()
     torch.testing.assert_close(model[2].weight.grad, lam * model[2].weight.detach().sign())
+
+
+# --- which parameters are decayed: by role, under weight norm too -------------------------------
+
+
+def weight_normed_cnn() -> nn.Sequential:
+    """A weight-normed conv and linear layer (g, v), batch norm (gain, shift), PReLU, a plain classifier."""
+    torch.manual_seed(0)
+    wn = lambda layer, n, spatial: NORMS.build(NORMS.resolve("weight", "norm"), layer, n, spatial)
+    model = nn.Sequential(wn(nn.Conv2d(3, 4, 3), 4, True), nn.BatchNorm2d(4), nn.PReLU(4), nn.Flatten(),
+                          wn(nn.Linear(4 * 4 * 4, 5), 5, False), nn.ReLU(), nn.Linear(5, 2))
+    with torch.no_grad():  # gains that differ from ‖v‖ per unit, as training leaves them
+        for layer in (model[0], model[4]):
+            gain = layer.parametrizations.weight.original0
+            gain.mul_(torch.linspace(0.5, 2.0, len(gain)).view_as(gain))
+    return model
+
+
+def test_decayed_are_weights_and_weight_norms_direction_never_gains_biases_or_slopes():
+    model = weight_normed_cnn()
+    assert decayed_names(model) == {"0.parametrizations.weight.original1", "4.parametrizations.weight.original1", "6.weight"}
+    assert {id(p) for p in decayed_parameters(model)} == {id(model[0].parametrizations.weight.original1),
+                                                           id(model[4].parametrizations.weight.original1), id(model[6].weight)}
+
+
+def initialized_weight_normed_mlp() -> nn.Sequential:
+    """What a run builds: weight-normed hidden layers, weights set by the init through weight norm's
+    right inverse (g = ‖w‖ per unit, v = w), and a plain classifier."""
+    trainer = tiny_trainer({"name": "mlp", "depth": 2, "width": 8}, norm="weight", init="he_normal")
+    return trainer.model
+
+
+@pytest.mark.parametrize("name, nominal", [("l2", lambda w, lam: 0.5 * lam * w.pow(2).sum()),
+                                           ("l1", lambda w, lam: lam * w.abs().sum())])
+def test_weight_norm_penalty_at_init_is_the_nominal_penalty_of_the_weights(name, nominal):
+    """At initialization v = w, so ½λ·Σ‖v‖² (+ the classifier's ½λ‖W‖²) is the nominal ½λ‖W‖² of
+    the network's effective weights; decaying g as well would add ½λ·Σ g² = ½λ‖W‖² again (2×)."""
+    model, lam = initialized_weight_normed_mlp(), 0.3
+    weights = [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]  # g·v/‖v‖ where weight-normed
+    assert len(weights) == 3
+    expected = sum(nominal(w, lam) for w in weights)
+    penalty = regularizer({"name": name, "strength": lam}).penalty(model)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_decoupled_decay_shrinks_weight_norms_direction_and_leaves_its_gain():
+    """With no gradient step in between: v ← v − lr·λ·v and W ← W − lr·λ·W; g and every bias stay."""
+    model, lr, lam = weight_normed_cnn(), 0.1, 0.5
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    decay = regularizer({"name": "decoupled_weight_decay", "strength": lam})
+    decay.before_step(model, lr)
+    decay.after_step(model, lr)
+    shrunk = {"0.parametrizations.weight.original1", "4.parametrizations.weight.original1", "6.weight"}
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), (1 - lr * lam) * before[name] if name in shrunk else before[name], msg=name)
 
 
 def adam_trajectory(level, steps: int, lr: float = 0.1) -> torch.Tensor:

@@ -70,7 +70,7 @@ class Trainer:
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
         # At epoch 0, before any step; a resumed run re-initializes identically, so recomputes the same rows.
         self.start_activations = self._activation_rows("start")
-        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model)
         # after the init, which may run the model in float32 on a data batch (LSUV)
         self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
         self.forward = self.acceleration.prepare(self.model)
