@@ -154,12 +154,22 @@ class SAM(WrappingOptimizer):
 
     One step: g = ∇L(w) (first closure call), ε = ρ·g/‖g‖ with the norm over all parameters
     together, g_SAM = ∇L(w + ε) (second closure call), then w is restored exactly and the base
-    optimizer steps with g_SAM. Two gradient evaluations per step. The second forward pass also
-    updates batch-norm running statistics (at w + ε), as a plain closure-driven SAM does."""
+    optimizer steps with g_SAM. Two gradient evaluations per step.
 
-    def __init__(self, base: torch.optim.Optimizer, rho: float):
+    Running statistics (`bn_stats`): the perturbed pass runs the network at w + ε, a point it is
+    never evaluated at. By default ("unperturbed") every buffer of `model` — batch-norm running
+    means, variances and counters, batch renorm's too — is restored after it, so they advance once
+    per step, from the unperturbed pass, as in the reference implementation's training loop
+    (davda54/sam sets batch-norm momentum to 0 for the second pass; restoring the buffers also
+    keeps the counters, which batch renorm's schedule reads). "both" keeps the second update
+    too, as a closure-driven SAM that knows nothing of the model does. Without a model (bare
+    parameters) there are no statistics to protect."""
+
+    def __init__(self, base: torch.optim.Optimizer, rho: float, model: nn.Module | None = None,
+                 bn_stats: str = "unperturbed"):
         super().__init__(base)
         self.rho = rho
+        self.restore_buffers_of = model if bn_stats == "unperturbed" else None
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> torch.Tensor:
@@ -173,8 +183,12 @@ class SAM(WrappingOptimizer):
         originals = [p.detach().clone() for p in params]
         for p in params:
             p.add_(p.grad * scale)
+        buffers = list(self.restore_buffers_of.buffers()) if self.restore_buffers_of is not None else []
+        statistics = [buffer.clone() for buffer in buffers]
         with torch.enable_grad():
             closure()
+        for buffer, saved in zip(buffers, statistics):
+            buffer.copy_(saved)
         for p, original in zip(params, originals):
             p.copy_(original)
         self.base.step()
@@ -212,10 +226,16 @@ class Lookahead(WrappingOptimizer):
 
 
 @OPTIMIZERS.register("sam", reference="Foret et al. 2021, Sharpness-Aware Minimization",
-                     bounds={**_LR, "rho": (0.0, None)}, choices={"base": base_names})
-def sam(params: Params, *, base: str = "momentum", lr: float = 0.05, rho: float = 0.05) -> torch.optim.Optimizer:
-    """Descend from the worst nearby point: the base optimizer steps with ∇L(w + ρ·g/‖g‖)."""
-    return SAM(_base(base, lr, params), rho)
+                     bounds={**_LR, "rho": (0.0, None)},
+                     choices={"base": base_names, "bn_stats": lambda: ["unperturbed", "both"]})
+def sam(params: Params, *, base: str = "momentum", lr: float = 0.05, rho: float = 0.05,
+        bn_stats: str = "unperturbed") -> torch.optim.Optimizer:
+    """Descend from the worst nearby point: the base optimizer steps with ∇L(w + ρ·g/‖g‖).
+
+    `bn_stats`: running statistics from the unperturbed pass only (the reference
+    implementation's), or from both passes."""
+    model = params if isinstance(params, nn.Module) else None
+    return SAM(_base(base, lr, params), rho, model, bn_stats)
 
 
 @OPTIMIZERS.register("lookahead", reference="Zhang et al. 2019, Lookahead Optimizer: k steps forward, 1 step back",
