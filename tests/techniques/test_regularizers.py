@@ -181,6 +181,45 @@ def test_inverted_dropout_zeroes_p_and_scales_the_rest_keeping_the_mean():
     assert torch.equal(dropout[0].eval()(ones), ones)
 
 
+def forward_order(model: nn.Module, inputs: torch.Tensor) -> list[nn.Module]:
+    """The leaf modules in the order a forward pass calls them."""
+    called = []
+    hooks = [m.register_forward_hook(lambda module, i, o: called.append(module))
+             for m in model.modules() if not list(m.children())]
+    model(inputs)
+    for hook in hooks:
+        hook.remove()
+    return called
+
+
+#: model → (its config, which of its hidden activations, in forward order, dropout follows)
+DROPOUT_PLACEMENT = {
+    "mlp": ({"name": "mlp", "depth": 3, "width": 8}, [True, True, True]),
+    "cnn": ({"name": "cnn", "depth": 3, "width": 4}, [True, True, True]),
+    # stem; then per residual block its inner activation (dropout: WRN) and the one after the sum
+    "resnet": ({"name": "resnet", "width": 4, "blocks": 1}, [False] + [True, False] * 4),
+}
+
+
+def test_every_model_family_has_its_dropout_placement_written_down():
+    assert set(DROPOUT_PLACEMENT) == set(MODELS.names())
+
+
+@pytest.mark.parametrize("family", sorted(DROPOUT_PLACEMENT))
+def test_dropout_sits_where_its_docstring_says(family):
+    """mlp, cnn: right after every hidden activation. resnet: once inside every residual block,
+    right after its first activation, and nowhere else (not after the stem, not after the sum)."""
+    config, placement = DROPOUT_PLACEMENT[family]
+    parts = Parts((3, 16, 16), 10, ACTIVATIONS.resolve("relu", "activation"), NORMS.resolve("batch", "norm"), 0.3)
+    model = build_model(MODELS.resolve(config, "model"), parts).train()
+    order = forward_order(model, torch.randn(4, 3, 16, 16))
+    followed = [isinstance(after, nn.Dropout) for module, after in zip(order, order[1:] + [None])
+                if isinstance(module, nn.ReLU)]
+    assert followed == placement
+    assert sum(isinstance(m, nn.Dropout) for m in order) == sum(placement)
+    assert all(isinstance(before, nn.ReLU) for before, m in zip(order, order[1:]) if isinstance(m, nn.Dropout))
+
+
 def test_label_smoothing_trains_on_the_smoothed_targets():
     """Loss = (1 − ε)·CE(onehot) + ε·mean_k(−log p_k), i.e. cross-entropy with (1 − ε)·onehot + ε/K."""
     eps = 0.2

@@ -28,13 +28,15 @@ class Parts:
     def normalized(self, layer: nn.Module, features: int, spatial: bool) -> nn.Module:
         return NORMS.build(self.norm, layer, features, spatial)
 
-    def hidden(self, make_layer: Callable[[int], nn.Module], features: int, spatial: bool) -> nn.Sequential:
+    def hidden(self, make_layer: Callable[[int], nn.Module], features: int, spatial: bool,
+               dropout: bool = True) -> nn.Sequential:
         """`make_layer(n)` builds the affine layer with n outputs; it gets `features` times the
-        activation's expansion (maxout's k pieces), so the block outputs `features` units."""
+        activation's expansion (maxout's k pieces), so the block outputs `features` units. With
+        `dropout` (and a dropout probability), dropout follows the activation."""
         activation = self.activation_layer(features)
         width = features * getattr(activation, "expansion", 1)
         block = [self.normalized(make_layer(width), width, spatial), activation]
-        if self.dropout > 0:
+        if dropout and self.dropout > 0:
             block.append(nn.Dropout(self.dropout))
         return nn.Sequential(*block)
 

@@ -88,7 +88,11 @@ class NoRegularization(Regularizer):
 
 @REGULARIZERS.register("dropout", reference="Srivastava et al. 2014", bounds={"p": (0.0, 0.95)})
 class Dropout(Regularizer):
-    """Inverted dropout after each hidden activation: zero units with probability p, scale by 1/(1-p)."""
+    """Inverted dropout after each hidden activation, in a ResNet once per residual block: zero with probability p, scale by 1/(1-p).
+
+    In an mlp and a cnn a dropout layer follows every hidden activation; in a resnet one sits
+    inside every residual block, after its first activation (Zagoruyko & Komodakis 2016, wide
+    ResNets), none after the stem or after a block's sum with its shortcut."""
 
     def __init__(self, *, p: float = 0.3):
         self.dropout = p
