@@ -21,12 +21,15 @@ class Parts:
     activation: Technique
     norm: Technique
     dropout: float = 0.0
+    #: optimizer steps the model will train for, for norms that follow training's progress (batch
+    #: renorm's relaxation); 0 when unknown (a model built only to load weights into or to probe)
+    total_steps: int = 0
 
     def activation_layer(self, features: int) -> nn.Module:
         return ACTIVATIONS.build(self.activation, features)
 
     def normalized(self, layer: nn.Module, features: int, spatial: bool) -> nn.Module:
-        return NORMS.build(self.norm, layer, features, spatial)
+        return NORMS.build(self.norm, layer, features, spatial, self.total_steps)
 
     def hidden(self, make_layer: Callable[[int], nn.Module], features: int, spatial: bool,
                dropout: bool = True) -> nn.Sequential:
