@@ -339,7 +339,9 @@ def test_regularizers_combine():
 
 def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weights(monkeypatch):
     """Validation losses scripted 1.0, 0.5, 0.7, 0.8, 0.9, …: the best epoch is 2; with patience 2
-    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights."""
+    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights —
+    and the summary reports that model: stopped early after 5 epochs, its test probabilities and
+    test NLL those of epoch 2's weights, evaluated here by hand."""
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     real_evaluate = loop.evaluate
 
@@ -359,3 +361,14 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, snapshots[2][name])
     assert not torch.equal(snapshots[5][next(iter(snapshots[5]))], snapshots[2][next(iter(snapshots[2]))])
+
+    data = trainer.data
+    epoch_two = copy.deepcopy(trainer.model)
+    epoch_two.load_state_dict(snapshots[2])
+    with torch.no_grad():
+        logits = epoch_two.eval()(data.preprocess(data.test.images.float() / 255))
+    labels = {"val": outcome.val_logits.argmax(1).numpy(), "test": data.test.labels.numpy()}  # val scripted: no logits
+    summary = summarize(trainer.spec, outcome, torch.device("cpu"), wall_seconds=0.0, labels=labels)
+    assert summary["stopped_early"] is True and summary["epochs_completed"] == 5
+    torch.testing.assert_close(outcome.test_probabilities, logits.softmax(1))
+    assert summary["test_nll"] == pytest.approx(nn.functional.cross_entropy(logits, data.test.labels).item(), rel=1e-5)
