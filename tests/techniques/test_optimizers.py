@@ -382,7 +382,7 @@ def test_sam_in_the_training_loop_counts_one_batch_norm_update_per_step():
     trainer.train_epoch()
     counts = [m.num_batches_tracked.item() for m in trainer.model.modules() if isinstance(m, nn.BatchNorm1d)]
     assert counts == [5]  # 160 training images in batches of 32: 5 steps
-    assert trainer.grad_evals == 10  # two gradient evaluations per step all the same
+    assert trainer.grad_evals == 10  # still two gradient evaluations per step
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())

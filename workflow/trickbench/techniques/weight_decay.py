@@ -21,14 +21,15 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _WeightNorm  # torch's weight_norm: original0 = g, original1 = v
 
-AFFINE = (nn.Linear, nn.modules.conv._ConvNd)
+from trickbench.techniques.inits import affine_layers
 
 
 def decayed_names(model: nn.Module) -> set[str]:
     """Names (as in `model.named_parameters()`) of the parameters weight penalties act on."""
+    affine = {id(layer) for layer in affine_layers(model)}  # the layers whose weights an init sets
     names = set()
     for prefix, module in model.named_modules():
-        if not isinstance(module, AFFINE):
+        if id(module) not in affine:
             continue
         prefix = f"{prefix}." if prefix else ""
         if parametrize.is_parametrized(module, "weight"):
