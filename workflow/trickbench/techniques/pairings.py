@@ -49,7 +49,7 @@ def _names(level: Level) -> list[str]:
 def technique_notes(levels: Mapping[str, Level]) -> str:
     """One note per pairing that `levels` (family → the run's level) breaks, '; '-separated;
     '' when the run pairs every technique as it is meant to be used."""
-    notes = [f"{p.family} {p.name} is meant for {p.partner_family} {p.partner} ({p.why}); "
+    notes = [f"{p.family} {p.name} is meant for {p.partner_family} {p.partner}: {p.why}; "
              f"this run uses {p.partner_family} {' + '.join(_names(levels[p.partner_family])) or 'none'}"
              for p in PAIRINGS
              if p.name in _names(levels[p.family]) and p.partner not in _names(levels[p.partner_family])]
