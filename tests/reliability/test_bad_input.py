@@ -102,6 +102,9 @@ CONFIG_CASES = [
      lambda: message("data.source", "cifar100", ", ".join(SOURCES.names()))),
     ("unknown design", set_in("design.kind", "grid"),
      lambda: message("design.kind", "grid", "full, ablation, random")),
+    ("warm-up before one-cycle", lambda config: (set_in("train.warmup_epochs", 1)(config),
+                                                 set_in("baseline.schedule", "one_cycle")(config)),
+     lambda: message("train.warmup_epochs", 1.0, "0 with schedule one_cycle, which has its own warm-up (its pct_start)")),
     ("missing section", delete("baseline"),
      lambda: message("baseline", "nothing", "a required key").replace("'nothing'", "nothing")),
 ]

@@ -232,10 +232,10 @@ def cmd_techniques(args: argparse.Namespace) -> int:
     from trickbench.models import MODELS
     from trickbench.techniques import FAMILIES
 
+    from trickbench.techniques.catalogue import markdown, summary_cell
+
     registries = {**FAMILIES, "model": MODELS, "data": SOURCES}
     if args.markdown:
-        from trickbench.techniques.catalogue import markdown
-
         if args.family and args.family not in FAMILIES:
             raise ConfigError("family", args.family, ", ".join(FAMILIES))
         print(markdown({args.family: FAMILIES[args.family]} if args.family else FAMILIES))
@@ -247,7 +247,7 @@ def cmd_techniques(args: argparse.Namespace) -> int:
         print(f"{family}:")
         for entry in registries[family]:
             params = ", ".join(f"{k}={v}" for k, v in entry.defaults.items())
-            print(f"  {entry.name:<24} {entry.summary}" + (f" [{params}]" if params else "")
+            print(f"  {entry.name:<24} {summary_cell(family, entry)}" + (f" [{params}]" if params else "")
                   + (f" — {entry.reference}" if entry.reference else ""))
     return 0
 

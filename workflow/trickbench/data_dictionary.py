@@ -24,7 +24,7 @@ import pandas as pd
 from trickbench.techniques import FAMILIES
 
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
-SCHEMA_VERSION = 2  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance
+SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance; 3: technique_notes
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ RUNS = [
     Column("epochs", COUNT, "epochs the spec asked for"),
     Column("batch_size", COUNT, "images per optimizer step"),
     Column("status", TEXT, "how the run ended: ok, or the failure kept as a result (e.g. diverged: non-finite training loss)"),
+    Column("technique_notes", TEXT, "techniques this run pairs otherwise than they are meant to be used (e.g. SELU without "
+           "LeCun init; trickbench.techniques.pairings), '; '-separated; empty when none"),
     Column("epochs_completed", COUNT, "epochs actually trained (fewer after early stopping or divergence)"),
     Column("stopped_early", FLAG, "early stopping ended the run before `epochs`"),
     Column("best_epoch", COUNT, "the validation-selected epoch: highest val_acc, earliest on ties (empty without a validation split)"),

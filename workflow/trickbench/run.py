@@ -38,6 +38,8 @@ from trickbench.errors import ConfigError, one_line
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.techniques import FAMILIES
+from trickbench.techniques.pairings import technique_notes
 from trickbench.train.acceleration import choose_acceleration, configure_backends
 from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
 from trickbench.train.compute import StepCost, run_cost
@@ -122,6 +124,8 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     log.info("run %s: %s on %s (%s), %d train / %d val / %d test images, from epoch %d of %d",
              spec.run_id, describe(spec), device, trainer.acceleration.describe(), len(data.train),
              len(data.val), len(data.test), trainer.epoch, spec.train.epochs)
+    if notes := technique_notes({family: getattr(spec, family) for family in FAMILIES}):
+        log.warning("run %s: %s", spec.run_id, notes)
     while not trainer.finished:
         on_step = epoch_progress(trainer.epoch + 1, spec.train.epochs, trainer.steps_per_epoch,
                                  spec.train.batch_size) if progress else None
@@ -165,8 +169,6 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 
 
 def describe(spec: RunSpec) -> str:
-    from trickbench.techniques import FAMILIES
-
     return ", ".join(f"{family}={spec.label(family)}" for family in FAMILIES)
 
 
@@ -214,6 +216,7 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
         "run_id": spec.run_id,
         "spec": spec.to_dict(),
         "status": outcome.status,
+        "technique_notes": technique_notes({family: getattr(spec, family) for family in FAMILIES}),
         "epochs_completed": len(history),
         "stopped_early": outcome.stopped_early,
         "best_epoch": outcome.best_epoch,

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from trickbench.errors import ConfigError
 from trickbench.registry import Technique
 from trickbench.techniques import FAMILIES
+from trickbench.techniques.schedules import check_warmup
 
 #: bump only when the canonical form changes meaning; it is part of every id
 SPEC_VERSION = 1
@@ -94,6 +95,9 @@ class RunSpec:
     schedule: Technique
     preprocessing: Technique
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_warmup(self.schedule, self.train.warmup_epochs)  # a combination no single key can refuse
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form; `from_dict(to_dict(s)) == s`."""

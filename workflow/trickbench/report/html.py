@@ -34,7 +34,7 @@ RUN_COLUMNS = {
     "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
     "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_acc": "train acc",
     "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
-    **{family: family for family in FAMILIES},
+    **{family: family for family in FAMILIES}, "technique_notes": "notes",
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
@@ -164,9 +164,11 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
 
 def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """The runs table's columns, less the factors every run shares (named once above the table
-    instead, which keeps the metrics in view on a laptop screen)."""
+    instead, which keeps the metrics in view on a laptop screen) and the notes when no run has one."""
     shared = {f: str(runs[f].iloc[0]) for f in FAMILIES if f in runs and len(runs) and runs[f].nunique() == 1}
-    return [c for c in RUN_COLUMNS if c in runs and c not in shared], shared
+    noted = "technique_notes" in runs and runs["technique_notes"].dropna().astype(str).str.len().any()
+    left_out = {*shared, *([] if noted else ["technique_notes"])}
+    return [c for c in RUN_COLUMNS if c in runs and c not in left_out], shared
 
 
 def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:

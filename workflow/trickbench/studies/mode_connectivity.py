@@ -36,6 +36,7 @@ from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.schedules import lr_multiplier
+from trickbench.techniques.weight_decay import parameter_groups
 from trickbench.train.averaging import preprocessed_batches
 from trickbench.train.evaluate import evaluate
 
@@ -104,7 +105,7 @@ def train_bezier(model: nn.Module, a: State, b: State, data: DeviceData, spec: R
     start = interpolate(a, b, 0.5)
     control = {k: start[k].clone().requires_grad_(k in names) for k in start}
     buffers = {k: v.clone() for k, v in a.items() if k not in names}  # running statistics, updated as training goes
-    optimizer = OPTIMIZERS.build(spec.optimizer, [control[k] for k in names])
+    optimizer = OPTIMIZERS.build(spec.optimizer, parameter_groups(model, control))  # decayed by role, as in runs
     steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(spec.schedule, epochs * steps_per_epoch))
     shuffle = torch.Generator().manual_seed(spec.seed)

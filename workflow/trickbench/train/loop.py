@@ -62,7 +62,9 @@ class Trainer:
         self.spec, self.data, self.device, self.eval_batch_size = spec, data, device, eval_batch_size
         torch.manual_seed(spec.seed)
         self.regularizer = RegularizerSet(REGULARIZERS.build(t) for t in spec.regularizer)
-        parts = Parts(data.input_shape, data.num_classes, spec.activation, spec.norm, self.regularizer.dropout)
+        self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
+        total = spec.train.epochs * self.steps_per_epoch
+        parts = Parts(data.input_shape, data.num_classes, spec.activation, spec.norm, self.regularizer.dropout, total)
         self.model = build_model(spec.model, parts).to(device)
         self.shuffle_generator = torch.Generator().manual_seed(spec.seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
@@ -70,12 +72,10 @@ class Trainer:
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
         # At epoch 0, before any step; a resumed run re-initializes identically, so recomputes the same rows.
         self.start_activations = self._activation_rows("start")
-        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model)
         # after the init, which may run the model in float32 on a data batch (LSUV)
         self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
         self.forward = self.acceleration.prepare(self.model)
-        self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
-        total = spec.train.epochs * self.steps_per_epoch
         warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
         multiplier = with_swa_phase(lr_multiplier(spec.schedule, total, warmup), spec.train, self.steps_per_epoch,
                                     self.optimizer.defaults["lr"])
