@@ -217,3 +217,14 @@ def test_a_spec_naming_a_plugin_that_is_not_loaded_says_where_it_comes_from(tmp_
     unload_all()
     with pytest.raises(ConfigError, match=r"it comes from plugin lion.py, which is not loaded"):
         RunSpec.from_dict(raw)
+
+
+def test_a_failed_copy_of_a_loaded_plugin_leaves_the_first_in_place(tmp_path, clean_registries):
+    """Two folders holding the same lion.py (same name, same hash): the second cannot take 'lion'
+    again, and its failure must not take the first one's technique with it."""
+    copy_lion(tmp_path / "a")
+    copy_lion(tmp_path / "b")
+    (first,) = load_plugins(["lion.py"], tmp_path / "a")
+    with pytest.raises(PluginError, match="already registered"):
+        load_plugins(["lion.py"], tmp_path / "b")
+    assert FAMILIES["optimizer"].get("lion").plugin == first.ref and loaded() == [first]

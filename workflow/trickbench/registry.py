@@ -107,11 +107,15 @@ def registering_for(plugin: PluginRef) -> Iterator[list[tuple[str, str]]]:
     pairs it registers. If the block raises, they are removed again, so a plugin that fails half
     way leaves the registries as they were."""
     global _loading
-    outer, _loading = _loading, (plugin, [])
+    registered: list[tuple[str, str]] = []
+    outer, _loading = _loading, (plugin, registered)
     try:
-        yield _loading[1]
+        yield registered
     except BaseException:
-        forget(plugin)
+        for registry in list(_REGISTRIES):
+            for family, name in registered:
+                if registry.family == family and name in registry._entries:
+                    del registry._entries[name]
         raise
     finally:
         _loading = outer
