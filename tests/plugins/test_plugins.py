@@ -95,6 +95,31 @@ def test_a_module_name_loads_by_import_and_hashes_its_file(tmp_path, monkeypatch
     assert torch.allclose(layer(torch.tensor([0.5])), 2.0 * torch.tanh(torch.tensor([0.5])))
 
 
+def test_a_module_imported_before_it_is_named_as_a_plugin_is_attributed_not_run_twice(tmp_path, monkeypatch, clean_registries):
+    import importlib
+
+    module = write_plugin(tmp_path / "site", "early_scaled_tanh_trick.py", SCALED_TANH)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.import_module("early_scaled_tanh_trick")  # e.g. by the user's own test
+    assert FAMILIES["activation"].get("scaled_tanh").plugin is None
+    (plugin,) = load_plugins(["early_scaled_tanh_trick"], tmp_path)
+    assert plugin.techniques == (("activation", "scaled_tanh"),)
+    assert FAMILIES["activation"].get("scaled_tanh").plugin == PluginRef("early_scaled_tanh_trick", sha256_of(module))
+
+
+def test_a_package_plugin_is_hashed_over_all_its_files(tmp_path, monkeypatch, clean_registries):
+    """A package named by module name: editing any of its .py files changes the hash."""
+    write_plugin(tmp_path / "site", "my_tricks_pkg/__init__.py", "from my_tricks_pkg import activations\n")
+    inner = write_plugin(tmp_path / "site", "my_tricks_pkg/activations.py", SCALED_TANH)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (before,) = load_plugins(["my_tricks_pkg"], tmp_path)
+    assert before.techniques == (("activation", "scaled_tanh"),)
+    inner.write_text(inner.read_text() + "\n# a note\n")
+    (after,) = load_plugins(["my_tricks_pkg"], tmp_path)
+    assert after.ref.sha256 != before.ref.sha256 and after.ref.file == "my_tricks_pkg"
+    assert FAMILIES["activation"].get("scaled_tanh").plugin == after.ref
+
+
 def test_a_plugin_loads_once_and_an_edited_one_replaces_the_old(tmp_path, clean_registries):
     lion = copy_lion(tmp_path)
     (first,) = load_plugins(["lion.py"], tmp_path)

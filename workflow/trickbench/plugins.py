@@ -124,9 +124,7 @@ def _load_module(name: str) -> Plugin:
         return _remember(Plugin(ref, name, tuple(adopted), sys.modules[name]))
 
     def execute() -> types.ModuleType:
-        if name in sys.modules:  # loaded by us with an older source: run the new one
-            return importlib.reload(sys.modules[name])
-        return importlib.import_module(name)
+        return importlib.import_module(name)  # an older version was unloaded, submodules included
 
     origin = Path(spec.origin)
     package = str(origin.parent) if spec.submodule_search_locations is not None else None
@@ -185,9 +183,12 @@ def _describe(error: Exception) -> str:
 
 
 def unload(plugin: Plugin) -> None:
-    """Forget a plugin's techniques and module (a changed plugin is then loaded afresh)."""
+    """Forget a plugin's techniques and its module with any submodules (a changed plugin is then
+    imported afresh)."""
     forget(plugin.ref)
-    sys.modules.pop(plugin.module.__name__, None)
+    name = plugin.module.__name__
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[module]
     _LOADED.pop(plugin.location, None)
 
 
