@@ -128,7 +128,7 @@ def test_adamw_decays_the_decayed_group_decoupled_and_leaves_the_other_alone():
 def weight_normed_model() -> nn.Sequential:
     """Weight-normed hidden layer (g, v), batch norm (gain, shift), PReLU slopes, plain classifier."""
     torch.manual_seed(0)
-    hidden = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 4), 4, False)
+    hidden = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 4), 4, False, 0)
     return nn.Sequential(hidden, nn.BatchNorm1d(4), nn.PReLU(4), nn.Linear(4, 2))
 
 

@@ -62,7 +62,7 @@ def test_l1_adds_lambda_abs_norm_with_gradient_lambda_sign():
 def weight_normed_cnn() -> nn.Sequential:
     """A weight-normed conv and linear layer (g, v), batch norm (gain, shift), PReLU, a plain classifier."""
     torch.manual_seed(0)
-    wn = lambda layer, n, spatial: NORMS.build(NORMS.resolve("weight", "norm"), layer, n, spatial)
+    wn = lambda layer, n, spatial: NORMS.build(NORMS.resolve("weight", "norm"), layer, n, spatial, 0)
     model = nn.Sequential(wn(nn.Conv2d(3, 4, 3), 4, True), nn.BatchNorm2d(4), nn.PReLU(4), nn.Flatten(),
                           wn(nn.Linear(4 * 4 * 4, 5), 5, False), nn.ReLU(), nn.Linear(5, 2))
     with torch.no_grad():  # gains that differ from ‖v‖ per unit, as training leaves them
@@ -315,7 +315,7 @@ def test_max_norm_projects_hidden_units_onto_the_ball_and_leaves_the_rest():
 
 
 def test_max_norm_reaches_weight_normalized_layers():
-    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 2), 2, False)
+    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 2), 2, False, 0)
     with torch.no_grad():
         layer.parametrizations.weight.original0.fill_(10.0)
     model = nn.Sequential(layer, nn.ReLU(), nn.Linear(2, 2))

@@ -1,11 +1,26 @@
-# The Python of the DAG: validate the config, expand it into run specs, name the targets.
+# The Python of the DAG: validate the config, load its plugins, expand it into run specs, name the targets.
 import shlex
 import sys
+from pathlib import Path
 
+from trickbench.config import validate_config
 from trickbench.errors import ConfigError, DataError
+from trickbench.plugins import load_plugins, plugins_folder
 from trickbench.workflow import plan_from_config
 
+
+def config_files_in_order():
+    """The config files in the order Snakemake applies them: the Snakefile's `configfile:`, then
+    each --configfile (relative plugin paths start from the one that sets `plugins:` last)."""
+    given = [Path(f) for f in workflow.config_settings.configfiles]  # --configfile, absolute
+    own = [] if workflow.config_settings.replace_workflow_config else [Path(f).absolute() for f in workflow.configfiles]
+    return [f for f in own if f not in given] + given
+
+
 try:
+    validate_config(config)  # the schema first: `plugins` is then a list of names
+    PLUGIN_FOLDER = plugins_folder(config_files_in_order(), workflow.config_settings.config)
+    PLUGINS = load_plugins(config["plugins"], PLUGIN_FOLDER)  # before any technique is resolved
     PLAN = plan_from_config(config, tables="results/tables")
 except (ConfigError, DataError) as error:
     sys.exit(str(error))  # one line for the user, no traceback
@@ -20,6 +35,8 @@ EXECUTION_FLAGS = " ".join(
      f"--precision {EXECUTION['precision']}"]
     + ["--download"] * EXECUTION["download"] + ["--deterministic"] * EXECUTION["deterministic"]
     + ["--compile"] * EXECUTION["compile"]
+    # a training job is a new process: it loads the plugins its spec names, from the same folder
+    + [f"--plugin-dir {shlex.quote(str(PLUGIN_FOLDER))}"] * bool(PLUGINS)
 )
 
 # Several small training jobs may share one GPU: each GPU job holds one `gpu_slot`, and a machine

@@ -49,6 +49,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="override top-level keys with YAML values, as snakemake --config does")
 
 
+def add_plugin_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin-dir", type=Path, default=Path("."),
+                        help="the folder the spec's plugin files are relative to: the folder of the config "
+                             "that names them (default: the working directory; the workflow passes it)")
+
+
 def config_from(args: argparse.Namespace) -> dict[str, Any]:
     from trickbench.config import load_config
 
@@ -103,10 +109,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from trickbench.spec import RunSpec
 
     if args.spec is not None:
+        from trickbench.plugins import load_spec_plugins
+
         try:
             raw = json.loads(args.spec)
         except json.JSONDecodeError as error:
             raise ConfigError("--spec", args.spec[:80], f"a JSON run spec ({error.msg})") from None
+        load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
     else:
         from trickbench.workflow import plan_from_config
@@ -166,7 +175,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     run_id = unique_match(args.run_id, (p.name for p in runs_folder.glob("*") if (p / "spec.json").is_file()),
                           f"under {runs_folder}")
     if run_id is not None:
-        spec = RunSpec.from_dict(json.loads((runs_folder / run_id / "spec.json").read_text()))
+        from trickbench.plugins import load_spec_plugins
+
+        raw = json.loads((runs_folder / run_id / "spec.json").read_text())
+        load_spec_plugins(raw, args.plugin_dir)
+        spec = RunSpec.from_dict(raw)
     else:
         spec = planned_spec(args)
     if args.json:
@@ -227,13 +240,18 @@ def cmd_techniques(args: argparse.Namespace) -> int:
     """List every registered technique, with its parameters and reference.
 
     Per family (and for models and data sources): each entry's name, its parameters with their
-    defaults, what it does and the paper or reference it follows."""
+    defaults, what it does and the paper or reference it follows. With --plugin or --configfile,
+    the plugins' techniques too, each marked with its plugin file (a quick check of a plugin)."""
     from trickbench.data.sources import SOURCES
     from trickbench.models import MODELS
+    from trickbench.plugins import load_plugins
     from trickbench.techniques import FAMILIES
 
     from trickbench.techniques.catalogue import markdown, summary_cell
 
+    if args.configfile or args.config:
+        config_from(args)  # loads the config's plugins
+    load_plugins(args.plugin, Path.cwd())
     registries = {**FAMILIES, "model": MODELS, "data": SOURCES}
     if args.markdown:
         if args.family and args.family not in FAMILIES:
@@ -248,7 +266,8 @@ def cmd_techniques(args: argparse.Namespace) -> int:
         for entry in registries[family]:
             params = ", ".join(f"{k}={v}" for k, v in entry.defaults.items())
             print(f"  {entry.name:<24} {summary_cell(family, entry)}" + (f" [{params}]" if params else "")
-                  + (f" — {entry.reference}" if entry.reference else ""))
+                  + (f" — {entry.reference}" if entry.reference else "")
+                  + (f" (plugin {entry.plugin.file})" if entry.plugin else ""))
     return 0
 
 
@@ -303,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                        help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    add_plugin_dir_option(train)
 
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",
@@ -322,13 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--results", type=Path, default=Path("results"), help="where run folders are (default: results)")
     show.add_argument("--json", action="store_true", help="print the run's spec as JSON and nothing else")
     add_config_options(show)
+    add_plugin_dir_option(show)
 
     techniques = command("techniques", cmd_techniques,
                          "trickbench techniques                                every family",
-                         "trickbench techniques init                           one family")
+                         "trickbench techniques init                           one family",
+                         "trickbench techniques optimizer --plugin tricks/lion.py  with a plugin's techniques, marked")
     techniques.add_argument("family", nargs="?", help="one family (activation, init, norm, regularizer, ...)")
     techniques.add_argument("--markdown", action="store_true",
                             help="print the README's tables of techniques (name, what it does, parameters, reference)")
+    techniques.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                            help="load a plugin first (a .py file or a module name; repeatable)")
+    add_config_options(techniques)
 
     report = command("report", cmd_report,
                      "trickbench report",

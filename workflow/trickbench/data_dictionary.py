@@ -24,7 +24,7 @@ import pandas as pd
 from trickbench.techniques import FAMILIES
 
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
-SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance; 3: technique_notes
+SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance; 3: technique_notes, plugins
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ PROVENANCE = [
     Column("trickbench_version", TEXT, "version of the installed trickbench package"),
     Column("git_commit", TEXT, "commit of the trickbench checkout that ran (12 hex digits; 'unknown' outside git)"),
     Column("git_dirty", FLAG, "tracked files differed from git_commit when the run ran (empty outside git)"),
+    Column("plugins", TEXT, "plugins whose techniques the run used, as '<file> sha256:<hex>' joined by '; ' "
+                            "(empty: built-in techniques only)"),
     Column("python_version", TEXT, "Python version"),
     Column("torch_version", TEXT, "PyTorch version (with its build tag)"),
     Column("cuda_version", TEXT, "CUDA version PyTorch was built with ('none' for a CPU build)"),

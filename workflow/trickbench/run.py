@@ -225,7 +225,7 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
         "wall_seconds": wall_seconds,
         "images_per_s": sum(r["images_per_s"] * r["train_seconds"] for r in history) / max(outcome.train_seconds, 1e-9),
         "grad_evals": last.get("grad_evals", 0),
-        **provenance(device),
+        **provenance(device, spec),
     }
     for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
         summary[f"final_{metric}"] = finite(last.get(metric))

@@ -3,7 +3,8 @@
 A `RunSpec` is what travels config → DAG wildcard (its id) → training → summary row. Its id is a
 hash of its canonical JSON, so the same experiment always gets the same folder, and settings that
 do not change the experiment (where data lives, how many threads, the device) are *not* part of
-it: they are `Execution` settings, passed beside the spec.
+it: they are `Execution` settings, passed beside the spec. A technique from a user's plugin carries
+the plugin's file and source hash, so editing a plugin renames the runs that use it, no others.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
 from trickbench.errors import ConfigError
-from trickbench.registry import Technique
+from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
 from trickbench.techniques.schedules import check_warmup
 
@@ -112,6 +113,14 @@ class RunSpec:
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def plugins(self) -> tuple[PluginRef, ...]:
+        """The plugins whose techniques this run uses; each one's file and source hash is part of
+        the canonical form (`Technique.as_dict`), so of the id. Empty for built-in techniques only."""
+        techniques = [self.data.source, self.model, *self.regularizer,
+                      *(getattr(self, family) for family in FAMILIES if family != "regularizer")]
+        return tuple(dict.fromkeys(t.plugin for t in techniques if t.plugin is not None))
 
     @property
     def run_id(self) -> str:

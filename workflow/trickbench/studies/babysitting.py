@@ -175,8 +175,8 @@ def module_subjects() -> Iterator[Subject]:
 
     def norm(t: Technique) -> list[Variant]:
         w = NORM_WIDTH
-        return [(" (dense)", lambda: NORMS.build(t, nn.Linear(w, w), w, False), lambda m: (3, w)),
-                (" (conv)", lambda: NORMS.build(t, nn.Conv2d(w, w, 3, padding=1), w, True), lambda m: (3, w, 4, 4))]
+        return [(" (dense)", lambda: NORMS.build(t, nn.Linear(w, w), w, False, 0), lambda m: (3, w)),
+                (" (conv)", lambda: NORMS.build(t, nn.Conv2d(w, w, 3, padding=1), w, True, 0), lambda m: (3, w, 4, 4))]
 
     def model(t: Technique) -> list[Variant]:
         # tanh: smooth everywhere, so finite differences never straddle a kink; 16×16 images keep

@@ -44,7 +44,8 @@ def family_table(family: str, registry: Registry) -> str:
     rows = [f"### {family} (`{family}:` in config.yaml)", "",
             "| name | what it does | parameters | reference |", "|---|---|---|---|"]
     for entry in registry:
-        cells = [f"`{entry.name}`", summary_cell(family, entry), parameters_cell(entry), entry.reference or "—"]
+        name = f"`{entry.name}`" + (f" (plugin `{entry.plugin.file}`)" if entry.plugin else "")
+        cells = [name, summary_cell(family, entry), parameters_cell(entry), entry.reference or "—"]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 

@@ -21,27 +21,27 @@ NORMS = Registry("norm")
 
 
 @NORMS.register("none")
-def none(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0) -> nn.Module:
+def none(layer: nn.Module, features: int, spatial: bool, total_steps: int) -> nn.Module:
     """No normalization."""
     return layer
 
 
 @NORMS.register("batch", reference="Ioffe & Szegedy 2015", bounds={"momentum": (0.0, 1.0)})
-def batch(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0, *, momentum: float = 0.1) -> nn.Module:
+def batch(layer: nn.Module, features: int, spatial: bool, total_steps: int, *, momentum: float = 0.1) -> nn.Module:
     """Normalize each channel over the batch (and space); running statistics at eval."""
     norm = nn.BatchNorm2d if spatial else nn.BatchNorm1d
     return nn.Sequential(layer, norm(features, momentum=momentum))
 
 
 @NORMS.register("layer", reference="Ba et al. 2016")
-def layer(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0) -> nn.Module:
+def layer(layer: nn.Module, features: int, spatial: bool, total_steps: int) -> nn.Module:
     """Normalize each sample over all its features (channels and space); same at train and eval."""
     # GroupNorm with one group is layer norm over (C, H, W) with a per-channel affine.
     return nn.Sequential(layer, nn.GroupNorm(1, features) if spatial else nn.LayerNorm(features))
 
 
 @NORMS.register("instance", reference="Ulyanov et al. 2016, Instance Normalization")
-def instance(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0) -> nn.Module:
+def instance(layer: nn.Module, features: int, spatial: bool, total_steps: int) -> nn.Module:
     """Normalize each sample's each channel over space; same at train and eval. Conv models only."""
     if not spatial:
         raise ConfigError("norm", "instance", "a model with spatial feature maps (cnn, resnet): "
@@ -50,7 +50,7 @@ def instance(layer: nn.Module, features: int, spatial: bool, total_steps: int = 
 
 
 @NORMS.register("group", reference="Wu & He 2018, Group Normalization", bounds={"groups": (1, 1024)})
-def group(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0, *, groups: int = 8) -> nn.Module:
+def group(layer: nn.Module, features: int, spatial: bool, total_steps: int, *, groups: int = 8) -> nn.Module:
     """Normalize each sample over groups of channels (and space): 1 group is layer norm, 1 channel each instance norm."""
     if features % groups:
         raise ConfigError("norm.groups", groups, f"a divisor of the normalized layer's width {features}")
@@ -58,7 +58,7 @@ def group(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0, 
 
 
 @NORMS.register("weight", reference="Salimans & Kingma 2016, Weight Normalization")
-def weight_norm(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0) -> nn.Module:
+def weight_norm(layer: nn.Module, features: int, spatial: bool, total_steps: int) -> nn.Module:
     """Reparametrize each unit's weights as w = g·v/‖v‖ (torch's parametrization): length apart from direction."""
     return nn.utils.parametrizations.weight_norm(layer, dim=0)
 
@@ -152,7 +152,7 @@ _FRACTION = (0.0, 1.0)
 @NORMS.register("batch_renorm", reference="Ioffe 2017, Batch Renormalization",
                 bounds={"rmax": (1.0, None), "dmax": (0.0, None), "momentum": (0.0, 1.0),
                         "relax_start": _FRACTION, "rmax_ramp": _FRACTION, "dmax_ramp": _FRACTION})
-def batch_renorm(layer: nn.Module, features: int, spatial: bool, total_steps: int = 0, *, rmax: float = 3.0,
+def batch_renorm(layer: nn.Module, features: int, spatial: bool, total_steps: int, *, rmax: float = 3.0,
                  dmax: float = 5.0, momentum: float = 0.01, relax_start: float = 0.04, rmax_ramp: float = 0.27,
                  dmax_ramp: float = 0.15) -> nn.Module:
     """Batch norm corrected towards running statistics by clipped r, d: training computes what inference does.
