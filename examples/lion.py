@@ -26,8 +26,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from trickbench.techniques.optimizers import OPTIMIZERS
-from trickbench.techniques.regularizers import is_decayed
+from trickbench.techniques.optimizers import OPTIMIZERS, Params, groups
 
 
 class Lion(torch.optim.Optimizer):
@@ -64,11 +63,11 @@ class Lion(torch.optim.Optimizer):
 
 @OPTIMIZERS.register("lion", reference="Chen et al. 2023, Symbolic Discovery of Optimization Algorithms (Alg. 2)",
                      bounds={"lr": (0.0, None), "beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "weight_decay": (0.0, None)})
-def lion(params: Iterable, *, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
+def lion(params: Params, *, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
          weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """Sign of interpolated momentum: c = β1·m + (1−β1)·g; w ← w − lr·(sign(c) + λ·w); m ← β2·m + (1−β2)·g."""
-    params = list(params)
-    # decay on weight matrices only, as the catalogue's adamw does, so the two compare on equal terms
-    groups = [{"params": [p for p in params if is_decayed(p)], "weight_decay": weight_decay},
-              {"params": [p for p in params if not is_decayed(p)], "weight_decay": 0.0}]
-    return Lion([g for g in groups if g["params"]], lr=lr, betas=(beta1, beta2))
+    # decay by role (weight matrices and kernels, never gains or biases), as the catalogue's adamw
+    # does, so the two compare on equal terms
+    decayed = [{"params": group["params"], "weight_decay": weight_decay if group.get("decayed", True) else 0.0}
+               for group in groups(params)]
+    return Lion(decayed, lr=lr, betas=(beta1, beta2))

@@ -99,12 +99,13 @@ def test_registered_with_the_papers_defaults_and_bounds(lion):
 
 
 def test_the_registered_builder_decays_weight_matrices_only(lion):
-    """As the catalogue's adamw: λ acts on weights (ndim > 1), never on biases. With zero gradients a
-    step multiplies the weight by 1 − lr·λ = 1 − 0.1·0.5 and leaves the bias."""
+    """As the catalogue's adamw: λ acts on weights by role (the model's parameter groups), never on
+    biases. With zero gradients a step multiplies the weight by 1 − lr·λ = 1 − 0.1·0.5 and leaves
+    the bias."""
     layer = torch.nn.Linear(3, 2)
     weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
     technique = OPTIMIZERS.resolve({"name": "lion", "lr": 0.1, "weight_decay": 0.5}, "optimizer")
-    optimizer = OPTIMIZERS.build(technique, layer.parameters())
+    optimizer = OPTIMIZERS.build(technique, layer)
     for p in layer.parameters():
         p.grad = torch.zeros_like(p)
     optimizer.step()
