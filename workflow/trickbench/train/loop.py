@@ -245,10 +245,9 @@ class Trainer:
         return [{"moment": moment, **row} for row in activation_statistics(self.model, batch, self.spec.activation)]
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
-        for name, result in (("train_eval", self._evaluate_train_sample()),
-                             *((split, evaluate(self.model, self.data, split, self.eval_batch_size,
-                                                acceleration=self.acceleration)) for split in ("val", "test"))):
-            row[f"{name}_loss"], row[f"{name}_acc"] = result.loss, result.accuracy
+        row.update(scores({"train_eval": self._evaluate_train_sample(),
+                           **{split: evaluate(self.model, self.data, split, self.eval_batch_size,
+                                              acceleration=self.acceleration) for split in ("val", "test")}}))
         row["grad_evals"] = self.grad_evals
 
     def _evaluate_train_sample(self) -> Evaluation:
@@ -275,17 +274,13 @@ class Trainer:
                       if passes and self.status == OK else None)
         val = evaluate(self.model, self.data, "val", self.eval_batch_size, keep_probabilities=True,
                        acceleration=self.acceleration)
-        train = self._evaluate_train_sample()
-        final = {f"{name}_{metric}": getattr(result, attribute) for name, result in
-                 (("train_eval", train), ("val", val), ("test", test))
-                 for metric, attribute in (("loss", "loss"), ("acc", "accuracy"))}
         return Outcome(
             status=self.status,
             history=self.history,
             best_val_acc_epoch=best_val_acc_epoch(self.history),
             stopped_early=stopped_early,
             returned_epoch=self.best_state_epoch if restores else (self.epoch or None),
-            final=final,
+            final=scores({"train_eval": self._evaluate_train_sample(), "val": val, "test": test}),
             test_probabilities=test.probabilities,
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
@@ -294,6 +289,12 @@ class Trainer:
             val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
             test_logits=test.logits,
         )
+
+
+def scores(results: dict[str, Evaluation]) -> dict[str, float]:
+    """`<name>_loss` and `<name>_acc` of each named evaluation, as epoch rows and `Outcome.final` hold them."""
+    return {f"{name}_{metric}": value for name, result in results.items()
+            for metric, value in (("loss", result.loss), ("acc", result.accuracy))}
 
 
 def best_val_acc_epoch(history: list[dict[str, float]]) -> int | None:
