@@ -67,7 +67,7 @@ def synthetic_run_folders(root: Path, runs: int, epochs: int = 12) -> list[Path]
     """Run folders as finished runs leave them (summary.json, epochs.csv), with real specs."""
     from trickbench.config import load_config
     from trickbench.provenance import provenance
-    from trickbench.run import EPOCH_COLUMNS
+    from trickbench.run import EPOCH_COLUMNS, METRICS
     from trickbench.atomic import write_json
     from trickbench.workflow import plan_from_config
     import torch
@@ -83,6 +83,7 @@ def synthetic_run_folders(root: Path, runs: int, epochs: int = 12) -> list[Path]
         folder = root / run_id
         folder.mkdir(parents=True)
         history = [{"epoch": e, "lr": 0.05 * math.cos(e / epochs), "train_loss": 2.0 / e, "train_acc": 0.3 + e / 40,
+                    "train_eval_loss": 1.9 / e, "train_eval_acc": 0.32 + e / 40,
                     "val_loss": 2.1 / e, "val_acc": 0.28 + e / 45, "test_loss": 2.2 / e, "test_acc": 0.27 + e / 46,
                     "grad_evals": 33 * e, "train_seconds": 1.5, "images_per_s": 2800.0} for e in range(1, epochs + 1)]
         with open(folder / "epochs.csv", "w", newline="") as handle:
@@ -91,11 +92,11 @@ def synthetic_run_folders(root: Path, runs: int, epochs: int = 12) -> list[Path]
             writer.writerows(history)
         last = history[-1]
         summary = {"run_id": run_id, "spec": spec.to_dict(), "status": "ok", "epochs_completed": epochs,
-                   "stopped_early": False, "best_epoch": epochs, "n_parameters": 790_000 + index,
+                   "stopped_early": False, "returned_epoch": epochs, "best_val_acc_epoch": epochs, "n_parameters": 790_000 + index,
                    "train_seconds": 18.0, "wall_seconds": 21.0, "images_per_s": 2800.0,
                    "grad_evals": last["grad_evals"], **stamp}
-        for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
-            summary[f"final_{metric}"] = summary[f"best_{metric}"] = last[metric]
+        for metric in METRICS:
+            summary[f"final_{metric}"] = summary[f"last_epoch_{metric}"] = summary[f"best_{metric}"] = last[metric]
         write_json(folder / "summary.json", summary)
         folders.append(folder)
     return folders, plan.baseline

@@ -229,8 +229,9 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     percent = lambda key: "–" if summary.get(key) is None else f"{100 * summary[key]:.1f} %"
     return [
         ("epochs", f"{summary['epochs_completed']} trained" + (" (stopped early)" if summary.get("stopped_early") else "")),
-        ("final", f"train {percent('final_train_acc')}, validation {percent('final_val_acc')}, test {percent('final_test_acc')}"),
-        ("best epoch", f"{summary.get('best_epoch')} (on validation): test {percent('best_test_acc')}"),
+        ("final", f"train {percent('final_train_eval_acc')} (eval mode), validation {percent('final_val_acc')}, "
+                  f"test {percent('final_test_acc')}: the weights of epoch {summary.get('returned_epoch')}, returned"),
+        ("best epoch", f"{summary.get('best_val_acc_epoch')} (highest validation accuracy): test {percent('best_test_acc')}"),
         ("time", f"{summary['wall_seconds']:.1f} s wall, {summary['train_seconds']:.1f} s training, "
                  f"{summary['images_per_s']:,.0f} images/s on {summary.get('device_name', '?')}"),
     ]

@@ -4,15 +4,17 @@ Files of a run folder, in the order they are written:
   spec.json        the validated spec (written first, so a folder always says what it is)
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
   epochs.csv       one row per epoch
-  test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
-  model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
+  test_probs.npy   test-set class probabilities of the returned model (float32, N×classes): the
+                   last epoch's weights, or the weights early stopping restored
+  model.pt         the returned model's state_dict (CPU tensors; load with weights_only=True)
   activations.csv  per-layer activation statistics at the start and the end (train.activations)
   test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
                    with dropout active (float32, passes×N×classes); written before summary.json
   val_logits.npy   validation and test logits of the same model (float32, N×classes): what
   test_logits.npy  temperature scaling fits (on validation) and reports (on test)
-  summary.json     final and validation-selected metrics, status, provenance — written last:
-                   its presence is what "this run is done" means
+  summary.json     the returned model's metrics (final_*), the last epoch's (last_epoch_*), the
+                   validation-selected epoch's (best_*), status, provenance — written last: its
+                   presence is what "this run is done" means
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
 
-EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-                 "grad_evals", "train_seconds", "images_per_s"]
+EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc",
+                 "test_loss", "test_acc", "grad_evals", "train_seconds", "images_per_s"]
+#: the scores of a model in an epoch row and in a summary: running training-mode (train_*) and
+#: eval-mode (train_eval_* on the fixed training sample, val_*, test_*)
+METRICS = ("train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,9 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
         on_step = epoch_progress(trainer.epoch + 1, spec.train.epochs, trainer.steps_per_epoch,
                                  spec.train.batch_size) if progress else None
         row = trainer.train_epoch(on_step)
-        log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f  val_loss %.4f  val_acc %.3f  lr %.3g  %.0f img/s",
-                 row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
-                 row["val_acc"], row["lr"], row["images_per_s"])
+        log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f (eval mode %.3f)  val_loss %.4f  val_acc %.3f  "
+                 "lr %.3g  %.0f img/s", row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"],
+                 row["train_eval_acc"], row["val_loss"], row["val_acc"], row["lr"], row["images_per_s"])
         if trainer.finished or trainer.epoch % execution.checkpoint_every == 0:
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save({"run_id": spec.run_id, **trainer.state_dict()}, tmp)
@@ -143,8 +148,9 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
                         labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
     _write_results(run_dir, outcome, summary)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-    log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
-             spec.run_id, summary["status"], summary["final_test_acc"], summary["best_test_acc"], summary["best_epoch"])
+    log.info("run %s finished: status %s, test_acc %s of the weights of epoch %s it returns (last epoch %s), "
+             "best val_acc at epoch %s", spec.run_id, summary["status"], summary["final_test_acc"],
+             summary["returned_epoch"], summary["last_epoch_test_acc"], summary["best_val_acc_epoch"])
     return summary
 
 
@@ -207,10 +213,16 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
               labels: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran,
     what it cost (with the measured `step_cost`) and how calibrated it is (with the `labels` of the
-    val and test splits that the outcome's logits score)."""
+    val and test splits that the outcome's logits score).
+
+    Three sets of scores: `final_*` of the model the run returns (the weights of `returned_epoch`,
+    scored again after restoration: the model of test_probs.npy and the logits), `last_epoch_*`
+    of the last trained epoch, `best_*` of the epoch of highest validation accuracy. The running
+    training-mode `final_train_*` are those of the returned epoch's row."""
     history = outcome.history
     last = history[-1] if history else {}
-    best = next((row for row in history if row["epoch"] == outcome.best_epoch), {})
+    at_epoch = lambda epoch: next((row for row in history if row["epoch"] == epoch), {})
+    best, returned = at_epoch(outcome.best_val_acc_epoch), at_epoch(outcome.returned_epoch)
     finite = lambda x: x if isinstance(x, (int, float)) and math.isfinite(x) else None
     summary: dict[str, Any] = {
         "run_id": spec.run_id,
@@ -219,7 +231,8 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
         "technique_notes": technique_notes({family: getattr(spec, family) for family in FAMILIES}),
         "epochs_completed": len(history),
         "stopped_early": outcome.stopped_early,
-        "best_epoch": outcome.best_epoch,
+        "returned_epoch": outcome.returned_epoch,
+        "best_val_acc_epoch": outcome.best_val_acc_epoch,
         "n_parameters": outcome.n_parameters,
         "train_seconds": outcome.train_seconds,
         "wall_seconds": wall_seconds,
@@ -227,11 +240,12 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
         "grad_evals": last.get("grad_evals", 0),
         **provenance(device, spec),
     }
-    for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
-        summary[f"final_{metric}"] = finite(last.get(metric))
+    for metric in METRICS:
+        summary[f"final_{metric}"] = finite(outcome.final.get(metric, returned.get(metric)))
+        summary[f"last_epoch_{metric}"] = finite(last.get(metric))
         summary[f"best_{metric}"] = finite(best.get(metric))
-    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores
-        summary[f"final_{column}"] = finite(last.get(column))
+    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores: never the returned model's
+        summary[f"last_epoch_{column}"] = finite(last.get(column))
     if step_cost is not None:
         summary.update(run_cost(step_cost, summary["grad_evals"], optimizer_steps, images_seen))
     if labels is not None and outcome.test_logits is not None and outcome.val_logits is not None:

@@ -55,10 +55,14 @@ class TrainSpec:
     ema_decay: float = setting(0.0, 0.0, 1.0, optional=True)
     #: stochastic weight averaging: average the weights at the end of every epoch from this one on; 0 = off
     swa_start_epoch: int = setting(0, 0, optional=True)
-    #: constant learning rate from `swa_start_epoch` on (Izmailov et al. 2018); 0 keeps the schedule
+    #: constant learning rate from `swa_start_epoch` on (Izmailov et al. 2018), reached by the
+    #: schedule planned for the epochs before it; 0 keeps the schedule planned for the whole run
     swa_lr: float = setting(0.0, 0.0, optional=True)
     #: test-time passes with dropout active, averaged (Gal & Ghahramani 2016); 0 = off
     mc_dropout_passes: int = setting(0, 0, optional=True)
+    #: training images scored in eval mode after every epoch (a fixed sample, seeded by the split):
+    #: part of the spec because it changes the numbers measured, not how training runs
+    train_eval_sample: int = setting(1024, 1, optional=True)
 
 
 def settings_to_dict(section: Any) -> dict[str, Any]:
