@@ -147,7 +147,7 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
             + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
-            + calibration_effects.summary_sentences(calibration_effects.calibration_table(runs, config)))
+            + calibration_effects.summary_sentences(runs, config))
 
 
 def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
