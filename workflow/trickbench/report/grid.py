@@ -92,13 +92,9 @@ def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, s
     levels = long.groupby(keys, sort=False).agg(runs=("value", "size"), n_failed=("failure", lambda f: int((f != "").sum())),
                                                 failures=("failure", count_reasons)).reset_index()
     levels["failed"] = [level_failed(failed, total) for failed, total in zip(levels["n_failed"], levels["runs"])]
-    failed = set(map(tuple, levels.loc[levels["failed"], keys].to_numpy()))
-    trained = long[(long["failure"] == "").to_numpy() & np.array([key not in failed for key in zip(long["factor"], long["level"])],
-                                                                  dtype=bool)]
-    described = grouped_ci(trained, keys, "value") if len(trained) else pd.DataFrame(columns=[*keys, "n", "mean", "sd",
-                                                                                              "ci_low", "ci_high"])
-    described = described.merge(trained.groupby(keys)["selected"].mean().rename("val_mean").reset_index(), on=keys,
-                                how="left") if len(trained) else described.assign(val_mean=[])
+    in_failed_level = pd.MultiIndex.from_frame(long[keys]).isin(list(levels.loc[levels["failed"], keys].itertuples(index=False)))
+    trained = long[(long["failure"] == "").to_numpy() & ~in_failed_level]
+    described = _described(trained, keys)
     compared = compare_to_reference(trained, "level", "value", dict(baseline), within="factor", correction=correction)
     table = (levels.merge(described, on=keys, how="left")
              .merge(compared.drop(columns=["n", "mean", "sd"]), on=keys, how="left"))
@@ -107,6 +103,14 @@ def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, s
     table = table.assign(order=table["val_mean"].fillna(-math.inf), factor_order=table["factor"].map(
         {f: i for i, f in enumerate(dict.fromkeys(table["factor"]))}))
     return table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")[EFFECT_COLUMNS].reset_index(drop=True)
+
+
+def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per level: n, mean, sd and 95 % CI of `value`, and the mean validation score `val_mean`."""
+    if trained.empty:
+        return pd.DataFrame(columns=[*keys, "n", "mean", "sd", "ci_low", "ci_high", "val_mean"])
+    validation = trained.groupby(keys, sort=False)["selected"].mean().rename("val_mean").reset_index()
+    return grouped_ci(trained, keys, "value").merge(validation, on=keys, how="left")
 
 
 def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
