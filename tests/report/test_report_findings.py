@@ -136,21 +136,28 @@ def test_the_best_configuration_is_chosen_on_validation_not_test(tmp_path):
     best = best_configuration(runs, config)
     assert best["variant"] == "activation=tanh" and best["runs"] == 2 and best["candidates"] == 2
     assert best["val"] == pytest.approx((60.0, 0.0)) and best["test"][0] == pytest.approx(10.5)
-    # the runner-up is the baseline: one comparison, on test accuracy, with its test and interval
+    # the runner-up is the baseline: one sentence, the noise floor's comparison (its family: every variant)
     (versus,) = best["versus"]
-    assert versus == ("It trails the runner-up on validation (baseline) by 29.5 points of test accuracy "
-                      "(10.5 vs 40.0 %; 2 seeds; paired t, 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
+    assert versus == ("activation=tanh trails the baseline by 29.5 points of test accuracy (10.5 vs 40.0 %; 2 seeds; "
+                      "paired t, 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
 
 
 def test_the_best_configuration_says_when_it_is_not_detectably_better(tmp_path):
     config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2],
                                        "factors": {"activation": ["relu", "tanh", "gelu"]}})
     runs = write_tables(tmp_path, config, effects={("activation", "tanh"): 1.0, ("activation", "gelu"): 0.5}, noise=3.0)
-    runs.loc[runs.activation == "tanh", "final_val_acc"] += 0.05  # chosen on validation
+    runs.loc[runs.activation == "tanh", "final_val_acc"] += 0.05  # chosen on validation …
+    runs.loc[runs.activation == "gelu", "final_val_acc"] += 0.03  # … gelu the runner-up
     best = best_configuration(runs, config)
     assert best["variant"] == "activation=tanh" and len(best["versus"]) == 2
-    assert all("no detectable difference with 3 seeds (minimum detectable effect" in line for line in best["versus"])
-    assert "Holm-corrected over 2 comparisons" in best["versus"][0]
+    runner_up, against_baseline = best["versus"]
+    assert runner_up.startswith("activation=tanh vs the runner-up on validation, activation=gelu: no detectable "
+                                "difference with 3 seeds (minimum detectable effect")
+    assert runner_up.endswith("Holm-corrected over 1 comparison).")
+    # against the baseline: the very sentence the findings state for tanh (same test, same family)
+    finding = sentence(comparisons(runs, config).set_index("level").loc["tanh"].to_dict() | {"level": "tanh"}, "ablation")
+    assert against_baseline.replace("activation=tanh vs the baseline", "") == finding.replace(
+        "activation tanh vs the baseline relu", "")
 
 
 def test_a_configuration_at_chance_cannot_be_the_best(tmp_path):

@@ -183,7 +183,8 @@ def test_seeds_needed_for_a_large_welch_difference_follows_the_welch_df():
     n = int(welch.seeds_needed(0.05))
     df_at = lambda k: (k - 1) * (welch.sd ** 2 + welch.reference_sd ** 2) ** 2 / (welch.sd ** 4 + welch.reference_sd ** 4)
     sigma = math.sqrt((welch.sd ** 2 + welch.reference_sd ** 2) / 2)
-    assert welch_power(welch.diff / sigma, n, n, 0.05, df_at(n)) >= 0.8 > welch_power(welch.diff / sigma, n - 1, n - 1, 0.05, df_at(n - 1))
+    power = lambda k: welch_power(welch.diff / sigma, k, k, 0.05, df_at(k))
+    assert power(n) >= 0.8 > power(n - 1)
 
 
 # -- failures ----------------------------------------------------------------------------------------

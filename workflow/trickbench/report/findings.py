@@ -143,13 +143,13 @@ def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[st
     """The combination of levels with the highest mean *validation* accuracy over its trained runs
     (test never chooses; a combination most of whose runs failed is no candidate), with its
     validation and test accuracy (mean ± 95 % CI over seeds), and whether its test accuracy differs
-    detectably from the runner-up's and the baseline's (`versus`: one family)."""
+    detectably from the runner-up's and the baseline's (`versus`)."""
     from trickbench.collect import baseline_labels
 
     if runs.empty:
         return None
     families = [family for family in FAMILIES if family in runs]
-    runs = runs.assign(failure=failure_reasons(runs, SELECT_ON, chance_test(config)))
+    all_runs, runs = runs, runs.assign(failure=failure_reasons(runs, SELECT_ON, chance_test(config)))
     combinations = runs.groupby(families, sort=False)
     viable = {_as_tuple(key) for key, part in combinations if (part["failure"] == "").any()
               and not level_failed(int((part["failure"] != "").sum()), len(part))}
@@ -165,25 +165,30 @@ def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[st
     chosen = member(arms["chosen"])
     return {"variant": variant_label(arms["chosen"], baseline), "levels": arms["chosen"],
             "val": mean_ci(100 * chosen[SELECT_ON]), "test": mean_ci(100 * chosen["final_test_acc"]),
-            "runs": len(chosen), "candidates": len(scores), "versus": versus(arms, member, baseline)}
+            "runs": len(chosen), "candidates": len(scores), "versus": versus(all_runs, config, arms, member, baseline)}
 
 
 def _as_tuple(key: Any) -> tuple:
     return key if isinstance(key, tuple) else (key,)
 
 
-def versus(arms: Mapping[str, Mapping[str, str]], member, baseline: Mapping[str, str]) -> list[str]:
-    """The chosen configuration's test accuracy against the runner-up's (on validation) and the
-    baseline's, each a sentence; the two comparisons are one family."""
-    labels = {name: variant_label(levels, baseline) for name, levels in arms.items()}
-    others = [name for name in ("runner-up", "baseline") if name in arms and labels[name] != labels["chosen"]
-              and not (name == "baseline" and labels.get("runner-up") == labels["baseline"])]
-    if not others:
-        return []
-    frame = pd.concat([member(arms[arm]).assign(against=name, arm=arm) for name in others for arm in ("chosen", name)])
-    frame = frame.assign(value=100 * frame["final_test_acc"])
-    table = compare_to_reference(frame, "arm", "value", {name: name for name in others}, within="against")
-    described = {"runner-up": f"the runner-up on validation ({labels['runner-up']})" if "runner-up" in labels else "",
-                 "baseline": "the baseline"}
-    return [difference_sentence(row, "It", described[row["against"]]) for row in table.to_dict("records")]
+def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Mapping[str, str]], member,
+           baseline: Mapping[str, str]) -> list[str]:
+    """The chosen configuration's test accuracy against the runner-up on validation — a question of
+    its own, a family of one — and against the baseline: the noise floor's comparison of that
+    variant, so the same family and the same verdict as the findings and the noise-floor figure
+    (a runner-up that is the baseline is stated once, that way)."""
+    from trickbench.report.noise import METRICS, noise_table
 
+    labels = {name: variant_label(levels, baseline) for name, levels in arms.items()}
+    lines = []
+    if "runner-up" in arms and labels["runner-up"] != "baseline":
+        frame = pd.concat([member(arms[arm]).assign(arm=arm) for arm in ("chosen", "runner-up")])
+        table = compare_to_reference(frame.assign(value=100 * frame["final_test_acc"]), "arm", "value", "runner-up")
+        lines += [difference_sentence(row, labels["chosen"], f"the runner-up on validation, {labels['runner-up']}")
+                  for row in table.to_dict("records")]
+    if labels["chosen"] != "baseline":
+        floor = noise_table(runs, config)
+        chosen = floor[(floor["metric"] == METRICS["final_test_acc"]) & (floor["variant"] == labels["chosen"])]
+        lines += [difference_sentence(row, labels["chosen"], "the baseline") for row in chosen.to_dict("records")]
+    return lines

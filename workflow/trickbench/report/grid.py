@@ -102,7 +102,8 @@ def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, s
     table["is_baseline"] = [level == baseline.get(factor) for factor, level in zip(table["factor"], table["level"])]
     table = table.assign(order=table["val_mean"].fillna(-math.inf), factor_order=table["factor"].map(
         {f: i for i, f in enumerate(dict.fromkeys(table["factor"]))}))
-    return table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")[EFFECT_COLUMNS].reset_index(drop=True)
+    table = table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")
+    return table[EFFECT_COLUMNS].reset_index(drop=True)
 
 
 def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
