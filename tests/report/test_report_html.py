@@ -97,8 +97,10 @@ def test_the_summary_says_what_ran_and_what_it_found(ablation):
     assert "12: 11 ok, 1 diverged — 1 did not train to the end" in text
     assert "ablation: 4 configurations × seeds 0, 1, 2" in text
     assert "1 of 12 runs diverged: activation=sigmoid (seed 2)." in text
-    assert re.search(r"activation tanh trails the baseline relu by 10\.\d ± \d\.\d points of test accuracy", text)
+    assert re.search(r"activation tanh trails the baseline relu by 10\.\d points of test accuracy \([^)]*3 seeds; paired t, "
+                     r"95 % CI −\d+\.\d to −\d+\.\d Holm-corrected over 3 comparisons\)", text)
     assert "chosen on validation accuracy among 4 configurations" in text
+    assert re.search(r"(vs|beats|trails) the (runner-up on validation|baseline)", text.split("Findings")[0])  # best vs rest
     assert "Every level against the baseline (3 comparisons)" in text
 
 

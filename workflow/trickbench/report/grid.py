@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci, versus_reference
+from trickbench.report.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
 from trickbench.techniques import FAMILIES
 
@@ -35,29 +35,83 @@ def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFra
     return runs
 
 
+#: the columns of `effects_table`: the level, its runs and failures, its mean (descriptive 95 % CI),
+#: its mean validation score, then its comparison with the baseline level (`stats.compare_to_reference`)
+EFFECT_COLUMNS = ["factor", "level", "is_baseline", "runs", "n_failed", "failed", "failures", "n", "mean", "sd", "ci_low",
+                  "ci_high", "val_mean", "n_reference", "reference_mean", "diff", "test", "df", "p_value", "p_adjusted",
+                  "correction", "family_size", "ci_level", "diff_ci_low", "diff_ci_high", "detectable", "mde",
+                  "seeds_needed"]
+
+
+def validation_metric(metric: str) -> str:
+    """The validation column that chooses for a reported metric: final_test_acc → final_val_acc."""
+    return metric.replace("test", "val")
+
+
+def chance_test(config: Mapping[str, Any]) -> ChanceTest | None:
+    """The grid's test of "not above chance": its data's classes and validation-split size (None
+    without a validation split, where nothing can be tested on validation)."""
+    from trickbench.design import baseline_spec
+    from trickbench.studies.data import class_count, split_labels
+
+    spec = baseline_spec(config, config["design"]["seeds"][0])
+    n_val = len(split_labels(spec, config)["val"])
+    return ChanceTest(class_count(spec, config), n_val) if n_val else None
+
+
 def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
-    """Mean and 95 % CI of `metric` (in %) per level of every factor that takes ≥ 2 levels, with
-    the noise floor: the difference to the baseline level, its Welch CI, `within_noise` and the
-    seeds it would need (`stats.versus_reference`). Levels are ordered by mean *validation*
-    accuracy (`val_mean`), so which level comes first is never chosen on test."""
+    """`level_effects` of the config's grid: the levels of its design against its baseline."""
     from trickbench.collect import baseline_labels
 
-    runs, baseline = finished(runs), baseline_labels(config)
+    return level_effects(runs, config["design"]["kind"], baseline_labels(config), metric, chance_test(config))
+
+
+def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, str], metric: str,
+                  chance: ChanceTest | None, correction: str = "holm") -> pd.DataFrame:
+    """Per level of every factor that takes ≥ 2 levels (in %): its runs and failed runs
+    (`stats.failure_reasons`: diverged, exploded, at chance on validation), whether the level
+    failed (most of its runs did), the mean `metric` of its trained runs with a 95 % CI, its mean
+    validation score, and its difference to the baseline level — every level of every factor one
+    family (`stats.compare_to_reference`). A failed level has no mean and no comparison. Levels
+    are ordered by validation score within each factor (failed ones last): test never orders."""
+    select_on = validation_metric(metric)
+    if runs.empty:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    runs = runs.assign(value=100 * pd.to_numeric(runs[metric], errors="coerce"),
+                       selected=100 * pd.to_numeric(runs[select_on], errors="coerce"),
+                       failure=failure_reasons(runs, select_on, chance))
     parts = []
     for family in FAMILIES:
-        if runs.empty:
-            break
-        rows = factor_rows(runs, family, config["design"]["kind"]).assign(value=lambda r: 100 * r[metric])
-        if rows[family].nunique() < 2:
-            continue
-        table = grouped_ci(rows, family, "value").merge(versus_reference(rows, family, "value", baseline[family]), on=family)
-        table["val_mean"] = table[family].map(100 * rows.groupby(family)["final_val_acc"].mean())
-        table = table.rename(columns={family: "level"})
-        table.insert(0, "factor", family)
-        parts.append(table.sort_values("val_mean", ascending=False))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["factor", "level", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
-                 "within_noise", "seeds_needed", "val_mean"])
+        rows = factor_rows(runs, family, design_kind) if family in runs else runs.iloc[:0]
+        if len(rows) and rows[family].nunique() >= 2:
+            parts.append(rows.assign(factor=family, level=rows[family].astype(str)))
+    if not parts:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    long = pd.concat(parts, ignore_index=True)
+    keys = ["factor", "level"]
+    levels = long.groupby(keys, sort=False).agg(runs=("value", "size"), n_failed=("failure", lambda f: int((f != "").sum())),
+                                                failures=("failure", count_reasons)).reset_index()
+    levels["failed"] = [level_failed(failed, total) for failed, total in zip(levels["n_failed"], levels["runs"])]
+    in_failed_level = pd.MultiIndex.from_frame(long[keys]).isin(list(levels.loc[levels["failed"], keys].itertuples(index=False)))
+    trained = long[(long["failure"] == "").to_numpy() & ~in_failed_level]
+    described = _described(trained, keys)
+    compared = compare_to_reference(trained, "level", "value", dict(baseline), within="factor", correction=correction)
+    table = (levels.merge(described, on=keys, how="left")
+             .merge(compared.drop(columns=["n", "mean", "sd"]), on=keys, how="left"))
+    table["n"] = table["n"].fillna(0).astype(int)
+    table["is_baseline"] = [level == baseline.get(factor) for factor, level in zip(table["factor"], table["level"])]
+    table = table.assign(order=table["val_mean"].fillna(-math.inf), factor_order=table["factor"].map(
+        {f: i for i, f in enumerate(dict.fromkeys(table["factor"]))}))
+    table = table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")
+    return table[EFFECT_COLUMNS].reset_index(drop=True)
+
+
+def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per level: n, mean, sd and 95 % CI of `value`, and the mean validation score `val_mean`."""
+    if trained.empty:
+        return pd.DataFrame(columns=[*keys, "n", "mean", "sd", "ci_low", "ci_high", "val_mean"])
+    validation = trained.groupby(keys, sort=False)["selected"].mean().rename("val_mean").reset_index()
+    return grouped_ci(trained, keys, "value").merge(validation, on=keys, how="left")
 
 
 def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
@@ -95,23 +149,28 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
     from trickbench.collect import baseline_labels
 
-    runs, baseline = finished(tables["runs"]), baseline_labels(config)
+    runs, baseline = tables["runs"], baseline_labels(config)
     effects = effects_table(runs, config)
     if effects.empty:
         return placeholder("No factor takes two or more levels among the finished runs."), effects
+    trained = runs[failure_reasons(runs, "final_val_acc", chance_test(config)) == ""]
     factors = list(dict.fromkeys(effects["factor"]))
-    colors = technique_colors(tables["runs"], config)
+    colors = technique_colors(runs, config)
     fig, axes = panel_grid(len(factors), max(effects["factor"].value_counts()))
     for ax, family in zip(axes.flat, factors):
         part = effects[effects.factor == family].reset_index(drop=True)
-        points = factor_rows(runs, family, config["design"]["kind"])
-        for y, level in enumerate(part["level"]):
-            seed_dots(ax, 100 * points.loc[points[family] == level, "final_test_acc"], y, colors(family, level))
-            row = part.loc[y]
+        points = factor_rows(trained, family, config["design"]["kind"])
+        for y, row in part.iterrows():
+            if row["failed"]:  # no mean, no effect: say what happened where its diamond would be
+                ax.annotate(f"failed: {row['n_failed']} of {row['runs']} runs ({row['failures']})", (0.02, y),
+                            xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.35")
+                continue
+            seed_dots(ax, 100 * points.loc[points[family].astype(str) == row["level"], "final_test_acc"], y,
+                      colors(family, row["level"]))
             has_ci = math.isfinite(row["ci_low"])
             ax.errorbar(row["mean"], y, xerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]] if has_ci else None,
                         fmt="D", color="black", markersize=5, capsize=3, zorder=3,
-                        markerfacecolor="black" if row["within_noise"] == False else "white")  # noqa: E712 (NaN: neither)
+                        markerfacecolor="black" if row["detectable"] == True else "white")  # noqa: E712 (NaN: neither)
         ax.set_yticks(range(len(part)), [f"{level} (baseline)" if level == baseline[family] else str(level)
                                          for level in part["level"]])
         ax.set_ylim(len(part) - 0.5, -0.5)
@@ -119,8 +178,9 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
         ax.set_xlabel("test accuracy (%)")
     for ax in list(axes.flat)[len(factors):]:
         ax.set_axis_off()
-    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; hollow: difference to the "
-                 "baseline within the noise (Welch 95 % CI includes 0)", x=0.01, ha="left")
+    family_size = int(effects["family_size"].max()) if effects["family_size"].notna().any() else 0
+    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; filled: differs detectably from "
+                 f"the baseline (paired or Welch t, Holm-corrected over {family_size} comparisons)", x=0.01, ha="left")
     fig.tight_layout()
     return fig, effects
 

@@ -23,7 +23,7 @@ import pandas as pd
 from trickbench.atomic import atomic_open
 from trickbench.progress import duration
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
-from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
+from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
@@ -115,8 +115,17 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
         "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
-        "runs": runs_line(len(runs), statuses.to_dict(), failed) + left_out,
+        "runs": runs_line(len(runs), statuses.to_dict(), failed) + at_chance_line(runs, config) + left_out,
     }
+
+
+def at_chance_line(runs: pd.DataFrame, config: Mapping[str, Any]) -> str:
+    """'; 3 of the ok runs ended at chance on validation' (they are failures too: never averaged)."""
+    from trickbench.report.grid import chance_test
+    from trickbench.report.stats import AT_CHANCE, failure_reasons
+
+    at_chance = int((failure_reasons(runs, SELECT_ON, chance_test(config)) == AT_CHANCE).sum())
+    return f"; {at_chance} of the ok runs ended at chance on validation, so did not train either" if at_chance else ""
 
 
 def runs_line(total: int, statuses: Mapping[str, int], failed: int) -> str:
@@ -138,7 +147,7 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
             + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
-            + calibration_effects.summary_sentences(calibration_effects.calibration_table(runs, config)))
+            + calibration_effects.summary_sentences(runs, config))
 
 
 def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
@@ -182,17 +191,35 @@ def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
             for row in runs.to_dict("records")]
 
 
-#: the comparisons table: header → how a `Comparison` fills the cell
+def signed(value: float, digits: int = 1) -> str:
+    return f"{value:+.{digits}f}".replace("-", "−") if math.isfinite(value) else "–"
+
+
+def verdict(row: Mapping[str, Any]) -> str:
+    """'yes' / 'no' for a tested comparison; why not for the rest."""
+    if row["failed"]:
+        return f"failed to train ({row['n_failed']} of {row['runs']}: {row['failures']})"
+    if not row["test"] or row["test"] != row["test"]:  # empty or NaN: too few runs
+        return "– (too few runs to test)"
+    return "yes" if row["detectable"] == True else "no"  # noqa: E712
+
+
+#: the comparisons table: header → how a row of `findings.comparisons` fills the cell
 COMPARISON_COLUMNS = {
-    "factor": lambda c: c.factor, "level": lambda c: c.level, "runs": lambda c: c.n,
-    "test acc": lambda c: f"{c.mean:.1f}", "baseline": lambda c: c.baseline, "its runs": lambda c: c.n_baseline,
-    "baseline acc": lambda c: f"{c.baseline_mean:.1f}", "difference": lambda c: pm(c.diff, c.half),
-    "beyond noise": lambda c: "yes" if c.clear else ("no" if math.isfinite(c.half) else "–"),
+    "factor": lambda r: r["factor"], "level": lambda r: r["level"], "runs": lambda r: int(r["n"]),
+    "test acc": lambda r: cell(r["mean"], decimals=1), "baseline": lambda r: r["reference"],
+    "its runs": lambda r: cell(r["n_reference"], decimals=0), "baseline acc": lambda r: cell(r["reference_mean"], decimals=1),
+    "difference": lambda r: signed(r["diff"]), "test": lambda r: r["test"] if isinstance(r["test"], str) and r["test"] else "–",
+    "corrected 95 % CI": lambda r: f"{signed(r['diff_ci_low'])} to {signed(r['diff_ci_high'])}"
+                                   if math.isfinite(r["diff_ci_low"]) else "–",
+    "p (Holm)": lambda r: cell(r["p_adjusted"], decimals=3), "detectable": verdict,
+    "min. detectable effect": lambda r: cell(r["mde"], decimals=1),
+    "seeds needed": lambda r: "more than 10,000" if r["seeds_needed"] == math.inf else cell(r["seeds_needed"], decimals=0),
 }
 
 
 def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[str]]:
-    return [[fill(c) for fill in COMPARISON_COLUMNS.values()] for c in comparisons(runs, config)]
+    return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in comparisons(runs, config).to_dict("records")]
 
 
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
