@@ -24,7 +24,8 @@ import pandas as pd
 from trickbench.techniques import FAMILIES
 
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
-SCHEMA_VERSION = 2  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance
+SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
+#                     3: role, base_lr, tuned_parameter, tuned_value (design.tuning)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,15 @@ RUNS = [
     Column("run_id", TEXT, "the run's id: 12 hex digits of the SHA-256 of its canonical spec"),
     Column("seed", COUNT, "random seed of the run (initialization, shuffling, augmentation)"),
     Column("varies", TEXT, "the factor this run changes relative to the baseline: a family name, 'baseline' or 'several'"),
+    Column("role", TEXT, "what the run is for: grid (a design run at the config's values), tuning (a trial of design.tuning), tuned (a design run at its cell's tuned values), grid+tuned (both)"),
     Column("data", TEXT, "data source"),
     Column("model", TEXT, "model family with its non-default sizes"),
     *[Column(family, TEXT, f"level of the {family} factor (name and non-default parameters)") for family in FAMILIES],
     Column("epochs", COUNT, "epochs the spec asked for"),
     Column("batch_size", COUNT, "images per optimizer step"),
+    Column("base_lr", "ratio", "the optimizer's learning rate, before schedule and warm-up (a tuning or tuned run's own; its factor columns name its design cell)"),
+    Column("tuned_parameter", TEXT, "the hyperparameter searched beside the lr, as technique.parameter (empty where none was)"),
+    Column("tuned_value", "ratio", "this run's value of tuned_parameter"),
     Column("status", TEXT, "how the run ended: ok, or the failure kept as a result (e.g. diverged: non-finite training loss)"),
     Column("epochs_completed", COUNT, "epochs actually trained (fewer after early stopping or divergence)"),
     Column("stopped_early", FLAG, "early stopping ended the run before `epochs`"),
