@@ -27,7 +27,7 @@ from trickbench.techniques import FAMILIES
 log = logging.getLogger("trickbench.collect")
 
 #: columns every run row starts with; metrics and provenance follow
-IDENTITY_COLUMNS = ["run_id", "seed", "varies", "role", "data", "model", *FAMILIES, "epochs", "batch_size", "base_lr",
+IDENTITY_COLUMNS = ["run_id", "seed", "varies", "data", "model", *FAMILIES, "epochs", "batch_size", "role", "base_lr",
                     "tuned_parameter", "tuned_value"]
 
 
@@ -74,12 +74,12 @@ def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = Non
         "run_id": summary["run_id"],
         "seed": spec.seed,
         "varies": varied_factor(labels, baseline),
-        "role": role.role,
         "data": spec.data.source.name,
         "model": _model_label(spec),
         **labels,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
+        "role": role.role,
         "base_lr": spec.optimizer.kwargs.get("lr", math.nan),
         "tuned_parameter": role.tuned_parameter,
         "tuned_value": role.tuned_value,

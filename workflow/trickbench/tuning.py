@@ -194,6 +194,8 @@ def trials(config: Mapping[str, Any]) -> list[Trial]:
     check_protocol(config, searched)
     cells = design_cells(config)
     check_cells_stay_distinct(cells, searched)
+    if searched is not None and not any(searched.used_by(cell) for cell in cells):
+        raise ConfigError(f"{KEY}.second.technique", searched.technique, "a technique some configuration of the design uses")
     epochs = tuning["epochs"] or config["train"]["epochs"]
     found = []
     for cell in cells:

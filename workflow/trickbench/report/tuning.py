@@ -43,6 +43,11 @@ FACTOR_EFFECTS_NOTE = ("Its sub-designs run at the configured learning rates, no
                        "technique with how well the rate suits it.")
 
 
+def text(column: pd.Series) -> pd.Series:
+    """A text column read back from CSV, where an empty cell is NaN: empty strings instead."""
+    return column.astype(object).where(column.notna(), "").astype(str)
+
+
 def with_role(runs: pd.DataFrame, role: str) -> pd.DataFrame:
     """Runs of one role (a `grid+tuned` run is both) that trained to the end."""
     if runs.empty or "role" not in runs:
@@ -172,7 +177,7 @@ def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame)
     for row in swapped.to_dict("records"):
         text += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, Welch, Bonferroni-corrected 95 % CI over "
                  f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')})")
-    failed = part[part["failed"].fillna("").astype(str) != ""]
+    failed = part[text(part["failed"]) != ""]
     for row in failed.to_dict("records"):
         text += f"; {row['level']} not ranked {row['ranking']}: {row['failed']}"
     return text + "."
@@ -200,7 +205,7 @@ def tuning_sentences(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     agreement = agreement_table(tables, config, ranking)
     lines = [protocol_sentence(config, choice, trials)]
     lines += [factor_sentence(family, ranking, agreement) for family in dict.fromkeys(ranking["factor"])]
-    lines += ["⚠ " + w for w in choice["warning"].fillna("").astype(str) if w]
+    lines += ["⚠ " + w for w in text(choice["warning"]) if w]
     return lines
 
 
@@ -295,7 +300,7 @@ def rankings_figure(tables: Tables, config: Mapping[str, Any]):
                         f"{row['mean']:.1f}  {level}", ha="right" if x == 0 else "left", va="center", fontsize=9, color=color)
                 if len(ranked) == 1:
                     ax.plot([x], [row["rank"]], marker="o", color=color)
-        unranked = part[part["failed"].fillna("").astype(str) != ""]
+        unranked = part[text(part["failed"]) != ""]
         if len(unranked):
             ax.text(0.5, -0.2, "not ranked: " + "; ".join(f"{r['level']} ({r['ranking']}: {r['failed']})"
                                                           for r in unranked.to_dict("records")),
@@ -332,8 +337,8 @@ def sensitivity_figure(tables: Tables, config: Mapping[str, Any]):
     trials, choice = tables[TRIALS_TABLE], tables[CHOICE_TABLE]
     if trials.empty:
         return placeholder("No tuning trial finished."), trials
-    trials = trials.assign(parameter=trials["parameter"].fillna(""), val_pct=100 * trials["val_acc"])
-    choice = choice.assign(parameter=choice["parameter"].fillna(""))
+    trials = trials.assign(parameter=text(trials["parameter"]), val_pct=100 * trials["val_acc"])
+    choice = choice.assign(parameter=text(choice["parameter"]))
     colors = technique_colors(tables["runs"], config)
     groups = list(dict.fromkeys(trials["varies"]))
     panels = [(g, "lr") for g in groups] + [("", "value")] * bool((trials["parameter"] != "").any())
