@@ -249,3 +249,13 @@ def test_a_tuned_run_at_its_configured_values_is_the_grids_run(tmp_path):
     assert {roles[run_id].role for run_id in before.tuning} == {"tuning"} and len(roles) == len(before.runs)
     trial = roles[before.tuning[-1]]
     assert trial.cell.optimizer.kwargs["lr"] == 0.05 and trial.cell.seed == 0  # a trial is labelled by its cell
+
+
+def test_cluster_job_groups_leave_out_tuned_runs_a_new_choice_may_drop(tmp_path):
+    config = tuned_config()
+    config["execution"] = {"runs_per_cluster_job": 2}
+    choose(plan_from_config(copy.deepcopy(config)).config, tmp_path, index=2)
+    plan = plan_from_config(config, tables=tmp_path)
+    grouped = [run_id for run_ids in plan.cluster_jobs.values() for run_id in run_ids]
+    assert len(plan.tuned) == 6 and not set(grouped) & set(plan.tuned)
+    assert sorted(grouped) == sorted([*plan.grid, *plan.tuning])

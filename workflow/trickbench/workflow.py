@@ -53,8 +53,11 @@ class Plan:
     def cluster_jobs(self) -> dict[str, list[str]]:
         """Group name → the runs that share one cluster job (`execution.runs_per_cluster_job` of
         them, consecutive in plan order, so a combination's seeds travel together); empty when
-        every run is its own job."""
-        return cluster_job_groups(list(self.runs), self.config["execution"]["runs_per_cluster_job"])
+        every run is its own job. Tuned runs read from an earlier choice table stay out: a
+        checkpoint about to choose again may drop them, and `rule all` asks for every group."""
+        later = set(self.tuned) - set(self.grid)
+        return cluster_job_groups([run_id for run_id in self.runs if run_id not in later],
+                                  self.config["execution"]["runs_per_cluster_job"])
 
 
 def cluster_job_groups(run_ids: list[str], runs_per_job: int) -> dict[str, list[str]]:
