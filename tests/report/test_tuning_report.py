@@ -92,7 +92,8 @@ def test_tuning_that_lifts_adam_swaps_it_past_both_sgd_and_momentum(tmp_path):
     pair = optimizer[(optimizer["a"] == "momentum") & (optimizer["b"] == "adam")].iloc[0]
     assert pair["tuned_diff"] == pytest.approx(rows("momentum").mean() - rows("adam").mean())
     assert (pair["tuned_low"], pair["tuned_high"]) == pytest.approx((expected.low, expected.high))
-    assert pair["tuned_high"] < 0 < pair["fixed_low"]  # a reversal beyond the noise in both rankings
+    assert pair["tuned_high"] < 0 < pair["fixed_low"] and pair["reversed"]  # a reversal beyond the noise in both
+    assert "2 of the 2 swapped pairs reverse beyond the noise" in report.summary_findings(tables, config)[0]
 
     sentence = next(s for s in report.tuning_sentences(tables, config) if s.startswith("optimizer"))
     assert "fixed rate: momentum > sgd > adam; tuned: adam > momentum > sgd; Kendall τ = -0.33 over 3 levels" in sentence

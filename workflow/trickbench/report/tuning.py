@@ -147,6 +147,8 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
                 difference = pair_difference(x, y, len(pairs)) if a else Difference(*[math.nan] * 4)
                 row.update({f"{name}_diff": difference.diff, f"{name}_low": difference.low,
                             f"{name}_high": difference.high, f"{name}_n": f"{len(x)} v {len(y)}" if a else ""})
+            # a reversal the data hold: both corrected intervals exclude 0, with opposite signs
+            row["reversed"] = bool((row["fixed_low"] > 0 and row["tuned_high"] < 0) or (row["fixed_high"] < 0 and row["tuned_low"] > 0))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -168,19 +170,19 @@ def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame)
               for name, g in part.groupby("ranking", sort=False)}
     pairs = agreement[agreement["factor"] == family]
     tau = pairs["kendall_tau"].iloc[0] if len(pairs) else math.nan
-    text = (f"{family} — fixed rate: {orders.get('fixed', 'none ranked')}; tuned: {orders.get('tuned', 'none ranked')}; "
-            + (f"Kendall τ = {tau:.2f} over {int(pairs['levels'].iloc[0])} levels" if math.isfinite(tau)
-               else "fewer than 2 levels ranked in both, no τ"))
+    sentence = (f"{family} — fixed rate: {orders.get('fixed', 'none ranked')}; tuned: {orders.get('tuned', 'none ranked')}; "
+                + (f"Kendall τ = {tau:.2f} over {int(pairs['levels'].iloc[0])} levels" if math.isfinite(tau)
+                   else "fewer than 2 levels ranked in both, no τ"))
     swapped = pairs[pairs["swapped"].astype(bool)]
     if swapped.empty and math.isfinite(tau):
-        text += "; no pair changes order"
+        sentence += "; no pair changes order"
     for row in swapped.to_dict("records"):
-        text += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, Welch, Bonferroni-corrected 95 % CI over "
-                 f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')})")
+        sentence += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, Welch, Bonferroni-corrected 95 % CI over "
+                     f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')})")
     failed = part[text(part["failed"]) != ""]
     for row in failed.to_dict("records"):
-        text += f"; {row['level']} not ranked {row['ranking']}: {row['failed']}"
-    return text + "."
+        sentence += f"; {row['level']} not ranked {row['ranking']}: {row['failed']}"
+    return sentence + "."
 
 
 def protocol_sentence(config: Mapping[str, Any], choice: pd.DataFrame, trials: pd.DataFrame) -> str:
@@ -231,8 +233,10 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     choice = tables[CHOICE_TABLE]
     if choice.empty:
         return []
-    agreement = agreement_table(tables, config, ranking_table(tables, config)).drop_duplicates("factor")
+    pairs = agreement_table(tables, config, ranking_table(tables, config))
+    agreement = pairs.drop_duplicates("factor")
     changed = agreement[agreement["swaps"] > 0]
+    swapped, reversed_ = int(pairs["swapped"].sum()), int(pairs["reversed"].sum())
     taus = ", ".join(f"{r['factor']} {r['kendall_tau']:.2f}" for r in agreement.to_dict("records")
                      if math.isfinite(r["kendall_tau"]))
     failed = int((choice["status"] != "tuned").sum())
@@ -240,6 +244,9 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     return [f"Every level was tuned on validation before its seeds ran, and the findings below compare the tuned runs. "
             f"Against the fixed-rate ranking over the same seeds, tuning changed the order of "
             f"{len(changed)} of {len(agreement)} factors (Kendall τ: {taus or 'none computable'})"
+            + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (Welch intervals, "
+               f"Bonferroni-corrected over each factor's pairs, exclude 0 with opposite signs in the two rankings)"
+               if swapped else "")
             + (f"; {failed} configuration(s) failed to tune" if failed else "")
             + (f"; {edges} value(s) chosen at the edge of their range" if edges else "") + " — see the Tuning section."]
 
@@ -313,7 +320,7 @@ def rankings_figure(tables: Tables, config: Mapping[str, Any]):
                      loc="left", fontweight="bold", fontsize=11)
         top = max(2, int(part["rank"].max()) if part["rank"].notna().any() else 2)
         ax.set_ylim(top + 0.5, 0.5)
-        ax.set_xlim(-1.0, 2.0)
+        ax.set_xlim(-1.4, 2.4)  # room for the labels beside both columns
         ax.set_xticks([0, 1], ["fixed rate", "tuned"])
         ax.set_yticks(range(1, top + 1))
         ax.set_ylabel("rank (1 = best mean test accuracy)")
@@ -359,7 +366,7 @@ def sensitivity_figure(tables: Tables, config: Mapping[str, Any]):
             ok = part[part["trained"].astype(bool)]
             two_d = (part["parameter"] != "").any()
             ax.plot(ok[axis], ok["val_pct"], marker="o", markersize=4, color=color, label=label,
-                    linestyle="none" if two_d and axis == "lr" else "-", linewidth=1.6)
+                    linestyle="none" if two_d else "-", linewidth=1.6)  # 2-D trials: neighbours differ in the other value
             bad = part[~part["trained"].astype(bool)]
             ax.scatter(bad[axis], np.full(len(bad), chance), marker="x", color=color, s=36, zorder=3)
             picked = choice[choice["cell"] == cell]
