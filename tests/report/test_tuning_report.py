@@ -141,3 +141,16 @@ def test_a_tuned_report_has_the_tuning_section_and_an_untuned_one_says_so_where_
     summary, grid = page.split('<section id="summary">')[1].split("</section>")[0], page.split("<h2>Factor grid</h2>")[1]
     assert report.UNTUNED_NOTE in visible(summary) and visible(grid).lstrip().startswith(report.UNTUNED_NOTE)
     assert "figure-tuning_rankings" not in page
+
+
+def test_in_a_tuned_design_the_reports_comparisons_rest_on_the_tuned_runs(tmp_path):
+    """Adam trails by 10 points at the fixed rate and leads by 3 tuned: the findings and the grid's
+    figures must see the tuned runs (never the trials, nor the fixed-rate runs twice)."""
+    from trickbench.report.findings import comparisons
+    from trickbench.report.grid import finished
+
+    config, tables = tuned_design(tmp_path, {ADAM: -10.0}, {ADAM: 3.0})
+    runs = tables["runs"]
+    assert set(finished(runs)["role"]) == {"tuned"} and len(finished(runs)) == 4 * 3  # 4 configurations × 3 seeds
+    adam = next(c for c in comparisons(runs, config) if c.level == "adam")
+    assert adam.diff == pytest.approx(3.0, abs=1.5) and adam.n == 3
