@@ -26,6 +26,8 @@ from scipy.stats import kendalltau
 
 from trickbench.progress import duration
 from trickbench.report.figures import Tables, figure, placeholder
+from trickbench.report.grid import SECTION as GRID_SECTION
+from trickbench.report.grid import factor_rows, technique_colors
 from trickbench.report.stats import Difference, mean_ci, welch_difference
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
@@ -57,12 +59,6 @@ def with_role(runs: pd.DataFrame, role: str) -> pd.DataFrame:
     return chosen[(chosen["status"] == "ok") & np.isfinite(pd.to_numeric(chosen[METRIC], errors="coerce"))]
 
 
-def level_rows(runs: pd.DataFrame, family: str, kind: str) -> pd.DataFrame:
-    from trickbench.report.grid import factor_rows
-
-    return factor_rows(runs, family, kind)
-
-
 # -- rankings --------------------------------------------------------------------------------------
 def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per factor with ≥ 2 levels, ranking (fixed | tuned) and level: runs, mean test accuracy
@@ -76,12 +72,12 @@ def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     for family in FAMILIES:
         if family not in runs or runs.empty:
             continue
-        everything = level_rows(runs[runs["role"].astype(str) != "tuning"], family, kind)
+        everything = factor_rows(runs[runs["role"].astype(str) != "tuning"], family, kind)
         levels = list(dict.fromkeys(everything[family].astype(str)))
         if len(levels) < 2:
             continue
         for ranking, role in RANKINGS.items():
-            ranked = level_rows(with_role(runs, role), family, kind)
+            ranked = factor_rows(with_role(runs, role), family, kind)
             part = []
             for level in levels:
                 values = ranked[ranked[family].astype(str) == level]
@@ -138,7 +134,7 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
         common = [level for level in fixed if level in tuned]
         tau, swaps = kendall_tau(fixed, tuned), swapped_pairs(fixed, tuned)
         pairs = list(itertools.combinations(sorted(common, key=lambda l: -fixed[l]), 2))
-        by_role = {name: level_rows(with_role(runs, role), family, kind) for name, role in RANKINGS.items()}
+        by_role = {name: factor_rows(with_role(runs, role), family, kind) for name, role in RANKINGS.items()}
         for a, b in pairs or [("", "")]:
             row = {"factor": family, "levels": len(common), "kendall_tau": tau, "swaps": len(swaps), "a": a, "b": b,
                    "swapped": (a, b) in swaps or (b, a) in swaps}
@@ -214,13 +210,11 @@ def tuning_sentences(tables: Tables, config: Mapping[str, Any]) -> list[str]:
 def section_notes(tables: Tables, config: Mapping[str, Any]) -> dict[str, list[str]]:
     """Text shown under a report section's title: the tuning section's findings, or — where a
     section ranks levels that were not tuned — the note saying so."""
-    from trickbench.report.grid import SECTION as GRID
-
     notes: dict[str, list[str]] = {}
     if enabled(config):
         notes[SECTION] = tuning_sentences(tables, config)
     else:
-        notes[GRID] = [UNTUNED_NOTE]
+        notes[GRID_SECTION] = [UNTUNED_NOTE]
     if config.get("studies", {}).get("factor_effects", {}).get("enabled"):
         notes["Factor effects"] = [FACTOR_EFFECTS_NOTE]
     return notes
@@ -278,8 +272,6 @@ def rankings_figure(tables: Tables, config: Mapping[str, Any]):
     """A slope chart per factor: each level's rank at the fixed rate (left) and tuned (right); a
     crossing is a swap."""
     apply_theme()
-    from trickbench.report.grid import technique_colors
-
     ranking = ranking_table(tables, config)
     if ranking.empty:
         return placeholder("No factor takes two or more levels."), ranking
@@ -339,8 +331,6 @@ def sensitivity_figure(tables: Tables, config: Mapping[str, Any]):
     the chosen value starred (⚠ at an edge of its range), its configured rate dotted, failed
     trials as crosses on the chance line. With a second parameter, one more panel against it."""
     apply_theme()
-    from trickbench.report.grid import technique_colors
-
     trials, choice = tables[TRIALS_TABLE], tables[CHOICE_TABLE]
     if trials.empty:
         return placeholder("No tuning trial finished."), trials
