@@ -144,14 +144,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from trickbench.run import describe
     from trickbench.workflow import plan_from_config
 
-    plan = plan_from_config(config_from(args))
+    plan = plan_from_config(config_from(args), tables=args.results / "tables")  # tables: runs chosen by a checkpoint
     if args.ids:
         print("\n".join(plan.runs))
         return 0
     design = plan.config["design"]
-    shared = sum(len(ids) for ids in plan.studies.values()) + len(plan.grid) - len(plan.runs)
+    shared = sum(map(len, [*plan.studies.values(), plan.grid, plan.tuning, plan.tuned])) - len(plan.runs)
+    tuning = (f"; {len(plan.tuning)} tuning trials, "
+              + (f"{len(plan.tuned)} at the tuned values" if plan.tuned else "the tuned runs once the trials are chosen")
+              if plan.tuning else "")
     print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{design['kind']}', seeds {design['seeds']})"
-          + "".join(f"; {len(ids)} for study {name}" for name, ids in plan.studies.items())
+          + tuning + "".join(f"; {len(ids)} for study {name}" for name, ids in plan.studies.items())
           + (f" ({shared} shared, trained once)" if shared else ""))
     states = {run_id: run_state(args.results / "runs" / run_id) for run_id in plan.runs}
     done = sum(state not in UNFINISHED for state in states.values())

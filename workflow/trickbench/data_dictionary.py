@@ -30,7 +30,8 @@ from trickbench.techniques import FAMILIES
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
 SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
 # 3: final_* score the returned model (last_epoch_* the last epoch), train_eval_*, returned_epoch,
-#    best_epoch renamed best_val_acc_epoch, the EMA's and SWA's columns, technique_notes, plugins
+#    best_epoch renamed best_val_acc_epoch, the EMA's and SWA's columns, technique_notes, plugins,
+#    role, base_lr, tuned_parameter, tuned_value (design.tuning)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ RUNS = [
     *[Column(family, TEXT, f"level of the {family} factor (name and non-default parameters)") for family in FAMILIES],
     Column("epochs", COUNT, "epochs the spec asked for"),
     Column("batch_size", COUNT, "images per optimizer step"),
+    Column("role", TEXT, "what the run is for: grid (a design run at the config's values), tuning (a trial of design.tuning), tuned (a design run at its cell's tuned values), grid+tuned (both)"),
+    Column("base_lr", "ratio", "the optimizer's learning rate, before schedule and warm-up (a tuning or tuned run's own; its factor columns name its design cell)"),
+    Column("tuned_parameter", TEXT, "the hyperparameter searched beside the lr, as technique.parameter (empty where none was)"),
+    Column("tuned_value", "ratio", "this run's value of tuned_parameter"),
     Column("status", TEXT, "how the run ended: ok, or the failure kept as a result (e.g. diverged: non-finite training loss)"),
     Column("technique_notes", TEXT, "techniques this run pairs otherwise than they are meant to be used (e.g. SELU without "
            "LeCun init; trickbench.techniques.pairings), '; '-separated; empty when none"),

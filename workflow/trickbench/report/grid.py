@@ -21,7 +21,11 @@ SECTION = "Factor grid"
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs that trained to the end (status ok) with a finite final test accuracy. A diverged run
-    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged."""
+    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged.
+    Only the runs comparisons rest on (`collect.compared_runs`: tuned ones in a tuned design)."""
+    from trickbench.collect import compared_runs
+
+    runs = compared_runs(runs)
     if runs.empty:
         return runs
     return runs[(runs["status"] == "ok") & np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]

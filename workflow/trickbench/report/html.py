@@ -21,7 +21,9 @@ import jinja2
 import pandas as pd
 
 from trickbench.atomic import atomic_open
+from trickbench.collect import compared_runs
 from trickbench.progress import duration
+from trickbench.report import tuning
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
 from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
@@ -34,7 +36,7 @@ RUN_COLUMNS = {
     "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
     "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_eval_acc": "train acc (eval mode)",
     "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
-    **{family: family for family in FAMILIES}, "technique_notes": "notes",
+    "role": "role", "base_lr": "lr", **{family: family for family in FAMILIES}, "technique_notes": "notes",
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
@@ -168,13 +170,14 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
         env["training FLOPs"] = f"{runs['train_flops'].sum() / 1e12:.3g} TFLOP in all (torch.utils.flop_counter)"
     if "images_per_s" in runs and runs["images_per_s"].notna().any():
         env["training speed"] = f"{runs['images_per_s'].median():,.0f} images/s (median over runs)"
+    env.update(tuning.compute_by_role(runs))
     return env
 
 
 def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """The runs table's columns, less the factors every run shares (named once above the table
     instead, which keeps the metrics in view on a laptop screen) and the notes when no run has one."""
-    shared = {f: str(runs[f].iloc[0]) for f in FAMILIES if f in runs and len(runs) and runs[f].nunique() == 1}
+    shared = {f: str(runs[f].iloc[0]) for f in [*FAMILIES, "role"] if f in runs and len(runs) and runs[f].nunique() == 1}
     noted = "technique_notes" in runs and runs["technique_notes"].dropna().astype(str).str.len().any()
     left_out = {*shared, *([] if noted else ["technique_notes"])}
     return [c for c in RUN_COLUMNS if c in runs and c not in left_out], shared
@@ -226,26 +229,28 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
     tables = Tables(tables_folder)
-    runs = tables["runs"]
+    runs = compared_runs(tables["runs"])  # the design's runs (tuned ones in a tuned design); the environment counts all
     sections: dict[str, list[dict[str, Any]]] = {}
     for fig in (f for f in FIGURES.values() if f.enabled(config)):
         sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     best = best_configuration(runs, config)
-    columns, shared = run_columns(runs)
+    columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
         nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
-        grid=grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
+        grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
+              **tuning.learning_rate_fact(tables, config)},
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
-        findings=top_findings(runs, config) + evidence(tables, config),
+        findings=tuning.summary_findings(tables, config) + top_findings(runs, config) + evidence(tables, config),
+        notes=tuning.section_notes(tables, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
         run_headers=[RUN_COLUMNS[c] for c in columns],
-        run_rows=runs_rows(runs, columns),
+        run_rows=runs_rows(tables["runs"], columns),
         run_shared=shared,
-        environment=environment(runs, generated),
+        environment=environment(tables["runs"], generated),
     )
     with atomic_open(target) as handle:
         handle.write(page)
