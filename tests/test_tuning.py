@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from conftest import TINY_CONFIG
 from trickbench import tuning
 from trickbench.errors import ConfigError
+from trickbench.report.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 
 ADAM = {"name": "adam", "lr": 0.001}
@@ -152,6 +154,23 @@ def test_trials_run_the_design_epochs_unless_told_otherwise():
 
 
 # -- the choice: validation only, edges flagged, failures reported ---------------------------------
+#: 10 classes, 40 validation images: the exact binomial test needs 8 correct (20 %) to reject chance
+CHANCE = ChanceTest(10, 40)
+
+
+def trial_row_trained(status: str, val_acc: float) -> bool:
+    cell = next(iter(tuning.trials(plan_from_config(tuned_config()).config)))
+    summary = {"status": status, "final_val_acc": val_acc, "final_test_acc": val_acc, "epochs_completed": 2}
+    return tuning.trial_row(plan_from_config(tuned_config()).config, cell, summary, CHANCE)["trained"]
+
+
+def test_a_trial_trained_when_it_ended_ok_above_chance_by_the_reports_binomial_test():
+    """P(K ≥ 8) ≤ 0.05 < P(K ≥ 7) for K ~ Binomial(40, 0.1) (scipy, independently of ChanceTest)."""
+    assert stats.binom.sf(7, 40, 0.1) <= 0.05 < stats.binom.sf(6, 40, 0.1)
+    assert trial_row_trained("ok", 8 / 40) and not trial_row_trained("ok", 7 / 40)
+    assert not trial_row_trained("diverged", 0.9) and not trial_row_trained("ok", math.nan)
+
+
 def trial_table(rows):
     """Trials of two cells, (cell, lr, status, val_acc, test_acc) each, over lr ranges [1e-3, 1]."""
     base = {column: "" for column in tuning.TRIAL_COLUMNS}
@@ -161,7 +180,8 @@ def trial_table(rows):
                       "lr": lr, "lr_low": 1e-3, "lr_high": 1.0, "fixed_lr": 0.03, "parameter": "", "value": math.nan,
                       "value_low": math.nan, "value_high": math.nan, "fixed_value": math.nan, "status": status,
                       "val_acc": val_acc, "test_acc": test_acc, "chance_acc": 0.1,
-                      "trained": status == "ok" and val_acc > tuning.CHANCE_MARGIN * 0.1})
+                      "chance_threshold": CHANCE.threshold,
+                      "trained": status == "ok" and not CHANCE.at_chance(val_acc)})
     return pd.DataFrame(frame, columns=tuning.TRIAL_COLUMNS)
 
 
@@ -215,7 +235,7 @@ def choose(config, tables, index):
     trials = tuning.trials(config)
     summaries = [{"status": "ok", "final_val_acc": 0.9 if t.index == index else 0.3, "final_test_acc": 0.5,
                   "epochs_completed": 2} for t in trials]
-    table = pd.DataFrame([tuning.trial_row(config, t, summary, classes=10) for t, summary in zip(trials, summaries)])
+    table = pd.DataFrame([tuning.trial_row(config, t, summary, CHANCE) for t, summary in zip(trials, summaries)])
     tuning.choice_table(config, table).to_csv(tables / "tuning.csv", index=False)
     return [t for t in trials if t.index == index]
 

@@ -17,6 +17,7 @@ from synthetic_results import grid_config, render_report, write_tables
 from trickbench import tuning
 from trickbench.report import tuning as report
 from trickbench.report.figures import Tables
+from trickbench.report.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 
 FACTORS = {"activation": ["relu", "tanh"],
@@ -51,7 +52,7 @@ def tuned_design(tmp_path, fixed_effects, tuned_effects, tuned_status=lambda spe
     for trial in tuning.trials(config):
         accuracy = 0.12 if trial.cell.optimizer.name in failed_cells else 0.3 + 0.1 * trial.index
         summary = {"status": "ok", "final_val_acc": accuracy, "final_test_acc": accuracy, "epochs_completed": 2}
-        rows.append(tuning.trial_row(config, trial, summary, classes=10))
+        rows.append(tuning.trial_row(config, trial, summary, ChanceTest(10, 40)))  # 40 validation images
     trials = pd.DataFrame(rows, columns=tuning.TRIAL_COLUMNS)
     trials.to_csv(tmp_path / "tuning_trials.csv", index=False)
     tuning.choice_table(config, trials).to_csv(tmp_path / "tuning.csv", index=False)
@@ -83,13 +84,25 @@ def test_tuning_that_lifts_adam_swaps_it_past_both_sgd_and_momentum(tmp_path):
         ("momentum", "adam"), ("sgd", "adam")}
     assert agreement.loc[agreement["factor"] == "activation", "kendall_tau"].iloc[0] == pytest.approx(1.0)
 
-    # the tuned momentum − adam difference: Welch's interval at 1 − 0.05/3 (Bonferroni over 3 pairs), by scipy
+    # the tuned momentum − adam difference: the runs share seeds 0–2, so a paired t test (scipy);
+    # its interval at the level Holm's step-down gives it among the factor's 3 pairs, by hand
     runs = tables["runs"]
     tuned = runs[runs["role"] == "tuned"]
-    rows = lambda name: 100 * tuned.loc[tuned["varies"].isin(["optimizer", "baseline"]) & (tuned["optimizer"] == name)
-                                        & (tuned["activation"] == "relu"), "final_test_acc"]
-    expected = stats.ttest_ind(rows("momentum"), rows("adam"), equal_var=False).confidence_interval(1 - 0.05 / 3)
+    rows = lambda name: (100 * tuned.loc[tuned["varies"].isin(["optimizer", "baseline"]) & (tuned["optimizer"] == name)
+                                         & (tuned["activation"] == "relu")].set_index("seed")["final_test_acc"]).sort_index()
+    pairs = [("momentum", "sgd"), ("momentum", "adam"), ("sgd", "adam")]
+    p_values = [stats.ttest_rel(rows(a), rows(b)).pvalue for a, b in pairs]
+    ordered = sorted(range(3), key=lambda i: p_values[i])
+    rejected = 0
+    for step, i in enumerate(ordered):  # Holm: reject while p_(k) <= α/(m − k + 1)
+        if p_values[i] > 0.05 / (3 - step):
+            break
+        rejected += 1
+    step = ordered.index(1)
+    alpha = 0.05 / (3 - step) if step < rejected else 0.05 / (3 - rejected)
+    expected = stats.ttest_rel(rows("momentum"), rows("adam")).confidence_interval(1 - alpha)
     pair = optimizer[(optimizer["a"] == "momentum") & (optimizer["b"] == "adam")].iloc[0]
+    assert pair["tuned_test"] == "paired t"
     assert pair["tuned_diff"] == pytest.approx(rows("momentum").mean() - rows("adam").mean())
     assert (pair["tuned_low"], pair["tuned_high"]) == pytest.approx((expected.low, expected.high))
     assert pair["tuned_high"] < 0 < pair["fixed_low"] and pair["reversed"]  # a reversal beyond the noise in both
@@ -97,7 +110,7 @@ def test_tuning_that_lifts_adam_swaps_it_past_both_sgd_and_momentum(tmp_path):
 
     sentence = next(s for s in report.tuning_sentences(tables, config) if s.startswith("optimizer"))
     assert "fixed rate: momentum > sgd > adam; tuned: adam > momentum > sgd; Kendall τ = -0.33 over 3 levels" in sentence
-    assert "momentum and adam swap" in sentence and "Bonferroni-corrected 95 % CI over the factor's 3 pairs" in sentence
+    assert "momentum and adam swap" in sentence and "95 % intervals Holm-corrected over the factor's 3 pairs" in sentence
 
 
 def test_a_level_whose_runs_failed_stays_out_of_the_ranking(tmp_path):
@@ -105,21 +118,22 @@ def test_a_level_whose_runs_failed_stays_out_of_the_ranking(tmp_path):
                                   tuned_status=lambda spec: "diverged" if spec.optimizer.name == "adam" else "ok")
     ranking = report.ranking_table(tables, config)
     adam = ranking[(ranking["level"] == "adam") & (ranking["ranking"] == "tuned")].iloc[0]
-    assert adam["failed"] == "no run trained to the end" and math.isnan(adam["rank"])
+    assert adam["failed"] == "failed to train (3 diverged of 3 runs)" and math.isnan(adam["rank"])
     assert order(ranking, "optimizer", "tuned") == ["momentum", "sgd"]
     agreement = report.agreement_table(tables, config, ranking)
     assert agreement.loc[agreement["factor"] == "optimizer", "kendall_tau"].iloc[0] == pytest.approx(1.0)
 
 
 def test_a_level_at_chance_or_failed_to_tune_is_named_and_not_ranked(tmp_path):
-    # tuned adam runs at 12 % test (13 % validation): at chance for 10 classes (below 1.5 × 10 %)
+    # tuned adam runs at 12 % test (13 % validation): at chance for 10 classes (5 of 40 validation
+    # images correct; the exact binomial test needs 8 to reject chance at α = 0.05)
     config, tables = tuned_design(tmp_path, {SGD: -5.0, ADAM: -10.0}, {SGD: -5.0, ADAM: -28.0}, failed_cells=("sgd",))
     ranking = report.ranking_table(tables, config).set_index(["ranking", "level"])
-    assert ranking.loc[("tuned", "adam"), "failed"] == "at chance on validation"
+    assert ranking.loc[("tuned", "adam"), "failed"] == "failed to train (3 at chance of 3 runs)"
     assert ranking.loc[("tuned", "sgd"), "failed"] == "failed to tune"
     assert ranking.loc[("fixed", "sgd"), "failed"] == "" and ranking.loc[("fixed", "sgd"), "rank"] == 2
     sentence = next(s for s in report.tuning_sentences(tables, config) if s.startswith("optimizer"))
-    assert "sgd not ranked tuned: failed to tune" in sentence and "adam not ranked tuned: at chance on validation" in sentence
+    assert "sgd not ranked tuned: failed to tune" in sentence and "adam not ranked tuned: failed to train (3 at chance of 3 runs)" in sentence
 
 
 def visible(page: str) -> str:
@@ -152,5 +166,6 @@ def test_in_a_tuned_design_the_reports_comparisons_rest_on_the_tuned_runs(tmp_pa
     config, tables = tuned_design(tmp_path, {ADAM: -10.0}, {ADAM: 3.0})
     runs = tables["runs"]
     assert set(finished(runs)["role"]) == {"tuned"} and len(finished(runs)) == 4 * 3  # 4 configurations × 3 seeds
-    adam = next(c for c in comparisons(runs, config) if c.level == "adam")
-    assert adam.diff == pytest.approx(3.0, abs=1.5) and adam.n == 3
+    found = comparisons(runs, config)
+    adam = found[found["level"] == "adam"].iloc[0]
+    assert adam["diff"] == pytest.approx(3.0, abs=1.5) and adam["n"] == 3

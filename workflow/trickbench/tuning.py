@@ -15,7 +15,8 @@ on a log scale, then rerun it over seeds at the value chosen. `design.tuning` of
   1e-3 and SGD around 5e-2, and — for cells using the `second` technique — that parameter's log
   range as a second coordinate. Same trial count and epochs for every cell: the same budget.
 - **Choice**: the trial with the highest final validation accuracy (test never chooses). A cell
-  none of whose trials trained (status not ok, or validation accuracy at chance) *failed to tune*
+  none of whose trials trained (status not ok, or validation accuracy not above chance by the report's
+  exact binomial test, `report.stats.ChanceTest`) *failed to tune*
   and gets no tuned runs. A value chosen in the outer `edge_fraction` of its log range is flagged:
   the optimum may lie outside the range.
 - **Tuned runs** (stage 2): each tuned cell at its chosen values over `design.seeds`. A Snakemake
@@ -47,6 +48,7 @@ from trickbench.collect import RunRole, baseline_labels
 from trickbench.design import design_cells, expand
 from trickbench.errors import ConfigError
 from trickbench.registry import Technique
+from trickbench.report.stats import ChanceTest
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 
@@ -54,13 +56,11 @@ log = logging.getLogger("trickbench.tuning")
 
 TRIALS_TABLE = "tuning_trials"  # results/tables/<name>.csv: one row per trial
 CHOICE_TABLE = "tuning"  # one row per cell: the chosen values (the checkpoint's table)
-#: a run whose validation accuracy is below this multiple of chance (1/classes) did not train
-CHANCE_MARGIN = 1.5
 KEY = "design.tuning"
 
 TRIAL_COLUMNS = ["cell", "varies", *FAMILIES, "trial", "run_id", "lr", "lr_low", "lr_high", "fixed_lr", "parameter",
                  "value", "value_low", "value_high", "fixed_value", "status", "val_acc", "test_acc",
-                 "epochs_completed", "chance_acc", "trained"]
+                 "epochs_completed", "chance_acc", "chance_threshold", "trained"]
 CHOICE_COLUMNS = ["cell", "varies", *FAMILIES, "status", "trials", "trials_trained", "run_id", "val_acc", "lr",
                   "lr_low", "lr_high", "fixed_lr", "lr_position", "lr_at_edge", "parameter", "value", "value_low",
                   "value_high", "fixed_value", "value_position", "value_at_edge", "warning"]
@@ -252,7 +252,9 @@ def cell_label(labels: Mapping[str, str], reference: Mapping[str, str]) -> str:
 
 
 # -- the choice (the checkpoint) -------------------------------------------------------------------
-def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], classes: int) -> dict[str, Any]:
+def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
+    """One trial as a row; it *trained* when it ended ok above chance on validation (the report's
+    failed-run rule, `report.stats.failures`)."""
     from trickbench.collect import varied_factor
 
     searched = searched_parameter(config)
@@ -260,7 +262,6 @@ def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any
     labels = spec_labels(trial.cell)
     low, high = lr_range(trial.cell, settings(config)["lr_decades"])
     val_acc = _finite(summary.get("final_val_acc"))
-    chance = 1.0 / classes
     return {"cell": trial.cell.run_id, "varies": varied_factor(labels, baseline_labels(config)), **labels,
             "trial": trial.index, "run_id": trial.spec.run_id, "lr": trial.lr, "lr_low": low, "lr_high": high,
             "fixed_lr": trial.cell.optimizer.kwargs["lr"], "parameter": searched.name if two else "",
@@ -268,8 +269,9 @@ def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any
             "value_high": searched.high if two else math.nan,
             "fixed_value": searched.value_in(trial.cell) if two else math.nan, "status": summary["status"],
             "val_acc": val_acc, "test_acc": _finite(summary.get("final_test_acc")),
-            "epochs_completed": summary.get("epochs_completed"), "chance_acc": chance,
-            "trained": summary["status"] == "ok" and val_acc > CHANCE_MARGIN * chance}
+            "epochs_completed": summary.get("epochs_completed"), "chance_acc": chance.chance,
+            "chance_threshold": chance.threshold,
+            "trained": bool(summary["status"] == "ok" and math.isfinite(val_acc) and not chance.at_chance(val_acc))}
 
 
 def _finite(value: Any) -> float:
@@ -294,7 +296,7 @@ def choice_table(config: Mapping[str, Any], trial_table: pd.DataFrame) -> pd.Dat
             outcomes = ", ".join(f"{n} {status}" for status, n in group["status"].value_counts().items())
             row.update(status="failed to tune", run_id="", val_acc=math.nan, lr=math.nan, value=math.nan,
                        warning=f"{label} failed to tune: none of its {len(group)} trials trained ({outcomes}; "
-                               f"'ok' runs at chance count as not trained)")
+                               f"'ok' runs not above chance on validation count as not trained)")
         else:
             best = trained.loc[trained["val_acc"].astype(float).idxmax()]
             row.update(run_id=best["run_id"], val_acc=best["val_acc"], lr=best["lr"], value=best["value"])
@@ -322,8 +324,8 @@ def summarize(config: Mapping[str, Any], run_dirs: Sequence[str | Path]) -> tupl
     rows = []
     for run_dir in map(Path, run_dirs):
         summary = json.loads((run_dir / "summary.json").read_text())
-        classes = np.load(run_dir / "val_logits.npy", mmap_mode="r", allow_pickle=False).shape[-1]
-        rows.append(trial_row(config, by_id[run_dir.name], summary, classes))
+        n_val, classes = np.load(run_dir / "val_logits.npy", mmap_mode="r", allow_pickle=False).shape
+        rows.append(trial_row(config, by_id[run_dir.name], summary, ChanceTest(classes, n_val)))
     trial_table = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     return trial_table, choice_table(config, trial_table)
 

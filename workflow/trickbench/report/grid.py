@@ -64,10 +64,12 @@ def chance_test(config: Mapping[str, Any]) -> ChanceTest | None:
 
 
 def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
-    """`level_effects` of the config's grid: the levels of its design against its baseline."""
-    from trickbench.collect import baseline_labels
+    """`level_effects` of the config's grid: the levels of its design against its baseline, on the
+    runs comparisons rest on (`collect.compared_runs`: the tuned ones in a tuned design)."""
+    from trickbench.collect import baseline_labels, compared_runs
 
-    return level_effects(runs, config["design"]["kind"], baseline_labels(config), metric, chance_test(config))
+    return level_effects(compared_runs(runs), config["design"]["kind"], baseline_labels(config), metric,
+                         chance_test(config))
 
 
 def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, str], metric: str,

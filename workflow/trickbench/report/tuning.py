@@ -6,10 +6,11 @@ the configured rates (role `grid`) and at each cell's tuned values (role `tuned`
 `trickbench.tuning`. Per factor, levels are ranked by mean final test accuracy over seeds (test only
 reports here: the values were chosen on validation, on a seed that is not compared). The two
 rankings are compared with Kendall's τ (`scipy.stats.kendalltau`, τ-b) over the levels ranked in
-both, and every pair that changes order is named with its difference in both rankings: Welch's
-interval, Bonferroni-corrected over the pairs of the factor (`pair_difference`, the one comparison
-this module makes). A level whose runs failed (none trained to the end, or at chance on
-validation) or that failed to tune is reported as such and left out of the ranking.
+both, and every pair that changes order is named with its difference in both rankings, by the
+report's test (paired t on shared seeds, else Welch) with intervals Holm-corrected over the pairs
+of the factor (`pairwise_differences`, the one comparison this module makes). A level that failed
+to train by the report's rule (most of its runs diverged, exploded or stayed at chance on
+validation) or failed to tune is reported as such and left out of the ranking.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from scipy.stats import kendalltau
 from trickbench.progress import duration
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION as GRID_SECTION
-from trickbench.report.grid import factor_rows, technique_colors
-from trickbench.report.stats import Difference, mean_ci, welch_difference
+from trickbench.report.grid import chance_test, factor_rows, technique_colors
+from trickbench.report.stats import (count_reasons, failure_reasons, interval_alphas, level_failed, mean_ci,
+                                     two_arm_test)
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
-from trickbench.tuning import CHANCE_MARGIN, CHOICE_TABLE, TRIALS_TABLE, enabled, settings
+from trickbench.tuning import CHOICE_TABLE, TRIALS_TABLE, enabled, settings
 
 SECTION = "Tuning: fixed against tuned learning rates"
 RANKINGS = {"fixed": "grid", "tuned": "tuned"}  # ranking → the run role it ranks
@@ -50,22 +52,26 @@ def text(column: pd.Series) -> pd.Series:
     return column.astype(object).where(column.notna(), "").astype(str)
 
 
-def with_role(runs: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Runs of one role (a `grid+tuned` run is both) that trained to the end."""
+def with_role(runs: pd.DataFrame, role: str, trained_only: bool = True) -> pd.DataFrame:
+    """Runs of one role (a `grid+tuned` run is both); by default only those that trained to the
+    end with a finite score (failed runs are counted by `ranking_table`, never averaged)."""
     if runs.empty or "role" not in runs:
         return runs.iloc[0:0]
     roles = runs["role"].fillna("grid").astype(str).str.split("+")
     chosen = runs[roles.map(lambda r: role in r).to_numpy()]
+    if not trained_only:
+        return chosen
     return chosen[(chosen["status"] == "ok") & np.isfinite(pd.to_numeric(chosen[METRIC], errors="coerce"))]
 
 
 # -- rankings --------------------------------------------------------------------------------------
 def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per factor with ≥ 2 levels, ranking (fixed | tuned) and level: runs, mean test accuracy
-    (%) with its 95 % CI, mean validation accuracy, rank (1 = best) or why the level is not ranked."""
-    runs, choice, trials = tables["runs"], tables[CHOICE_TABLE], tables[TRIALS_TABLE]
-    kind = config["design"]["kind"]
-    chance = float(trials["chance_acc"].iloc[0]) if not trials.empty else math.nan
+    (%) with its 95 % CI over its trained runs, mean validation accuracy, rank (1 = best) or why the
+    level is not ranked: failed to tune, or failed to train by the report's rule (most of its runs
+    diverged, exploded or stayed at chance on validation: `report.stats.failures`)."""
+    runs, choice = tables["runs"], tables[CHOICE_TABLE]
+    kind, chance = config["design"]["kind"], chance_test(config)
     untuned = set() if choice.empty else {tuple(row[f] for f in FAMILIES) for row in choice.to_dict("records")
                                           if row["status"] != "tuned"}
     rows = []
@@ -77,18 +83,22 @@ def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
         if len(levels) < 2:
             continue
         for ranking, role in RANKINGS.items():
-            ranked = factor_rows(with_role(runs, role), family, kind)
+            ranked = factor_rows(with_role(runs, role, trained_only=False), family, kind)
+            reasons = failure_reasons(ranked, "final_val_acc", chance)
             part = []
             for level in levels:
-                values = ranked[ranked[family].astype(str) == level]
+                mine = (ranked[family].astype(str) == level).to_numpy()
+                values, failed = ranked[mine & (reasons == "").to_numpy()], reasons[mine]
                 mean, half = mean_ci(100 * values[METRIC].astype(float))
-                val_mean = float(values["final_val_acc"].mean()) if len(values) else math.nan
                 cells = everything[everything[family].astype(str) == level]
                 failed_tuning = ranking == "tuned" and cells[list(FAMILIES)].astype(str).apply(tuple, axis=1).isin(untuned).all()
-                note = ("failed to tune" if failed_tuning else "no run trained to the end" if values.empty
-                        else "at chance on validation" if val_mean <= CHANCE_MARGIN * chance else "")
+                note = ("failed to tune" if failed_tuning else "no run trained to the end" if not mine.any()
+                        else f"failed to train ({count_reasons(failed)} of {int(mine.sum())} runs)"
+                        if level_failed(int((failed != "").sum()), int(mine.sum())) else "")
                 part.append({"factor": family, "ranking": ranking, "level": level, "n": len(values), "mean": mean,
-                             "ci_low": mean - half, "ci_high": mean + half, "val_mean": 100 * val_mean, "failed": note})
+                             "ci_low": mean - half, "ci_high": mean + half,
+                             "val_mean": 100 * float(values["final_val_acc"].mean()) if len(values) else math.nan,
+                             "failed": note})
             order = sorted((r for r in part if not r["failed"]), key=lambda r: -r["mean"])
             for rank, row in enumerate(order, 1):
                 row["rank"] = rank
@@ -116,16 +126,27 @@ def swapped_pairs(fixed: Mapping[str, float], tuned: Mapping[str, float]) -> lis
     return swaps
 
 
-def pair_difference(a: pd.Series, b: pd.Series, pairs: int) -> Difference:
-    """mean(a) − mean(b) in points with Welch's interval, Bonferroni-corrected over the `pairs`
-    comparisons of one factor (family-wise 95 %): the one comparison this module makes."""
-    return welch_difference(100 * a.astype(float), 100 * b.astype(float), level=1 - ALPHA / max(pairs, 1))
+def pairwise_differences(runs: pd.DataFrame, family: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Per pair (a, b) of levels: mean(a) − mean(b) of test accuracy in points by the report's test
+    (paired t on shared seeds, else Welch: `report.stats.two_arm_test`), its interval at the level
+    Holm's correction over the factor's pairs gives it (`interval_alphas`: the interval excludes 0
+    exactly when Holm rejects), and the runs on each side. The one comparison this module makes."""
+    arms = {level: runs[runs[family].astype(str) == level] for pair in pairs for level in pair}
+    tests = [two_arm_test(100 * arms[a][METRIC].astype(float), 100 * arms[b][METRIC].astype(float),
+                          arms[a]["seed"].tolist(), arms[b]["seed"].tolist()) for a, b in pairs]
+    _, alphas = interval_alphas([test.p_value for test in tests], "holm", ALPHA)
+    found = []
+    for test, alpha in zip(tests, alphas):
+        low, high = test.interval(alpha)
+        found.append({"diff": test.diff, "low": low, "high": high, "test": test.test, "n": f"{test.n} v {test.n_reference}"})
+    return found
 
 
 def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataFrame) -> pd.DataFrame:
     """Per factor: the levels ranked in both rankings, Kendall's τ, and every pair of them with its
     difference (level a − level b, points) in both rankings and whether they swap."""
     runs, kind = tables["runs"], config["design"]["kind"]
+    empty = {"diff": math.nan, "low": math.nan, "high": math.nan, "test": "", "n": ""}
     rows = []
     for family, part in ranking.groupby("factor", sort=False):
         scores = {name: {r["level"]: r["mean"] for r in group.to_dict("records") if not r["failed"]}
@@ -134,15 +155,15 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
         common = [level for level in fixed if level in tuned]
         tau, swaps = kendall_tau(fixed, tuned), swapped_pairs(fixed, tuned)
         pairs = list(itertools.combinations(sorted(common, key=lambda l: -fixed[l]), 2))
-        by_role = {name: factor_rows(with_role(runs, role), family, kind) for name, role in RANKINGS.items()}
-        for a, b in pairs or [("", "")]:
+        differences = {name: pairwise_differences(factor_rows(with_role(runs, role), family, kind), family, pairs)
+                       for name, role in RANKINGS.items()}
+        for index, (a, b) in enumerate(pairs or [("", "")]):
             row = {"factor": family, "levels": len(common), "kendall_tau": tau, "swaps": len(swaps), "a": a, "b": b,
                    "swapped": (a, b) in swaps or (b, a) in swaps}
-            for name, ranked in by_role.items():
-                x, y = (ranked.loc[ranked[family].astype(str) == level, METRIC] for level in (a, b))
-                difference = pair_difference(x, y, len(pairs)) if a else Difference(*[math.nan] * 4)
-                row.update({f"{name}_diff": difference.diff, f"{name}_low": difference.low,
-                            f"{name}_high": difference.high, f"{name}_n": f"{len(x)} v {len(y)}" if a else ""})
+            for name in RANKINGS:
+                found = differences[name][index] if a else empty
+                row.update({f"{name}_diff": found["diff"], f"{name}_low": found["low"], f"{name}_high": found["high"],
+                            f"{name}_test": found["test"], f"{name}_n": found["n"]})
             # a reversal the data hold: both corrected intervals exclude 0, with opposite signs
             row["reversed"] = bool((row["fixed_low"] > 0 and row["tuned_high"] < 0) or (row["fixed_high"] < 0 and row["tuned_low"] > 0))
             rows.append(row)
@@ -155,7 +176,7 @@ def interval(row: Mapping[str, Any], name: str) -> str:
     if not math.isfinite(low):
         return f"{diff:+.1f} points (no interval: one seed a side)"
     verdict = ": no detectable difference" if low <= 0 <= high else ""
-    return f"{diff:+.1f} points ({low:+.1f} to {high:+.1f}, {row[f'{name}_n']} seeds{verdict})"
+    return f"{diff:+.1f} points ({row[f'{name}_test']}, {low:+.1f} to {high:+.1f}, {row[f'{name}_n']} seeds{verdict})"
 
 
 def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame) -> str:
@@ -173,7 +194,7 @@ def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame)
     if swapped.empty and math.isfinite(tau):
         sentence += "; no pair changes order"
     for row in swapped.to_dict("records"):
-        sentence += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, Welch, Bonferroni-corrected 95 % CI over "
+        sentence += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, 95 % intervals Holm-corrected over "
                      f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')})")
     failed = part[text(part["failed"]) != ""]
     for row in failed.to_dict("records"):
@@ -238,8 +259,8 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     return [f"Every level was tuned on validation before its seeds ran, and the findings below compare the tuned runs. "
             f"Against the fixed-rate ranking over the same seeds, tuning changed the order of "
             f"{len(changed)} of {len(agreement)} factors (Kendall τ: {taus or 'none computable'})"
-            + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (Welch intervals, "
-               f"Bonferroni-corrected over each factor's pairs, exclude 0 with opposite signs in the two rankings)"
+            + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (their intervals, "
+               f"Holm-corrected over each factor's pairs, exclude 0 with opposite signs in the two rankings)"
                if swapped else "")
             + (f"; {failed} configuration(s) failed to tune" if failed else "")
             + (f"; {edges} value(s) chosen at the edge of their range" if edges else "") + " — see the Tuning section."]
