@@ -146,11 +146,59 @@ def test_the_family_spans_every_group_of_within():
 
 
 # -- power -----------------------------------------------------------------------------------------
-def test_power_helpers_match_statsmodels_where_it_is_finite():
-    assert paired_power(1.2, 5, 0.05) == pytest.approx(TTestPower().power(1.2, 5, 0.05))
-    assert welch_power(0.9, 6, 4, 0.02, 8) == pytest.approx(TTestIndPower().power(0.9, 6, 0.02, ratio=4 / 6, df=8))
-    # where scipy's noncentral t gives NaN for the wrong-sign tail, the power is still the right tail
-    assert paired_power(8, 3, 0.0167) == pytest.approx(TTestPower().power(8, 3, 0.0167 / 2, alternative="larger"))
+@settings(max_examples=60, deadline=None)
+@given(effect=st.floats(0.0, 40.0), n=st.integers(2, 12), other=st.integers(2, 12), family=st.integers(1, 20),
+       df=st.floats(1.0, 30.0))
+def test_power_matches_statsmodels_wherever_statsmodels_is_finite(effect, n, other, family, df):
+    alpha = 0.05 / family
+    paired, welch = TTestPower().power(effect, n, alpha), TTestIndPower().power(effect, n, alpha, ratio=other / n, df=df)
+    if math.isfinite(paired):
+        assert paired_power(effect, n, alpha) == pytest.approx(paired, rel=1e-6, abs=1e-9)
+    if math.isfinite(welch):
+        assert welch_power(effect, n, other, alpha, df) == pytest.approx(welch, rel=1e-6, abs=1e-9)
+
+
+def simulated_rejections(statistic: np.ndarray, df: float, alpha: float) -> tuple[float, float]:
+    """(share of |t| beyond the two-sided critical value, 4 binomial standard errors of that share)."""
+    rejected = float(np.mean(np.abs(statistic) > stats.t.isf(alpha / 2, df)))
+    return rejected, 4 * math.sqrt(max(rejected * (1 - rejected), 1e-4) / len(statistic))
+
+
+@pytest.mark.parametrize("effect, n, family", [(5.0, 3, 6), (5.0, 3, 12), (10.0, 3, 20), (30.0, 2, 6)])
+def test_paired_power_where_statsmodels_returns_nan_is_the_simulated_paired_t_test(effect, n, family):
+    """Few seeds, a corrected α and a large effect: statsmodels' power is NaN there. 100,000
+    experiments of n per-seed differences N(effect, 1), each run through scipy's one-sample t test."""
+    alpha = 0.05 / family
+    assert math.isnan(TTestPower().power(effect, n, alpha))
+    differences = np.random.default_rng(0).normal(effect, 1.0, size=(100_000, n))
+    rejected, tolerance = simulated_rejections(stats.ttest_1samp(differences, 0.0, axis=1).statistic, n - 1, alpha)
+    assert paired_power(effect, n, alpha) == pytest.approx(rejected, abs=tolerance)
+
+
+@pytest.mark.parametrize("effect, n, other, df, family", [(8.0, 3, 3, 2.0, 13), (7.0, 3, 4, 2.5, 6), (7.0, 2, 5, 3.3, 13),
+                                                          (46.4, 4, 4, 3.5, 1), (30.7, 5, 5, 8.0, 2)])
+def test_welch_power_where_statsmodels_returns_nan_is_the_simulated_noncentral_t(effect, n, other, df, family):
+    """Welch on ~2 degrees of freedom (a baseline much noisier than its variant) at a Holm level,
+    where statsmodels' wrong-sign tail is NaN, and huge effects, where its right-sign tail is: the
+    power is P(|T| > c) for T = (Z + λ) / √(χ²_df / df), simulated."""
+    alpha = 0.05 / family
+    assert math.isnan(TTestIndPower().power(effect, n, alpha, ratio=other / n, df=df))
+    rng = np.random.default_rng(1)
+    shift = effect / math.sqrt(1 / n + 1 / other)
+    statistic = (rng.standard_normal(100_000) + shift) / np.sqrt(rng.chisquare(df, 100_000) / df)
+    rejected, tolerance = simulated_rejections(statistic, df, alpha)
+    assert welch_power(effect, n, other, alpha, df) == pytest.approx(rejected, abs=tolerance)
+
+
+@settings(max_examples=60, deadline=None)
+@given(effect=st.floats(0.0, 1e4), more=st.floats(0.0, 1e3), n=st.integers(2, 30), family=st.integers(1, 50))
+def test_power_is_finite_at_least_alpha_and_rises_with_the_effect(effect, more, n, family):
+    """A two-sided t test rejects at least as often as α under any shift, and more often the larger
+    the shift (a hand-integrated power on 1 degree of freedom once fell below α)."""
+    alpha = 0.05 / family
+    low, high = paired_power(effect, n, alpha), paired_power(effect + more, n, alpha)
+    assert math.isfinite(low) and alpha * (1 - 1e-6) <= low <= high + 1e-12 and high <= 1 + 1e-12
+    assert welch_power(effect, n, n, alpha, n - 0.5) >= alpha * (1 - 1e-6)
 
 
 def test_minimum_detectable_effect_and_seeds_needed_match_solve_power():
