@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_ranking, compare_to_reference,
-                                     difference_sentence, failure_reasons, interaction_anova, interval_alphas,
-                                     mcnemar_exact, paired_bootstrap, two_arm_test)
+from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_ranking, compare_contrasts,
+                                     compare_to_reference, difference_sentence, failure_reasons, interaction_anova,
+                                     interval_alphas, mcnemar_exact, paired_bootstrap, two_arm_test)
 from trickbench.report.stats.power import paired_power, welch_power
 
 BASE, OTHER = [40.0, 43.0, 38.9], [45.1, 45.3, 45.0]
@@ -143,6 +143,56 @@ def test_the_family_spans_every_group_of_within():
     assert table[["factor", "level"]].values.tolist() == [["a", "x"], ["b", "y"], ["b", "z"]]
     assert (table["family_size"] == 3).all()
     assert table.set_index("level").loc["y", "test"] == WELCH  # its seed-0 run has no score: seeds differ
+
+
+#: three treatments of the same four seeds (the weights a study keeps of one run); "c" lacks seed 3
+TREATMENTS = {"a": [50.0, 61.0, 55.0, 58.0], "b": [48.0, 60.0, 51.0, 55.0], "c": [40.0, 62.0, 57.0, math.nan]}
+
+
+def treatments() -> pd.DataFrame:
+    return pd.DataFrame([{"seed": seed, "arm": arm, "acc": value} for arm, values in TREATMENTS.items()
+                         for seed, value in enumerate(values) if not math.isnan(value)])
+
+
+def test_contrasts_are_scipys_tests_with_holm_p_values_and_holm_intervals_by_hand():
+    contrasts = [("a", "b"), ("a", "c"), ("c", "b")]
+    table = compare_contrasts(treatments(), "arm", "acc", contrasts).set_index(["arm", "reference"])
+    assert table.index.tolist() == contrasts and (table["family_size"] == 3).all()
+    a, b, c = (np.array(TREATMENTS[arm]) for arm in "abc")
+    references = {("a", "b"): stats.ttest_rel(a, b),  # the same seeds once each: paired
+                  ("a", "c"): stats.ttest_ind(a, c[:3], equal_var=False),  # seed 3 only on one side: Welch
+                  ("c", "b"): stats.ttest_ind(c[:3], b, equal_var=False)}
+    assert table["test"].tolist() == [PAIRED, WELCH, WELCH]
+    raw = np.array([references[pair].pvalue for pair in contrasts])
+    assert table["p_value"].to_numpy() == pytest.approx(raw)
+    # Holm by hand: the i-th smallest p times (m − i), running maximum, capped at 1
+    order = np.argsort(raw)
+    holm = np.minimum(1, np.maximum.accumulate(raw[order] * (3 - np.arange(3))))
+    assert table["p_adjusted"].to_numpy()[order] == pytest.approx(holm)
+    # each interval at the level of its Holm step: rejected at α/(m − k) for the k-th smallest,
+    # the rest at the step where Holm stopped (here nothing is rejected: α/3 for all)
+    assert (holm >= 0.05).all() and table["ci_level"].to_numpy() == pytest.approx([1 - 0.05 / 3] * 3)
+    for pair, reference in references.items():
+        low, high = reference.confidence_interval(1 - 0.05 / 3)
+        assert (table.loc[pair, "diff_ci_low"], table.loc[pair, "diff_ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert table.loc[("a", "b"), "diff"] == pytest.approx((a - b).mean())
+
+
+def test_contrasts_form_one_family_over_the_groups_and_a_missing_arm_stays_out():
+    frame = pd.concat([treatments().assign(level="one"), treatments().assign(level="two")])
+    frame = frame[~((frame.level == "two") & (frame.arm == "c"))]
+    table = compare_contrasts(frame, "arm", "acc", [("a", "b"), ("c", "b")], within="level")
+    assert table[["level", "arm", "reference"]].values.tolist() == [["one", "a", "b"], ["one", "c", "b"],
+                                                                   ["two", "a", "b"], ["two", "c", "b"]]
+    assert (table["family_size"] == 3).all()  # two groups × two contrasts, less the one without its arm
+    missing = table.iloc[3]
+    assert missing["n"] == 0 and missing["test"] == "" and math.isnan(missing["p_adjusted"])
+
+
+def test_a_contrast_against_one_reference_is_compare_to_reference():
+    frame = treatments()
+    pairs = compare_contrasts(frame, "arm", "acc", [("a", "b"), ("c", "b")]).drop(columns="reference")
+    pd.testing.assert_frame_equal(pairs, compare_to_reference(frame, "arm", "acc", "b"))
 
 
 # -- power -----------------------------------------------------------------------------------------
