@@ -146,7 +146,7 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     if finished(runs).empty:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
-            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
+            + equal_compute.summary_sentences(runs, tables["epochs"], config)
             + calibration_effects.summary_sentences(runs, config))
 
 

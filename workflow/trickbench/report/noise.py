@@ -37,10 +37,7 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     interval `diff_ci_low/high`, `detectable`, `mde`, `seeds_needed`), among trained runs."""
     if runs.empty:
         return pd.DataFrame()
-    runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
-    failed_cells = {variant for variant, part in runs.groupby("variant")
-                    if level_failed(int((part["failure"] != "").sum()), len(part))}
-    runs = runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
+    runs = trained_variants(runs, config)
     if runs.empty:
         return pd.DataFrame()
     parts = []
@@ -52,6 +49,15 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
         table.insert(0, "metric", label)
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
+
+
+def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs that trained (`stats.failure_reasons`: not diverged, exploded or at chance on
+    validation) of the variants most of whose runs trained, each with its `variant` label."""
+    runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
+    failed_cells = {variant for variant, part in runs.groupby("variant")
+                    if level_failed(int((part["failure"] != "").sum()), len(part))}
+    return runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
 
 
 def summary_sentences(table: pd.DataFrame) -> list[str]:
