@@ -31,7 +31,7 @@ TEMPLATE = Path(__file__).with_name("template.html.j2")
 #: columns of the runs table in the report, in order, with their headers: how each run ended and
 #: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
-    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
+    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc (returned model)",
     "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_eval_acc": "train acc (eval mode)",
     "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
     **{family: family for family in FAMILIES}, "technique_notes": "notes",
