@@ -32,7 +32,7 @@ RELU, TANH, GELU = [0.50, 0.51, 0.505], [0.60, 0.61, 0.605], [0.50, 0.53, 0.49]
 
 def test_every_variant_is_paired_on_seeds_and_holm_corrected(tiny_config):
     table = noise.noise_table(grid_runs({"relu": RELU, "tanh": TANH, "gelu": GELU}), validate_config(tiny_config))
-    final = table[table.metric == "final epoch"].set_index("variant")
+    final = table[table.metric == "returned model"].set_index("variant")
     points = lambda values: [100 * v for v in values]
     p = [scipy_stats.ttest_rel(points(TANH), points(RELU)).pvalue, scipy_stats.ttest_rel(points(GELU), points(RELU)).pvalue]
     holm = multipletests(p, method="holm")[1]
@@ -50,7 +50,7 @@ def test_factor_effects_carry_the_same_comparison_and_are_ordered_on_validation(
     effects = effects_table(runs, config).set_index("level")
     assert effects.index.tolist() == ["gelu", "tanh", "relu"]  # by validation, never by test
     final = noise.noise_table(runs, config)
-    final = final[final.metric == "final epoch"].set_index("variant")
+    final = final[final.metric == "returned model"].set_index("variant")
     for level in ("tanh", "gelu"):  # the figure and the table state one comparison the same way
         for column in ("diff", "diff_ci_low", "diff_ci_high", "p_adjusted", "detectable", "mde", "seeds_needed"):
             assert effects.loc[level, column] == pytest.approx(final.loc[f"activation={level}", column])
@@ -59,7 +59,7 @@ def test_factor_effects_carry_the_same_comparison_and_are_ordered_on_validation(
 def test_noise_sentences_state_the_floor_and_the_claims(tiny_config):
     config = validate_config(tiny_config)
     sentences = noise.summary_sentences(noise.noise_table(grid_runs({"relu": RELU, "tanh": TANH, "gelu": GELU}), config))
-    assert "pooled standard deviation" in sentences[0]
+    assert "pooled standard deviation of test accuracy (of the model each run returns)" in sentences[0]
     assert "(paired t, Holm-corrected over 2) detects with 80 % power only differences of" in sentences[0]
     assert sentences[1].startswith("1 of 2 differences to the baseline are detectable (their corrected 95 % interval "
                                    "excludes 0); the others would need")

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_ranking, compare_to_reference,
-                                     difference_sentence, failure_reasons, interaction_anova, interval_alphas,
-                                     mcnemar_exact, paired_bootstrap, two_arm_test)
+from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_ranking, compare_contrasts,
+                                     compare_to_reference, difference_sentence, failure_reasons, interaction_anova,
+                                     interval_alphas, mcnemar_exact, paired_bootstrap, two_arm_test)
 from trickbench.report.stats.power import paired_power, welch_power
 
 BASE, OTHER = [40.0, 43.0, 38.9], [45.1, 45.3, 45.0]
@@ -145,12 +145,110 @@ def test_the_family_spans_every_group_of_within():
     assert table.set_index("level").loc["y", "test"] == WELCH  # its seed-0 run has no score: seeds differ
 
 
+#: three treatments of the same four seeds (the weights a study keeps of one run); "c" lacks seed 3
+TREATMENTS = {"a": [50.0, 61.0, 55.0, 58.0], "b": [48.0, 60.0, 51.0, 55.0], "c": [40.0, 62.0, 57.0, math.nan]}
+
+
+def treatments() -> pd.DataFrame:
+    return pd.DataFrame([{"seed": seed, "arm": arm, "acc": value} for arm, values in TREATMENTS.items()
+                         for seed, value in enumerate(values) if not math.isnan(value)])
+
+
+def test_contrasts_are_scipys_tests_with_holm_p_values_and_holm_intervals_by_hand():
+    contrasts = [("a", "b"), ("a", "c"), ("c", "b")]
+    table = compare_contrasts(treatments(), "arm", "acc", contrasts).set_index(["arm", "reference"])
+    assert table.index.tolist() == contrasts and (table["family_size"] == 3).all()
+    a, b, c = (np.array(TREATMENTS[arm]) for arm in "abc")
+    references = {("a", "b"): stats.ttest_rel(a, b),  # the same seeds once each: paired
+                  ("a", "c"): stats.ttest_ind(a, c[:3], equal_var=False),  # seed 3 only on one side: Welch
+                  ("c", "b"): stats.ttest_ind(c[:3], b, equal_var=False)}
+    assert table["test"].tolist() == [PAIRED, WELCH, WELCH]
+    raw = np.array([references[pair].pvalue for pair in contrasts])
+    assert table["p_value"].to_numpy() == pytest.approx(raw)
+    # Holm by hand: the i-th smallest p times (m − i), running maximum, capped at 1
+    order = np.argsort(raw)
+    holm = np.minimum(1, np.maximum.accumulate(raw[order] * (3 - np.arange(3))))
+    assert table["p_adjusted"].to_numpy()[order] == pytest.approx(holm)
+    # each interval at the level of its Holm step: rejected at α/(m − k) for the k-th smallest,
+    # the rest at the step where Holm stopped (here nothing is rejected: α/3 for all)
+    assert (holm >= 0.05).all() and table["ci_level"].to_numpy() == pytest.approx([1 - 0.05 / 3] * 3)
+    for pair, reference in references.items():
+        low, high = reference.confidence_interval(1 - 0.05 / 3)
+        assert (table.loc[pair, "diff_ci_low"], table.loc[pair, "diff_ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert table.loc[("a", "b"), "diff"] == pytest.approx((a - b).mean())
+
+
+def test_contrasts_form_one_family_over_the_groups_and_a_missing_arm_stays_out():
+    frame = pd.concat([treatments().assign(level="one"), treatments().assign(level="two")])
+    frame = frame[~((frame.level == "two") & (frame.arm == "c"))]
+    table = compare_contrasts(frame, "arm", "acc", [("a", "b"), ("c", "b")], within="level")
+    assert table[["level", "arm", "reference"]].values.tolist() == [["one", "a", "b"], ["one", "c", "b"],
+                                                                   ["two", "a", "b"], ["two", "c", "b"]]
+    assert (table["family_size"] == 3).all()  # two groups × two contrasts, less the one without its arm
+    missing = table.iloc[3]
+    assert missing["n"] == 0 and missing["test"] == "" and math.isnan(missing["p_adjusted"])
+
+
+def test_a_contrast_against_one_reference_is_compare_to_reference():
+    frame = treatments()
+    pairs = compare_contrasts(frame, "arm", "acc", [("a", "b"), ("c", "b")]).drop(columns="reference")
+    pd.testing.assert_frame_equal(pairs, compare_to_reference(frame, "arm", "acc", "b"))
+
+
 # -- power -----------------------------------------------------------------------------------------
-def test_power_helpers_match_statsmodels_where_it_is_finite():
-    assert paired_power(1.2, 5, 0.05) == pytest.approx(TTestPower().power(1.2, 5, 0.05))
-    assert welch_power(0.9, 6, 4, 0.02, 8) == pytest.approx(TTestIndPower().power(0.9, 6, 0.02, ratio=4 / 6, df=8))
-    # where scipy's noncentral t gives NaN for the wrong-sign tail, the power is still the right tail
-    assert paired_power(8, 3, 0.0167) == pytest.approx(TTestPower().power(8, 3, 0.0167 / 2, alternative="larger"))
+@settings(max_examples=60, deadline=None)
+@given(effect=st.floats(0.0, 40.0), n=st.integers(2, 12), other=st.integers(2, 12), family=st.integers(1, 20),
+       df=st.floats(1.0, 30.0))
+def test_power_matches_statsmodels_wherever_statsmodels_is_finite(effect, n, other, family, df):
+    alpha = 0.05 / family
+    paired, welch = TTestPower().power(effect, n, alpha), TTestIndPower().power(effect, n, alpha, ratio=other / n, df=df)
+    if math.isfinite(paired):
+        assert paired_power(effect, n, alpha) == pytest.approx(paired, rel=1e-6, abs=1e-9)
+    if math.isfinite(welch):
+        assert welch_power(effect, n, other, alpha, df) == pytest.approx(welch, rel=1e-6, abs=1e-9)
+
+
+def simulated_rejections(statistic: np.ndarray, df: float, alpha: float) -> tuple[float, float]:
+    """(share of |t| beyond the two-sided critical value, 4 binomial standard errors of that share)."""
+    rejected = float(np.mean(np.abs(statistic) > stats.t.isf(alpha / 2, df)))
+    return rejected, 4 * math.sqrt(max(rejected * (1 - rejected), 1e-4) / len(statistic))
+
+
+@pytest.mark.parametrize("effect, n, family", [(5.0, 3, 6), (5.0, 3, 12), (10.0, 3, 20), (30.0, 2, 6)])
+def test_paired_power_where_statsmodels_returns_nan_is_the_simulated_paired_t_test(effect, n, family):
+    """Few seeds, a corrected α and a large effect: statsmodels' power is NaN there. 100,000
+    experiments of n per-seed differences N(effect, 1), each run through scipy's one-sample t test."""
+    alpha = 0.05 / family
+    assert math.isnan(TTestPower().power(effect, n, alpha))
+    differences = np.random.default_rng(0).normal(effect, 1.0, size=(100_000, n))
+    rejected, tolerance = simulated_rejections(stats.ttest_1samp(differences, 0.0, axis=1).statistic, n - 1, alpha)
+    assert paired_power(effect, n, alpha) == pytest.approx(rejected, abs=tolerance)
+
+
+@pytest.mark.parametrize("effect, n, other, df, family", [(8.0, 3, 3, 2.0, 13), (7.0, 3, 4, 2.5, 6), (7.0, 2, 5, 3.3, 13),
+                                                          (46.4, 4, 4, 3.5, 1), (30.7, 5, 5, 8.0, 2)])
+def test_welch_power_where_statsmodels_returns_nan_is_the_simulated_noncentral_t(effect, n, other, df, family):
+    """Welch on ~2 degrees of freedom (a baseline much noisier than its variant) at a Holm level,
+    where statsmodels' wrong-sign tail is NaN, and huge effects, where its right-sign tail is: the
+    power is P(|T| > c) for T = (Z + λ) / √(χ²_df / df), simulated."""
+    alpha = 0.05 / family
+    assert math.isnan(TTestIndPower().power(effect, n, alpha, ratio=other / n, df=df))
+    rng = np.random.default_rng(1)
+    shift = effect / math.sqrt(1 / n + 1 / other)
+    statistic = (rng.standard_normal(100_000) + shift) / np.sqrt(rng.chisquare(df, 100_000) / df)
+    rejected, tolerance = simulated_rejections(statistic, df, alpha)
+    assert welch_power(effect, n, other, alpha, df) == pytest.approx(rejected, abs=tolerance)
+
+
+@settings(max_examples=60, deadline=None)
+@given(effect=st.floats(0.0, 1e4), more=st.floats(0.0, 1e3), n=st.integers(2, 30), family=st.integers(1, 50))
+def test_power_is_finite_at_least_alpha_and_rises_with_the_effect(effect, more, n, family):
+    """A two-sided t test rejects at least as often as α under any shift, and more often the larger
+    the shift (a hand-integrated power on 1 degree of freedom once fell below α)."""
+    alpha = 0.05 / family
+    low, high = paired_power(effect, n, alpha), paired_power(effect + more, n, alpha)
+    assert math.isfinite(low) and alpha * (1 - 1e-6) <= low <= high + 1e-12 and high <= 1 + 1e-12
+    assert welch_power(effect, n, n, alpha, n - 0.5) >= alpha * (1 - 1e-6)
 
 
 def test_minimum_detectable_effect_and_seeds_needed_match_solve_power():

@@ -67,9 +67,15 @@ def test_last_epoch_comparisons_pair_each_seed_with_its_own_plain_run(tiny_confi
     swa_gain = comparisons.loc[("test_acc", f"{SWA} − {FINAL_WEIGHTS}")]
     differences = 100 * np.array([0.56 - 0.50, 0.61 - 0.60, 0.60 - 0.55])  # per seed, in points
     reference = stats.ttest_rel(100 * np.array([0.56, 0.61, 0.60]), 100 * np.array([0.50, 0.60, 0.55]))
-    assert swa_gain["mean"] == pytest.approx(differences.mean())
-    assert swa_gain["p"] == pytest.approx(reference.pvalue)
-    low, high = reference.confidence_interval(1 - 0.05 / 3)  # Bonferroni over the metric's 3 comparisons
-    assert (swa_gain["ci_low"], swa_gain["ci_high"]) == (pytest.approx(low), pytest.approx(high))
-    assert swa_gain["family_size"] == 3 and swa_gain["n"] == 3
+    assert swa_gain["diff"] == pytest.approx(differences.mean()) and swa_gain["test"] == "paired t"
+    assert swa_gain["p_value"] == pytest.approx(reference.pvalue)
+    # one family: the figure's 3 comparisons of each of its 2 metrics, Holm-corrected; an interval
+    # at its Holm level is scipy's paired interval at that level
+    assert swa_gain["family_size"] == 6 and swa_gain["n"] == 3
+    low, high = reference.confidence_interval(swa_gain["ci_level"])
+    assert (swa_gain["diff_ci_low"], swa_gain["diff_ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert 0.95 <= swa_gain["ci_level"] <= 1 - 0.05 / 6  # between uncorrected and Bonferroni
     assert set(comparisons.index.get_level_values("metric")) == {"test_acc", "test_loss"}
+    nll = comparisons.loc[("test_loss", f"{EMA} − {FINAL_WEIGHTS}")]  # 0.5 nats on both, every seed
+    assert nll["finding"].startswith(f"{EMA} vs {FINAL_WEIGHTS}: no detectable difference with 3 seeds")
+    assert "0.50 vs 0.50 nats" in nll["finding"]

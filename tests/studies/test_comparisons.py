@@ -1,78 +1,64 @@
-"""Paired comparisons of the early-stopping and checkpoint-averaging studies against scipy's paired
-t test, Holm's procedure by hand and statsmodels' power of the one-sample t test."""
+"""The studies' comparisons of arms that share seeds: the report's statistics (scipy's paired t,
+Holm across the figure's family), labelled and worded for the early-stopping and
+checkpoint-averaging tables. The statistics themselves are tested against scipy and statsmodels
+in tests/report/test_stats.py."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import stats
-from statsmodels.stats.power import TTestPower
 
-from trickbench.studies.comparisons import min_detectable_difference, paired_comparisons, paired_t_power
+from trickbench.studies.comparisons import ACCURACY, NLL, contrast_table, family_note
 
-#: three arms over four seeds; arm "c" lacks seed 3
-VALUES = {"a": [50.0, 61.0, 55.0, 58.0], "b": [48.0, 60.0, 51.0, 55.0], "c": [40.0, 62.0, 57.0, math.nan]}
-
-
-def long_table() -> pd.DataFrame:
-    return pd.DataFrame([{"seed": seed, "arm": arm, "acc": value} for arm, values in VALUES.items()
-                         for seed, value in enumerate(values) if not math.isnan(value)])
+#: two weights of the same three seeds: "x" is 9 points above "y" on every seed, "z" is noise around "y"
+WEIGHTS = {"x": [10.0, 11.0, 12.0], "y": [1.0, 2.1, 2.9], "z": [3.0, 0.5, 3.5]}
 
 
-def test_each_comparison_is_scipys_paired_t_with_bonferroni_intervals_and_holm_p_values():
-    contrasts = [("a", "b"), ("a", "c"), ("c", "b")]
-    table = paired_comparisons(long_table(), "arm", "acc", contrasts).set_index("comparison")
-    assert (table["family_size"] == 3).all() and table["confidence"].iloc[0] == pytest.approx(1 - 0.05 / 3)
-    raw = []
-    for a, b in contrasts:
-        seeds = [s for s in range(4) if not (math.isnan(VALUES[a][s]) or math.isnan(VALUES[b][s]))]
-        x, y = np.array(VALUES[a])[seeds], np.array(VALUES[b])[seeds]
-        reference = stats.ttest_rel(x, y)
-        row = table.loc[f"{a} − {b}"]
-        assert row["n"] == len(seeds) and row["mean"] == pytest.approx((x - y).mean())
-        assert row["p"] == pytest.approx(reference.pvalue)
-        low, high = reference.confidence_interval(1 - 0.05 / 3)
-        assert row["ci_low"] == pytest.approx(low) and row["ci_high"] == pytest.approx(high)
-        raw.append(reference.pvalue)
-    # Holm by hand: the i-th smallest p times (m − i), then running maximum, capped at 1
-    order = np.argsort(raw)
-    adjusted = np.minimum(1, np.maximum.accumulate([raw[i] * (3 - k) for k, i in enumerate(order)]))
-    expected = dict(zip((contrasts[i] for i in order), adjusted))
-    for (a, b), value in expected.items():
-        assert table.loc[f"{a} − {b}", "p_holm"] == pytest.approx(value)
+def frame(values=WEIGHTS) -> pd.DataFrame:
+    return pd.DataFrame([{"seed": seed, "weights": arm, "acc": v} for arm, column in values.items()
+                         for seed, v in enumerate(column)])
 
 
-def test_an_interval_that_includes_zero_is_no_detectable_difference_with_n_and_the_minimum_effect():
-    table = paired_comparisons(long_table(), "arm", "acc", [("a", "c")]).iloc[0]
-    assert table["ci_low"] < 0 < table["ci_high"]
-    assert table["verdict"] == (f"no detectable difference with n = 3 seeds "
-                                f"(minimum detectable effect {table['min_detectable']:.3g})")
-    clear = pd.DataFrame({"seed": [0, 1, 2, 0, 1, 2], "arm": ["x"] * 3 + ["y"] * 3,
-                          "acc": [10.0, 11.0, 12.0, 1.0, 2.1, 2.9]})
-    assert paired_comparisons(clear, "arm", "acc", [("x", "y"), ("y", "x")])["verdict"].tolist() == ["higher", "lower"]
+def test_each_contrast_is_scipys_paired_t_labelled_a_minus_b_with_holm_over_the_table():
+    table = contrast_table(frame(), "weights", "acc", [("x", "y"), ("z", "y")]).set_index("comparison")
+    assert table.index.tolist() == ["x − y", "z − y"] and (table["family_size"] == 2).all()
+    x, y, z = (np.array(WEIGHTS[arm]) for arm in "xyz")
+    for name, (a, b) in {"x − y": (x, y), "z − y": (z, y)}.items():
+        assert table.loc[name, "test"] == "paired t" and table.loc[name, "n"] == 3
+        assert table.loc[name, "diff"] == pytest.approx((a - b).mean())
+        assert table.loc[name, "p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    p = sorted(table["p_value"])
+    assert sorted(table["p_adjusted"]) == pytest.approx([2 * p[0], max(2 * p[0], p[1])])  # Holm, m = 2
 
 
-def test_groups_are_compared_separately_but_form_one_family():
-    frame = pd.concat([long_table().assign(level="one"), long_table().assign(level="two")])
-    table = paired_comparisons(frame, "arm", "acc", [("a", "b")], by=["level"])
-    assert table["level"].tolist() == ["one", "two"] and (table["family_size"] == 2).all()
-    assert table["level"].notna().all() and table["ci_low"].iloc[0] == table["ci_low"].iloc[1]
+def test_a_finding_names_its_test_interval_and_n_and_never_calls_noise_a_win():
+    table = contrast_table(frame(), "weights", "acc", [("x", "y"), ("z", "y")]).set_index("comparison")
+    clear, noise = table.loc["x − y"], table.loc["z − y"]
+    assert clear["detectable"] and clear["finding"].startswith("x beats y by 9.0 points of test accuracy (11.0 vs 2.0 %; "
+                                                               "3 seeds; paired t, 95 % CI")
+    assert "Holm-corrected over 2 comparisons" in clear["finding"]
+    assert noise["diff_ci_low"] < 0 < noise["diff_ci_high"] and not noise["detectable"]
+    assert noise["finding"].startswith(f"z vs y: no detectable difference with 3 seeds (minimum detectable effect "
+                                       f"{noise['mde']:.1f} points; observed +0.3")
 
 
-@pytest.mark.parametrize("effect, n, alpha", [(1.0, 5, 0.05), (0.5, 10, 0.01), (2.0, 3, 0.05 / 3)])
-def test_paired_power_matches_statsmodels_where_it_is_defined(effect, n, alpha):
-    assert paired_t_power(effect, n, alpha) == pytest.approx(TTestPower().power(effect, n, alpha), rel=1e-6)
+def test_groups_share_one_family_and_may_be_worded_per_group():
+    loss = frame({arm: [v / 10 for v in values] for arm, values in WEIGHTS.items()})
+    both = pd.concat([frame().assign(metric="test_acc"), loss.assign(metric="test_loss")])
+    table = contrast_table(both, "weights", "acc", [("x", "y")], within="metric",
+                           quantity={"test_acc": ACCURACY, "test_loss": NLL})
+    assert table[["metric", "comparison"]].values.tolist() == [["test_acc", "x − y"], ["test_loss", "x − y"]]
+    assert (table["family_size"] == 2).all()
+    assert table["finding"].iloc[1].startswith("x is worse than y by 0.90 nats of test NLL (1.10 vs 0.20 nats;")
+    named = contrast_table(both, "weights", "acc", [("x", "y")], within="metric", name_group=True)
+    assert named["finding"].iloc[0].startswith("test_acc: x beats y")
 
 
-@settings(max_examples=15, deadline=None)
-@given(n=st.integers(2, 12), families=st.integers(1, 12), sd=st.floats(0.1, 10.0))
-def test_the_minimum_detectable_effect_has_80_percent_power(n, families, sd):
-    alpha = 0.05 / families
-    effect = min_detectable_difference(n, sd, alpha)
-    assert paired_t_power(effect / sd, n, alpha) == pytest.approx(0.8, abs=1e-6)
-    assert paired_t_power(0.9 * effect / sd, n, alpha) < 0.8
+def test_the_figure_note_names_test_correction_family_and_levels():
+    table = contrast_table(frame(), "weights", "acc", [("x", "y"), ("z", "y")])
+    # x − y is rejected at Holm's first step (α/2), z − y is not and gets the stopping step's α/1
+    assert table["ci_level"].tolist() == pytest.approx([1 - 0.05 / 2, 0.95])
+    assert family_note(table) == "paired t, 95 % intervals Holm-corrected over 2 comparisons (each at 95.00–97.50 %)"
+    assert family_note(table.iloc[:0]).startswith("no comparison")

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import pytest
+from scipy import stats
 
 from trickbench.config import validate_config
 from trickbench.studies.early_stopping import NAME, early_stopping_point, study_specs
@@ -120,8 +121,14 @@ def test_last_restored_and_planned_weights_are_compared_paired_by_seed(tiny_conf
     for key, accuracy in planned_acc.items():
         assert on_loss.loc[key, "test_acc_planned"] == accuracy
     comparisons = tables[COMPARISONS].set_index(["regularizer", "comparison"])
+    # one family: every comparison the figure draws, 2 regularizers × 3 contrasts
     assert len(comparisons) == 2 * 3 and (comparisons["family_size"] == 6).all()
+    assert (comparisons["test"] == "paired t").all() and (comparisons["correction"] == "holm").all()
     planned_vs_restored = comparisons.loc[("none", f"{PLANNED} − {RESTORED}")]
-    assert planned_vs_restored["mean"] == pytest.approx(100 * ((0.55 - 0.5) + (0.6 - 0.5)) / 2)  # points, paired
+    assert planned_vs_restored["diff"] == pytest.approx(100 * ((0.55 - 0.5) + (0.6 - 0.5)) / 2)  # points, paired
     assert planned_vs_restored["n"] == 2
-    assert comparisons.loc[("none", f"{RESTORED} − {LAST}"), "mean"] == pytest.approx(100 * 0.2)
+    assert planned_vs_restored["p_value"] == pytest.approx(stats.ttest_rel([55.0, 60.0], [50.0, 50.0]).pvalue)
+    assert planned_vs_restored["finding"].startswith(f"none: {PLANNED} vs {RESTORED}: no detectable difference with 2 seeds")
+    restored_vs_last = comparisons.loc[("none", f"{RESTORED} − {LAST}")]
+    assert restored_vs_last["diff"] == pytest.approx(100 * 0.2)  # 0.5 restored − 0.3 last on every seed: no spread
+    assert restored_vs_last["detectable"] and restored_vs_last["finding"].startswith(f"none: {RESTORED} beats {LAST} by 20.0")

@@ -3,7 +3,7 @@
 Raw NLL and ECE mix two things: how well a network ranks its classes and how over-confident it
 is. Temperature scaling on validation (`trickbench.calibration`, Guo et al. 2017) removes most of
 the second, so comparing techniques on the *scaled* numbers asks which one learned better
-probabilities, not which one happens to be less over-confident at the last epoch (Ashukha et al.
+probabilities, not which one happens to be less over-confident in the model it returns (Ashukha et al.
 2020). Both are shown; a regularizer that "improves calibration" only raw has fixed a scalar.
 """
 

@@ -14,6 +14,9 @@ from matplotlib.lines import Line2D
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
+
+#: the running training-mode numbers of the epoch's minibatches, drawn beside the eval-mode curves
+RUNNING_STYLE = ":"
 from trickbench.techniques import FAMILIES
 
 SECTION = "Factor grid"
@@ -218,7 +221,12 @@ def variant_color(variant: str, colors: TechniqueColors):
 @figure("learning_curves", title="Learning curves: train vs validation", section=SECTION, tables=("runs", "epochs"))
 def learning_curves(tables: Tables, config: Mapping[str, Any]):
     """Small multiples, one column per run: loss above, accuracy below, the baseline in grey
-    behind each, so every run reads against the same reference without a crowded legend."""
+    behind each, so every run reads against the same reference without a crowded legend.
+
+    The train curve is measured like the validation one — in eval mode, on the run's fixed sample
+    of the training split (`train_eval_*`) — so the gap between them is the model's; the running
+    training-mode mean of the epoch's minibatches (`train_*`: dropout and augmentation on, weights
+    moving) is drawn thin and dotted for the run itself, labelled as such."""
     apply_theme()
     runs, epochs = finished(tables["runs"]), tables["epochs"]
     if runs.empty or epochs.empty:
@@ -242,8 +250,11 @@ def learning_curves(tables: Tables, config: Mapping[str, Any]):
             curves = [(reference["run_id"].iloc[0], BASELINE_COLOR, 1.2)] if len(reference) and variant != "baseline" else []
             for curve_id, color, width in curves + [(run_id, variant_color(variant, colors), 2.0)]:
                 curve = data[data["run_id"] == curve_id]
-                ax.plot(curve["epoch"], scale * curve[f"train_{metric}"], TRAIN_STYLE, color=color, linewidth=width)
+                ax.plot(curve["epoch"], scale * curve[f"train_eval_{metric}"], TRAIN_STYLE, color=color, linewidth=width)
                 ax.plot(curve["epoch"], scale * curve[f"val_{metric}"], VAL_STYLE, color=color, linewidth=width)
+            running = data[data["run_id"] == run_id]
+            ax.plot(running["epoch"], scale * running[f"train_{metric}"], RUNNING_STYLE, color=variant_color(variant, colors),
+                    linewidth=1.0, alpha=0.8)
             integer_ticks(ax)
             ax.set_ylabel(label if column == 0 else "")
             ax.set_xlabel("epoch" if offset == 1 else "")
@@ -252,14 +263,16 @@ def learning_curves(tables: Tables, config: Mapping[str, Any]):
             ax.tick_params(labelbottom=True)
     for ax in [axes[2 * (i // columns) + o, i % columns] for i in range(len(chosen), blocks * columns) for o in (0, 1)]:
         ax.set_axis_off()
-    handles = [Line2D([], [], color="black", linestyle=TRAIN_STYLE, label="train"),
-               Line2D([], [], color="black", linestyle=VAL_STYLE, label="validation")]
+    handles = [Line2D([], [], color="black", linestyle=TRAIN_STYLE, label="train (eval mode)"),
+               Line2D([], [], color="black", linestyle=VAL_STYLE, label="validation"),
+               Line2D([], [], color="black", linestyle=RUNNING_STYLE, linewidth=1.0, label="train, running (train mode)")]
     if len(reference):
         handles.append(Line2D([], [], color=BASELINE_COLOR, linewidth=1.2, label="baseline (for reference)"))
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False, bbox_to_anchor=(1.0, 1.0))
+    fig.legend(handles=handles, loc="lower center", ncol=2 if columns == 1 else len(handles), frameon=False, fontsize=9)
     fig.suptitle("Learning curves (first seed), worst to best validation accuracy", x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    return fig, data[["run_id", "variant", "epoch", "train_loss", "val_loss", "train_acc", "val_acc"]]
+    fig.tight_layout(rect=(0, 0.07 if columns == 1 else 0.04, 1, 0.97))
+    return fig, data[["run_id", "variant", "epoch", "train_eval_loss", "val_loss", "train_eval_acc", "val_acc",
+                      "train_loss", "train_acc"]]
 
 
 @figure("generalization_gap", title="Train − validation accuracy gap", section=SECTION)

@@ -33,7 +33,7 @@ TEMPLATE = Path(__file__).with_name("template.html.j2")
 #: columns of the runs table in the report, in order, with their headers: how each run ended and
 #: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
-    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
+    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc (returned model)",
     "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_eval_acc": "train acc (eval mode)",
     "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
     "role": "role", "base_lr": "lr", **{family: family for family in FAMILIES}, "technique_notes": "notes",
@@ -148,7 +148,7 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     if finished(runs).empty:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
-            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
+            + equal_compute.summary_sentences(runs, tables["epochs"], config)
             + calibration_effects.summary_sentences(runs, config))
 
 

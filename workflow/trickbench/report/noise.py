@@ -24,8 +24,9 @@ from trickbench.report.grid import SECTION, chance_test, with_variants
 from trickbench.report.stats import compare_to_reference, failure_reasons, level_failed
 from trickbench.report.style import PALETTE, apply_theme
 
-#: the two test accuracies of a run: at its last epoch, and at its validation-selected epoch
-METRICS = {"final_test_acc": "final epoch", "best_test_acc": "validation-selected epoch"}
+#: the two test accuracies of a run: of the model it returns (its last epoch, or the weights early
+#: stopping restored), and at its validation-selected epoch (highest val_acc)
+METRICS = {"final_test_acc": "returned model", "best_test_acc": "validation-selected epoch"}
 BASELINE = "baseline"
 #: variants the figure draws at most: the baseline and the largest differences (the CSV has all)
 MAX_ROWS = 30
@@ -37,10 +38,7 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     interval `diff_ci_low/high`, `detectable`, `mde`, `seeds_needed`), among trained runs."""
     if runs.empty:
         return pd.DataFrame()
-    runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
-    failed_cells = {variant for variant, part in runs.groupby("variant")
-                    if level_failed(int((part["failure"] != "").sum()), len(part))}
-    runs = runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
+    runs = trained_variants(runs, config)
     if runs.empty:
         return pd.DataFrame()
     parts = []
@@ -54,6 +52,15 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs that trained (`stats.failure_reasons`: not diverged, exploded or at chance on
+    validation) of the variants most of whose runs trained, each with its `variant` label."""
+    runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
+    failed_cells = {variant for variant, part in runs.groupby("variant")
+                    if level_failed(int((part["failure"] != "").sum()), len(part))}
+    return runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
+
+
 def summary_sentences(table: pd.DataFrame) -> list[str]:
     """What the noise floor means for the grid's claims, in two sentences."""
     final = table[(table["metric"] == METRICS["final_test_acc"])] if not table.empty else table
@@ -63,7 +70,8 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
                 "seed-to-seed noise; run at least 2 seeds (design.seeds) to measure it."]
     runs_sd = pooled_sd_of(repeated)
     compared = final[(final["variant"] != BASELINE) & final["test"].fillna("").astype(bool)]
-    sentences = [f"Seed-to-seed noise: the pooled standard deviation of final test accuracy is {runs_sd:.2f} points over "
+    sentences = [f"Seed-to-seed noise: the pooled standard deviation of test accuracy (of the model each run returns) is "
+                 f"{runs_sd:.2f} points over "
                  f"{len(repeated)} cells with {_range(repeated['n'])} seeds (per cell {repeated['sd'].min():.2f}–"
                  f"{repeated['sd'].max():.2f})."]
     if len(compared):
@@ -136,7 +144,8 @@ def noise_floor(tables: Tables, config: Mapping[str, Any]):
     diff_ax.set_title("difference to the baseline (hollow: not detectable; n: seeds needed)", loc="left", fontsize=10)
     tests = " or ".join(sorted(set(compared["test"].dropna()) - {""})) or "no test"
     family = int(compared["family_size"].max()) if compared["family_size"].notna().any() else 0
-    diff_ax.set_xlabel(f"final test accuracy − baseline (points); {tests}, 95 % CI Holm-corrected over {family}")
+    diff_ax.set_xlabel(f"test accuracy of the returned model − baseline (points); {tests}, 95 % CI Holm-corrected "
+                       f"over {family}")
     spread_ax.set_yticks(range(len(order)), order)
     spread_ax.set_ylim(len(order) - 0.5, -0.5)
     if len(order) < len(final):

@@ -17,8 +17,9 @@ separates the two: each run is trained again with `epochs` set to the epoch wher
 on validation loss stopped it, so its schedule anneals fully by then — the same compute as early
 stopping, planned for it (Li, Yumer & Ramanan 2020, "Budgeted Training", ICLR: a schedule planned
 for the budget beats a truncated one). Three weights per level and seed are compared, paired by
-seed (`studies.comparisons`): the last epoch, the restored weights, and the planned run's final
-weights. The test set chooses nothing.
+seed, through the report's statistics (`studies.comparisons`: paired t, Holm across every
+comparison of the figure, minimum detectable effect of the same test): the last epoch, the
+restored weights, and the planned run's final weights. The test set chooses nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from trickbench.report.style import (BASELINE_COLOR, PALETTE, TECHNIQUE_PALETTE,
                                      integer_ticks)
 from trickbench.spec import RunSpec, regularizer_label, resolve_regularizers
 from trickbench.studies import Stage, Study, is_enabled, register_study
-from trickbench.studies.comparisons import paired_comparisons
+from trickbench.studies.comparisons import contrast_table, family_note
 from trickbench.studies.records import FinishedRun, finished_runs
 
 NAME = "early_stopping"
@@ -177,14 +178,15 @@ def weights_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """Both rounds' folders → the stop table with the planned runs, the curves of the first round
-    and the paired comparisons of the three weights (in test-accuracy points)."""
+    and the comparisons of the three weights (in test-accuracy points, paired by seed; one family)."""
     first_ids = {spec.run_id for spec in study_specs(config)}
     finished = {run.run_id: run for run in finished_runs(run_dirs)}
     first_round = [run for run_id, run in finished.items() if run_id in first_ids]
     table = with_planned_runs(stop_table(first_round, config["studies"][NAME]["patience"]), finished)
     curves = [eval_mode_epochs(run)[["epoch", *CURVE_METRICS]].assign(regularizer=regularizer_label(run.spec.regularizer),
                                                                        seed=run.spec.seed) for run in first_round]
-    comparisons = paired_comparisons(weights_table(table), "weights", "test_acc", CONTRASTS, by=["regularizer"])
+    comparisons = contrast_table(weights_table(table), "weights", "test_acc", CONTRASTS, within="regularizer",
+                                 name_group=True)
     return {NAME: table, CURVES: curve_table(pd.concat(curves) if curves else pd.DataFrame()),
             COMPARISONS: comparisons}
 
@@ -299,22 +301,19 @@ def _arms_panel(ax, weights: pd.DataFrame, arms: pd.DataFrame, levels: list[str]
 
 
 def _comparisons_panel(ax, comparisons: pd.DataFrame, levels: list[str]) -> None:
-    """The paired differences with their simultaneous intervals; hollow: no detectable difference."""
+    """The paired differences with their Holm-corrected intervals; hollow: no detectable difference."""
     colors = dict(zip([f"{a} − {b}" for a, b in CONTRASTS], (PALETTE[0], PALETTE[1], PALETTE[4])))
     ax.axvline(0, color="0.5", lw=1)
     for i, (name, color) in enumerate(colors.items()):
         part = comparisons[comparisons.comparison == name].set_index("regularizer").reindex(levels)
         y = np.arange(len(levels)) + (i - 1) * 0.22
-        detected = part["verdict"].isin(["higher", "lower"]).to_numpy()
-        xerr = np.vstack([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]])
-        ax.errorbar(part["mean"], y, xerr=np.nan_to_num(xerr), fmt="none", ecolor=color, capsize=3)
-        ax.scatter(part["mean"], y, marker="o", s=40, color=color, label=name)
-        ax.scatter(part["mean"][~detected], y[~detected], marker="o", s=18, color="white", zorder=3)
+        detected = (part["detectable"] == True).to_numpy()  # noqa: E712 (NaN: not tested)
+        xerr = np.vstack([part["diff"] - part["diff_ci_low"], part["diff_ci_high"] - part["diff"]])
+        ax.errorbar(part["diff"], y, xerr=np.nan_to_num(xerr), fmt="none", ecolor=color, capsize=3)
+        ax.scatter(part["diff"], y, marker="o", s=40, color=color, label=name)
+        ax.scatter(part["diff"][~detected], y[~detected], marker="o", s=18, color="white", zorder=3)
     ax.set_yticks(range(len(levels)), levels, fontsize=9)
     ax.set_ylim(len(levels) - 0.5, -0.5)
-    family = int(comparisons["family_size"].max()) if len(comparisons) else 0
-    level = float(comparisons["confidence"].max()) if len(comparisons) else math.nan
     ax.set_xlabel("difference in test accuracy (points), paired by seed")
-    ax.set_title(f"paired t, {100 * level:.2f} % intervals (Bonferroni over {family} comparisons; Holm p in the data); "
-                 "hollow: no detectable difference", loc="left", fontsize=9)
+    ax.set_title(f"{family_note(comparisons)}; hollow: no detectable difference", loc="left", fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / len(levels) - 0.1), ncol=1, fontsize=9, frameon=False)

@@ -1,8 +1,10 @@
-"""Each level against a reference level: one test, one corrected interval, one power statement.
+"""Differences between levels over seeds: one test, one corrected interval, one power statement.
 
-Every comparison the report states goes through `compare_to_reference`, so no two statements can
-disagree (the noise floor, the findings, the factor-effects tables and the HTML summary all read
-its columns).
+Every comparison the report states goes through `compare_to_reference` (each level against one
+reference level) or `compare_contrasts` (chosen pairs of levels, e.g. the weights a study keeps of
+the same seeds compared among themselves), so no two statements can disagree: the noise floor, the
+findings, the factor-effects tables, the studies' comparisons, the equal-compute summary and the
+HTML summary all read their columns.
 
 The test. Paired t (scipy `ttest_rel`) where both arms were run on the same seeds, one run per
 seed: the seed's own luck (initialization, data order) cancels in the per-seed difference.
@@ -11,8 +13,8 @@ share a variance. Fewer than two values on a side: no test, no interval, no find
 
 The family. All the comparisons of one call: what one figure or one sentence draws together. In
 an ablation that is every non-baseline level of every factor against the shared baseline runs
-(13 comparisons in the default grid); a caller that compares several factors passes them in one
-frame with `within`.
+(13 comparisons in the default grid); a caller that compares several factors (or several
+regularizers, metrics, budgets) passes them in one frame with `within`.
 
 The correction and its intervals. p-values are adjusted across the family by statsmodels'
 `multipletests` (Holm by default: family-wise error ≤ α without assuming independence; BH
@@ -176,31 +178,62 @@ def compare_to_reference(frame: pd.DataFrame, by: str, value: str, reference: An
     test, its df, raw and adjusted p, the correction and family size, the per-comparison level
     `ci_level` and interval `diff_ci_low/high`, `detectable` (the interval excludes 0), the
     minimum detectable effect `mde` and the `seeds_needed` per arm at the observed difference."""
-    groups = frame.groupby(within, sort=False) if within else [(None, frame)]
     found: list[tuple[dict[str, Any], TwoArmTest]] = []
-    for group, part in groups:
+    for group, arms in _groups(frame, by, within):
         base = reference.get(group) if isinstance(reference, Mapping) else reference
-        arms = {level_: rows for level_, rows in part.groupby(by, sort=False)}
-        base_rows = arms.get(base, part.iloc[:0])
-        for level_, rows in arms.items():
-            if level_ == base:
-                continue
-            test = two_arm_test(pd.to_numeric(rows[value], errors="coerce"), pd.to_numeric(base_rows[value], errors="coerce"),
-                                _keys(rows, pair_on), _keys(base_rows, pair_on))
-            found.append(({**({within: group} if within else {}), by: level_}, test))
+        for level_ in arms:
+            if level_ != base:
+                found.append(({**({within: group} if within else {}), by: level_},
+                              _arm_test(arms, level_, base, value, pair_on, frame)))
+    return _family(found, [*([within] if within else []), by], correction, level, power)
+
+
+def compare_contrasts(frame: pd.DataFrame, by: str, value: str, contrasts: Sequence[tuple[Any, Any]], *,
+                      within: str | None = None, pair_on: str | None = "seed", correction: str = "holm",
+                      level: float = 0.95, power: float = POWER) -> pd.DataFrame:
+    """Chosen differences among levels of `by`, as one family: each (level, reference) of
+    `contrasts` is mean(level) − mean(reference), inside each group of `within` when given.
+
+    For arms that are not all compared with one reference level — pairwise contrasts, or several
+    treatments of the same seeds against each other (the weights a study keeps of one run). The
+    test, correction, intervals and power are `compare_to_reference`'s; rows carry `by` (the
+    level), `reference` (the level it is compared with) and the same columns. A contrast whose arm
+    is missing from a group has n = 0, no test, and stays out of the family."""
+    found = [({**({within: group} if within else {}), by: level_, "reference": base},
+              _arm_test(arms, level_, base, value, pair_on, frame))
+             for group, arms in _groups(frame, by, within) for level_, base in contrasts]
+    return _family(found, [*([within] if within else []), by, "reference"], correction, level, power)
+
+
+def _groups(frame: pd.DataFrame, by: str, within: str | None) -> list[tuple[Any, dict[Any, pd.DataFrame]]]:
+    """(group of `within`, {level of `by`: its rows}) in order of appearance."""
+    groups = frame.groupby(within, sort=False) if within else [(None, frame)]
+    return [(group, {level_: rows for level_, rows in part.groupby(by, sort=False)}) for group, part in groups]
+
+
+def _arm_test(arms: Mapping[Any, pd.DataFrame], level_: Any, base: Any, value: str, pair_on: str | None,
+              frame: pd.DataFrame) -> TwoArmTest:
+    rows, base_rows = arms.get(level_, frame.iloc[:0]), arms.get(base, frame.iloc[:0])
+    return two_arm_test(pd.to_numeric(rows[value], errors="coerce"), pd.to_numeric(base_rows[value], errors="coerce"),
+                        _keys(rows, pair_on), _keys(base_rows, pair_on))
+
+
+def _family(found: list[tuple[dict[str, Any], TwoArmTest]], labels: list[str], correction: str, level: float,
+            power: float) -> pd.DataFrame:
+    """The rows of one family: p-values adjusted together, each interval at its own corrected level."""
     alpha = 1 - level
     adjusted, alphas = interval_alphas([test.p_value for _, test in found], correction, alpha)
     family = int(np.isfinite(adjusted).sum())
     rows = []
-    for (labels, test), p_adjusted, alpha_i in zip(found, adjusted, alphas):
+    for (named, test), p_adjusted, alpha_i in zip(found, adjusted, alphas):
         low, high = test.interval(alpha_i)
         facts = asdict(test)
-        rows.append({**labels, **{c: facts[c] for c in COLUMNS if c in facts}, "p_adjusted": p_adjusted,
+        rows.append({**named, **{c: facts[c] for c in COLUMNS if c in facts}, "p_adjusted": p_adjusted,
                      "correction": correction, "family_size": family, "ci_level": 1 - alpha_i,
                      "diff_ci_low": low, "diff_ci_high": high, "detectable": bool(low > 0 or high < 0),
                      "mde": test.minimum_detectable_effect(alpha_i, power),
                      "seeds_needed": test.seeds_needed(alpha_i, power)})
-    return pd.DataFrame(rows, columns=[*([within] if within else []), by, *COLUMNS])
+    return pd.DataFrame(rows, columns=[*labels, *COLUMNS])
 
 
 def _keys(rows: pd.DataFrame, pair_on: str | None) -> list[Hashable] | None:

@@ -1,16 +1,28 @@
-"""Power of the two t tests the comparisons use (statsmodels), at each test's own degrees of freedom.
+"""Power of the two t tests the comparisons use, at each test's own degrees of freedom.
 
 The interval of a comparison and its power statement must come from the same test, or they can
 contradict each other (a Welch interval on 2 degrees of freedom calling a difference "within the
-noise" while a pooled-t power calculation on 4 says the seeds already suffice). So:
+noise" while a pooled-t power calculation on 4 says the seeds already suffice). So both tests'
+power is the textbook two-sided power of a t test (Cohen 1988, ch. 2): with T ~ noncentral t(ν, λ)
+and c = t₁₋α/₂,ν,
 
-- paired t (runs that share seeds): `TTestPower` on the standard deviation of the per-seed
-  differences, df = n − 1;
-- Welch t: `TTestIndPower` with the effect standardized by σ_eff = se / √(1/n₁ + 1/n₂), which
-  makes its noncentrality δ / se exactly Welch's, and with Welch–Satterthwaite degrees of freedom
-  passed as `df` (statsmodels' default would be the pooled n₁ + n₂ − 2).
+    power = P(T > c) + P(T < −c),
 
-Both at the comparison's corrected α (see `compare.interval_alphas`), two-sided, 80 % power.
+- paired t (runs that share seeds): ν = n − 1, λ = δ·√n / sd(per-seed differences);
+- Welch t: ν the Welch–Satterthwaite degrees of freedom, λ = δ / se = δ / (σ_eff·√(1/n₁ + 1/n₂)),
+  σ_eff = se / √(1/n₁ + 1/n₂) — statsmodels' `TTestIndPower` with `df` set to Welch's.
+
+Both at the comparison's corrected α (see `compare.interval_alphas`), 80 % power.
+
+Why scipy's noncentral t (`stats.nct`) and not statsmodels' `TTestPower`/`TTestIndPower`, which
+compute the same sum: statsmodels evaluates both tails with `special.nctdtr`, which returns NaN
+in the far tails that few seeds and a corrected α reach (n = 3 at α = 0.05/6 and an effect of 5
+sd; Welch at an effect of 30 sd and ν = 8) — NaN power, then NaN minimum detectable effects. scipy's
+`nct.sf` gives the right-sign tail everywhere we use it (ν ≥ 1, α ≥ 1e-4, λ up to 1e7 checked); its
+`nct.cdf` returns NaN only where the wrong-sign tail underflows, and that tail is then taken as 0:
+it is below Φ(−λ) (T < −c needs Z < −λ), at most 4e-5 and in fact ~1e-16 wherever it happened
+(an mpmath integration of the worst case). tests/report/test_stats.py checks the power against
+statsmodels where statsmodels is finite and against a simulation of the t test where it is not.
 """
 
 from __future__ import annotations
@@ -18,8 +30,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from scipy import optimize
-from statsmodels.stats.power import TTestIndPower, TTestPower
+from scipy import optimize, stats
 
 #: the power at which minimum detectable effects and seeds needed are stated
 POWER = 0.8
@@ -33,23 +44,23 @@ def welch_df(var_a: float, var_b: float, n_a: int, n_b: int) -> float:
     return (a + b) ** 2 / (a ** 2 / (n_a - 1) + b ** 2 / (n_b - 1))
 
 
+def t_test_power(noncentrality: float, df: float, alpha: float) -> float:
+    """Two-sided power of a t test on `df` degrees of freedom at level `alpha` when its statistic
+    is noncentral t with `noncentrality` λ: P(T > c) + P(T < −c), c = t₁₋α/₂,df (see above)."""
+    critical, shift = float(stats.t.isf(alpha / 2, df)), abs(noncentrality)
+    right = float(stats.nct.sf(critical, df, shift))
+    wrong = float(stats.nct.cdf(-critical, df, shift))
+    return right + (wrong if math.isfinite(wrong) else 0.0)  # NaN only where it underflows (< Φ(−λ))
+
+
 def paired_power(effect: float, n: int, alpha: float) -> float:
     """Power of the two-sided paired t test with n pairs at standardized effect δ / sd(differences)."""
-    return _two_sided(lambda tail, a: TTestPower().power(effect_size=abs(effect), nobs=n, alpha=a, alternative=tail), alpha)
+    return t_test_power(effect * math.sqrt(n), n - 1, alpha)
 
 
 def welch_power(effect: float, n_a: int, n_b: int, alpha: float, df: float) -> float:
     """Power of the two-sided Welch t test at standardized effect δ / σ_eff with `df` degrees of freedom."""
-    return _two_sided(lambda tail, a: TTestIndPower().power(effect_size=abs(effect), nobs1=n_a, alpha=a, ratio=n_b / n_a,
-                                                            df=df, alternative=tail), alpha)
-
-
-def _two_sided(power_of_tail: Callable[[str, float], float], alpha: float) -> float:
-    """Two-sided power as statsmodels sums it, one tail at α/2 each. scipy's noncentral t returns
-    NaN where the wrong-sign tail underflows (around 1e-17 for a large effect on few degrees of
-    freedom), which would make the whole power NaN; that tail, never above α/2, is then 0."""
-    right, wrong = float(power_of_tail("larger", alpha / 2)), float(power_of_tail("smaller", alpha / 2))
-    return right + (wrong if math.isfinite(wrong) else 0.0)
+    return t_test_power(effect / math.sqrt(1 / n_a + 1 / n_b), df, alpha)
 
 
 def detectable_effect(power_at: Callable[[float], float], power: float = POWER) -> float:
