@@ -131,8 +131,6 @@ def test_a_large_grid_is_shown_a_page_at_a_time_and_sorted_and_filtered_as_a_who
     from trickbench.report.html import RUNS_PAGE_SIZE
 
     tab, tables = paged
-    tab.evaluate("document.getElementById('runs').scrollIntoView()")
-    tab.evaluate("new Promise(done => setTimeout(done, 1000))")  # smooth scrolling, before any click
     count = lambda: tab.evaluate("document.getElementById('run-count').textContent")
     assert len(column(tab, "run")) == RUNS_PAGE_SIZE and count() == f"300 of 300 runs; 1–{RUNS_PAGE_SIZE} shown"
     tab.click("#run-next")
