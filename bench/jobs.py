@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--execution", default="{}", help="more execution settings, a YAML mapping (e.g. '{gpu_slots: 4}')")
     parser.add_argument("--skip-tiny", action="store_true")
     parser.add_argument("--skip-grid", action="store_true")
+    parser.add_argument("--grid-only-packed", action="store_true", help="the grid with --runs-per-job only, not also with 1")
+    parser.add_argument("--grid-configfile", nargs="*", default=[], help="configs over config.yaml for the grid (default: none)")
+    parser.add_argument("--grid-target", nargs="*", default=[], help="targets of the grid pass (default: everything)")
     parser.add_argument("--name", default="jobs", help="result file bench/results/<name>.json (default: jobs)")
     args = parser.parse_args()
     machine = describe_machine()
@@ -110,13 +113,16 @@ def main() -> None:
         payload["tiny"] = {"one_process_per_run": one, "runs_per_process": many, "runs_per_hour_ratio": ratio,
                            "runs_per_core_hour_ratio": core_ratio}
     if not args.skip_grid:
-        one = snakemake_pass(cores, [], [], one_per_run, [])
-        report("default grid, one process per run", one)
-        many = snakemake_pass(cores, [], [], several, [])
+        payload["grid"] = {"configfiles": ["config.yaml", *args.grid_configfile], "targets": args.grid_target or ["all"]}
+        if not args.grid_only_packed:
+            one = snakemake_pass(cores, args.grid_configfile, [], one_per_run, args.grid_target)
+            report("default grid, one process per run", one)
+            payload["grid"]["one_process_per_run"] = one
+        many = snakemake_pass(cores, args.grid_configfile, [], several, args.grid_target)
         report(f"default grid, {args.runs_per_job} runs per process", many)
+        payload["grid"]["runs_per_process"] = many
         print(f"default grid: {100 * many['training_share']:.0f} % of its core-seconds training and evaluating "
-              f"(target ≥ {100 * TARGETS['grid_training_share']:.0f} %; one process per run: {100 * one['training_share']:.0f} %)")
-        payload["grid"] = {"one_process_per_run": one, "runs_per_process": many}
+              f"(target ≥ {100 * TARGETS['grid_training_share']:.0f} %)")
     write_result(args.name, payload, machine)
 
 

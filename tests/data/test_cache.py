@@ -17,7 +17,7 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10
 
-from conftest import TINY_CONFIG
+from conftest import REPO, TINY_CONFIG
 from test_data import tiny_official_cifar10  # noqa: F401 — the fixture: tiny official files, MD5s patched
 from trickbench import cli
 from trickbench.config import validate_config
@@ -27,6 +27,12 @@ from trickbench.errors import DataError
 from trickbench.registry import Technique
 
 CIFAR10_SOURCE = Technique("cifar10")
+
+
+def documented(message: str, root: Path) -> None:
+    """docs/bad-input.md shows this error, the data root written <data_root>."""
+    line = message.replace(str(root), "<data_root>")
+    assert f"`{line}`" in (REPO / "docs/bad-input.md").read_text(), f"docs/bad-input.md lacks: {line}"
 
 
 def specs_on(source) -> list:
@@ -82,10 +88,11 @@ def test_a_corrupted_download_is_refused_and_no_cache_is_written(tiny_official_c
     assert not (root / "cache").exists() or not any((root / "cache").iterdir())
 
 
-def test_a_missing_cache_says_how_to_make_it():
+def test_a_missing_cache_says_how_to_make_it(tmp_path):
     with pytest.raises(DataError, match="prepare_data rule") as error:
-        cache.load_cache(CIFAR10_SOURCE, Path("/nonexistent"))
+        cache.load_cache(CIFAR10_SOURCE, tmp_path)
     assert "--download" in str(error.value) and "\n" not in str(error.value)
+    documented(str(error.value), tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
@@ -104,6 +111,7 @@ def test_a_damaged_cache_is_one_line(tiny_official_cifar10, damage):
         with pytest.raises(DataError, match="does not match its manifest") as error:
             cache.verify_cache(CIFAR10_SOURCE, root)
     assert "\n" not in str(error.value)
+    documented(str(error.value), root)
 
 
 def test_runs_of_one_process_share_their_data(tmp_path):
@@ -130,6 +138,7 @@ def test_a_plan_without_the_data_and_without_downloads_stops_with_one_line(tmp_p
     message = str(error.value)
     assert "\n" not in message and "execution.download: true" in message and "cifar-10-python.tar.gz" in message
     assert "training jobs never download" in message
+    documented(message, tmp_path)
 
 
 def test_a_plan_goes_on_where_the_data_can_be_had(tmp_path, tiny_official_cifar10):
