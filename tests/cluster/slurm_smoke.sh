@@ -156,15 +156,17 @@ workspace() {  # a scratch copy of the workflow as a user's checkout has it
     cp "$REPO/Snakefile" "$REPO/config.yaml" "$1/"
     cp -r "$REPO/workflow" "$REPO/profiles" "$1/"
 }
-SMOKE=(--configfile workflow/presets/smoke.yaml --config "execution={runs_per_job: 3}")
+SMOKE=(--configfile workflow/presets/smoke.yaml)
 # Each training job declares execution.mem_mb; on a small machine ask for less, so that one job
-# per core fits in the node's memory (SLURM would otherwise leave jobs pending for good).
+# per core fits in the node's memory (SLURM would otherwise leave jobs pending for good). An
+# execution setting, so both runs make the same runs.
 JOB_MEM=$((MEM / CPUS < 2000 ? MEM / CPUS : 2000))
+EXECUTION="execution={runs_per_job: 3, mem_mb: $JOB_MEM}"
 
 workspace "$WORK/local"
 T0=$SECONDS
 (cd "$WORK/local" && "$PYTHON" -m snakemake --profile profiles/local --cores "$CPUS" "${SMOKE[@]}" \
-    >"$WORK/log/local.out" 2>&1) || fail "local run failed (see $WORK/log/local.out)"
+    --config "$EXECUTION" >"$WORK/log/local.out" 2>&1) || fail "local run failed (see $WORK/log/local.out)"
 LOCAL_S=$((SECONDS - T0))
 say "local run: ${LOCAL_S} s"
 
@@ -173,7 +175,7 @@ T0=$SECONDS
 (cd "$WORK/slurm" && TRICKBENCH_SLURM_ACCOUNT="" TRICKBENCH_SLURM_PARTITION=debug \
     timeout -s KILL "$TIMEOUT" "$PYTHON" -m snakemake --profile profiles/slurm "${SMOKE[@]}" \
     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2 \
-    --slurm-keep-successful-logs --set-resources "train:mem_mb=$JOB_MEM" \
+    --slurm-keep-successful-logs --config "$EXECUTION" \
     >"$WORK/log/slurm.out" 2>&1) || fail "SLURM run failed or timed out (see $WORK/log/slurm.out)"
 SLURM_S=$((SECONDS - T0))
 say "SLURM run: ${SLURM_S} s"

@@ -141,12 +141,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or Path("results/runs") / spec.run_id
     if run_dir.name != spec.run_id:
         raise ConfigError("--run-dir", str(run_dir), f"a folder named by the spec's id {spec.run_id}")
-    execution = execution_from(args)
-    from trickbench.data.cache import is_prepared, prepare_cache
+    from trickbench.data.cache import read_images
 
-    if is_prepared(spec.data.source):  # by hand there is no prepare_data rule: prepare (or reuse) the cache here
-        prepare_cache(spec.data.source, args.data_root, args.download)
-    train_run(spec, run_dir, execution, progress=True)
+    read_images(spec.data.source, args.data_root, args.download)  # by hand there is no prepare_data rule
+    train_run(spec, run_dir, execution_from(args), progress=True)
     return 0
 
 
@@ -155,8 +153,7 @@ def execution_from(args: argparse.Namespace):
 
     return Execution(device=args.device, threads=args.threads, eval_batch_size=args.eval_batch_size,
                      checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
-                     data_root=str(args.data_root), download=getattr(args, "download", False),
-                     precision=args.precision, compile=args.compile)
+                     data_root=str(args.data_root), precision=args.precision, compile=args.compile)
 
 
 def cmd_train_many(args: argparse.Namespace) -> int:

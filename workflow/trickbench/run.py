@@ -58,7 +58,6 @@ class Execution:
     checkpoint_every: int = 1
     deterministic: bool = False
     data_root: str = "data"
-    download: bool = False
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16; see train.acceleration
     compile: bool = False  # torch.compile the model
 

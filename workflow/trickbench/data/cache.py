@@ -194,6 +194,15 @@ def images_for(source: Technique, root: Path) -> Images:
     return SOURCES.build(source, Path(root), False)
 
 
+def read_images(source: Technique, root: Path, download: bool) -> Images:
+    """A source's images for a step outside the training jobs (a study's analysis on the login
+    node, a run by hand): from its cache, preparing that first where it is missing (fetching only
+    with `download`); the same signature as `SOURCES.build`."""
+    if is_prepared(source):
+        prepare_cache(source, Path(root), download)
+    return images_for(source, Path(root))
+
+
 def run_data(spec, data_root: str | Path, device: torch.device):
     """The data a run trains on (splits, preprocessing fitted on its training split, on `device`).
     Runs of one process that share their data spec and preprocessing share one copy: it is a pure

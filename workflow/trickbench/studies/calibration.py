@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from trickbench.calibration import reliability_table, softmax
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.data.splits import stratified_split
 from trickbench.registry import Technique
 from trickbench.report.figures import Tables, figure, placeholder
@@ -46,7 +46,7 @@ def split_labels(spec: RunSpec, config: Mapping[str, Any]) -> dict[str, np.ndarr
 
 @lru_cache(maxsize=4)
 def _split_labels(source: Technique, val_fraction: float, split_seed: int, data_root: str, download: bool) -> dict[str, np.ndarray]:
-    images = SOURCES.build(source, Path(data_root), download)
+    images = read_images(source, Path(data_root), download)
     _, val = stratified_split(images.y_train, val_fraction, split_seed)
     return {"val": images.y_train[val].numpy(), "test": images.y_test.numpy()}
 

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.registry import Technique
 from trickbench.spec import RunSpec
 
@@ -20,4 +20,4 @@ def test_labels(spec: RunSpec, config: Mapping[str, Any]) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _labels(source: Technique, data_root: str, download: bool) -> np.ndarray:
-    return SOURCES.build(source, Path(data_root), download).y_test.numpy()
+    return read_images(source, Path(data_root), download).y_test.numpy()
