@@ -230,7 +230,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
           + (f" ({shared} shared, trained once)" if shared else ""))
     states = {run_id: run_state(args.results / "runs" / run_id) for run_id in plan.runs}
     done = sum(state not in UNFINISHED for state in states.values())
-    print(f"{done} done, {len(plan.runs) - done} to train (under {args.results / 'runs'})")
+    per_job = plan.config["execution"]["runs_per_job"]
+    print(f"{done} done, {len(plan.runs) - done} to train (under {args.results / 'runs'})"
+          + (f"; {len(plan.jobs)} training jobs of up to {per_job} runs each" if plan.jobs else ""))
     for run_id, spec in list(plan.runs.items())[: args.limit]:
         print(f"  {run_id}  seed {spec.seed}  {states[run_id]:<12} {describe(spec)}")
     if len(plan.runs) > args.limit:
