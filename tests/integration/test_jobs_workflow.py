@@ -125,3 +125,17 @@ def test_a_lost_run_reruns_its_job_which_keeps_and_skips_the_finished_runs(workf
     assert "3 run(s), 2 already finished, 1 to train" in log.read_text()
     assert {d.name: {p.name: p.stat().st_ino for p in d.iterdir()} for d in kept} == stamps
     assert {d.name: result_of(d) for d in [lost, *kept]} == before  # trained again to the same results
+
+
+def test_a_training_job_asks_for_one_gpu_slot_and_the_time_of_its_runs(workflow):
+    where, _ = workflow
+    target = "results/runs/{}/summary.json"
+    runs = sorted(p.name for p in (where / "results/runs").iterdir())
+    (where / "results/runs" / runs[0] / "summary.json").unlink()  # one job to plan
+    result = snakemake(where, "-n", target.format(runs[0]), "--config",
+                       "execution={runs_per_job: 3, data_root: data, device: cuda, runtime_min: 20}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    resources = re.search(r"rule train_job_\d+:.*?resources: ([^\n]+)", result.stdout + result.stderr, re.DOTALL).group(1)
+    assert "gpu=1" in resources and "gpu_slot=1" in resources
+    runs_in_job = int(re.search(r"jobs/[0-9a-f]{12}\+(\d)\.log", result.stdout + result.stderr).group(1)) + 1
+    assert f"runtime={20 * runs_in_job}" in resources
