@@ -146,6 +146,7 @@ def test_one_failing_run_spares_the_others(tmp_path, caplog):
     assert failed == 1
     assert (tmp_path / "runs" / ok.run_id / "summary.json").is_file()
     assert "no prepared copy" in caplog.text and "going on with the job's other runs" in caplog.text
+    assert "the run failed" in (tmp_path / "logs" / f"{unprepared.run_id}.log").read_text()  # in its own log too
 
 
 def test_a_finished_run_whose_weights_are_now_wanted_trains_again_to_the_same_results(tmp_path, caplog):

@@ -17,6 +17,7 @@ others: the job trains the rest, then exits non-zero so that the workflow report
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -37,7 +38,6 @@ log = logging.getLogger("trickbench.multirun")
 #: optimizers that evaluate their closure more than once per step (SAM: twice; L-BFGS: up to
 #: max_iter times), which one batched pass per step cannot serve
 MULTI_EVALUATION_OPTIMIZERS = frozenset({"sam", "lbfgs"})
-SEED_GROUP_MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,11 @@ def log_files(paths: list[Path], mode: str) -> Iterator[None]:
         logger.addHandler(handler)
     try:
         yield
+    except Exception:  # the failure in the run's own log too (the job's log reports it as well)
+        record = logger.makeRecord(log.name, logging.ERROR, __file__, 0, "the run failed", None, sys.exc_info())
+        for handler in handlers:
+            handler.handle(record)
+        raise
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
