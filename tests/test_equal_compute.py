@@ -3,9 +3,13 @@ and a ranking that flips when a technique pays twice per step."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from trickbench.config import validate_config
@@ -143,3 +147,21 @@ def test_figure_marks_a_variant_whose_first_epoch_is_over_budget(tiny_config, tm
     texts = [t.get_text() for t in fig.axes[1].texts]
     assert "over budget" in texts and "#1" in texts
     plt.close(fig)
+
+
+@settings(max_examples=50, deadline=None)
+@given(means=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=0, max_size=12, unique_by=lambda m: m[0]))
+def test_rank_changes_are_exactly_the_pairs_whose_order_differs(means):
+    """Every pair of variants ordered one way at equal epochs and the other way under a budget (ties
+    are no change), each once, the one ahead at equal epochs first — against a direct count."""
+    variants = [f"v{k}" for k in range(len(means))]
+    table = pd.DataFrame([{"comparison": c, "variant": v, "mean": float(m[i])} for v, m in zip(variants, means)
+                          for i, c in enumerate(("equal epochs", "equal budget"))])
+    expected = sorted((a if ma[0] > mb[0] else b, b if ma[0] > mb[0] else a)
+                      for (a, ma), (b, mb) in itertools.combinations(zip(variants, means), 2)
+                      if (ma[0] - mb[0]) * (ma[1] - mb[1]) < 0)
+    changes = rank_changes(table)
+    found = sorted(map(tuple, changes[["ahead_at_equal_epochs", "ahead_at_equal_budget"]].values.tolist())) if len(changes) else []
+    assert found == expected
+    if len(changes):
+        assert (changes["epochs_gap"] > 0).all() and (changes["budget_gap"] > 0).all()

@@ -6,7 +6,7 @@ Files of a run folder, in the order they are written:
   epochs.csv       one row per epoch
   test_probs.npy   test-set class probabilities of the returned model (float32, N×classes): the
                    last epoch's weights, or the weights early stopping restored
-  model.pt         the returned model's state_dict (CPU tensors; load with weights_only=True)
+  model.pt         the returned model's state_dict (CPU tensors; load with weights_only=True), where kept
   activations.csv  per-layer activation statistics at the start and the end (train.activations)
   test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
                    with dropout active (float32, passes×N×classes); written before summary.json
@@ -34,8 +34,7 @@ import torch
 
 from trickbench.atomic import TEMPORARY_SUFFIX, atomic_open, atomic_path, write_json
 from trickbench.calibration import calibration_record
-from trickbench.data.device_data import prepare
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import run_data
 from trickbench.errors import ConfigError, one_line
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
@@ -66,7 +65,6 @@ class Execution:
     checkpoint_every: int = 1
     deterministic: bool = False
     data_root: str = "data"
-    download: bool = False
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16; see train.acceleration
     compile: bool = False  # torch.compile the model
 
@@ -105,8 +103,10 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool = False) -> dict[str, Any]:
-    """Train `spec` into `run_dir`, resuming from its checkpoint; a finished run is returned as is."""
+def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool = False,
+              keep_weights: bool = True) -> dict[str, Any]:
+    """Train `spec` into `run_dir`, resuming from its checkpoint; a finished run is returned as is.
+    `keep_weights` writes the final weights (model.pt) too."""
     run_dir = Path(run_dir)
     done = read_summary(run_dir)
     if done is not None and done.get("run_id") == spec.run_id:
@@ -120,8 +120,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     device = resolve_device(execution.device)
     configure_backends(device, execution.deterministic)
     started = time.perf_counter()
-    images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
-    data = prepare(images, spec.data, spec.preprocessing, device)
+    data = run_data(spec, execution.data_root, device)
     acceleration = choose_acceleration(device, execution.precision, execution.compile)
     trainer = resumed_trainer(lambda: Trainer(spec, data, device, execution.eval_batch_size, acceleration),
                               run_dir / "checkpoint.pt")
@@ -141,9 +140,18 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
         if trainer.finished or trainer.epoch % execution.checkpoint_every == 0:
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save({"run_id": spec.run_id, **trainer.state_dict()}, tmp)
+    return finish_run(spec, run_dir, trainer, time.perf_counter() - started, step_cost, keep_weights)
+
+
+def finish_run(spec: RunSpec, run_dir: Path, trainer: Trainer, wall_seconds: float, step_cost: StepCost,
+               keep_weights: bool = True) -> dict[str, Any]:
+    """Close a trained run: its outcome, weights (if kept), summary and result files, written
+    atomically with summary.json last; its checkpoint removed."""
+    data = trainer.data
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
-    write_weights(run_dir / "model.pt", trainer.model)
-    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started, step_cost=step_cost,
+    if keep_weights:
+        write_weights(run_dir / "model.pt", trainer.model)
+    summary = summarize(spec, outcome, trainer.device, wall_seconds=wall_seconds, step_cost=step_cost,
                         images_seen=trainer.epoch * len(data.train), optimizer_steps=trainer.optimizer_steps,
                         labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
     _write_results(run_dir, outcome, summary)

@@ -130,12 +130,14 @@ def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.Dat
     for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
         other = part.set_index("variant")["mean"]
         shared = [v for v in base.index if v in other.index]
-        for i, a in enumerate(shared):
-            for b in shared[i + 1:]:
-                if (base[a] - base[b]) * (other[a] - other[b]) < 0:
-                    first, second = (a, b) if base[a] > base[b] else (b, a)
-                    rows.append({"comparison": name, "ahead_at_equal_epochs": first, "ahead_at_equal_budget": second,
-                                 "epochs_gap": base[first] - base[second], "budget_gap": other[second] - other[first]})
+        at_reference, at_budget = base[shared].to_numpy(), other[shared].to_numpy()
+        i, j = np.triu_indices(len(shared), k=1)  # every pair once, in the order of the reference (a 1,000-variant grid: 500,000 pairs)
+        flipped = (at_reference[i] - at_reference[j]) * (at_budget[i] - at_budget[j]) < 0
+        for a, b in zip(i[flipped], j[flipped]):
+            first, second = (a, b) if at_reference[a] > at_reference[b] else (b, a)
+            rows.append({"comparison": name, "ahead_at_equal_epochs": shared[first], "ahead_at_equal_budget": shared[second],
+                         "epochs_gap": at_reference[first] - at_reference[second],
+                         "budget_gap": at_budget[second] - at_budget[first]})
     return pd.DataFrame(rows)
 
 

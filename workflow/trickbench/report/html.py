@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Mapping
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from trickbench.atomic import atomic_open
 from trickbench.collect import compared_runs
@@ -189,9 +191,23 @@ def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
     def scored(row: Mapping[str, Any], column: str) -> bool:
         return row.get("status", "ok") == "ok" or not column.startswith(("final_", "best_"))
 
+    wanted = list(dict.fromkeys([*columns, *(["status"] if "status" in runs else [])]))
     return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None)
              if scored(row, c) else "–" for c in columns]
-            for row in runs.to_dict("records")]
+            for row in runs[wanted].to_dict("records")]
+
+
+#: rows of the runs table on one page: the page holds the first ones as HTML (readable without
+#: script), the page's script shows any other page from the compact JSON of every row, so that a
+#: grid of 10,000 runs stays a few megabytes and opens at once
+RUNS_PAGE_SIZE = 100
+
+
+def script_json(value: Any) -> Markup:
+    """`value` as compact JSON that is safe inside a <script> element (no '<', '>' or '&' that
+    could end it)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def signed(value: float, digits: int = 1) -> str:
@@ -236,6 +252,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     best = best_configuration(runs, config)
     columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
+    rows = runs_rows(tables["runs"], columns)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
@@ -248,7 +265,10 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
         notes=tuning.section_notes(tables, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
         run_headers=[RUN_COLUMNS[c] for c in columns],
-        run_rows=runs_rows(tables["runs"], columns),
+        run_rows=rows[:RUNS_PAGE_SIZE],
+        run_total=len(rows),
+        run_rows_json=script_json(rows),
+        run_page_size=RUNS_PAGE_SIZE,
         run_shared=shared,
         environment=environment(tables["runs"], generated),
     )

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from trickbench.data.device_data import DeviceData, Split, prepare, to_unit_float
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.design import baseline_spec
 from trickbench.errors import ConfigError
 from trickbench.models import MODELS, Parts
@@ -300,7 +300,7 @@ def run_checks(config: Mapping[str, Any]) -> pd.DataFrame:
         allowed = ", ".join(e.name for e in REGULARIZERS if "strength" in e.defaults)
         raise ConfigError(f"studies.{NAME}.regularizer", study["regularizer"], f"a regularizer with a strength: {allowed}")
     execution = config["execution"]
-    images = SOURCES.build(spec.data.source, Path(execution["data_root"]), execution["download"])
+    images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, resolve_device(execution["device"]))
     rows = [initial_loss_check(spec, data, study["loss_tolerance"])]
     rows += regularization_check(spec, data, study["regularizer"], study["strengths"])

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.data.splits import stratified_split
 from trickbench.registry import Technique
 from trickbench.spec import RunSpec
@@ -37,5 +37,5 @@ def _where(config: Mapping[str, Any]) -> tuple[str, bool]:
 
 @lru_cache(maxsize=4)
 def _labels(source: Technique, data_root: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    images = SOURCES.build(source, Path(data_root), download)
+    images = read_images(source, Path(data_root), download)  # from the prepared cache, like training
     return images.y_train.numpy(), images.y_test.numpy(), images.num_classes

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from trickbench.data.device_data import DeviceData, prepare, shuffled_batches, to_unit_float
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.design import baseline_spec
 from trickbench.models import Parts, build_model
 from trickbench.report.figures import Tables, figure, placeholder
@@ -139,7 +139,7 @@ def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.Dat
             [{"path": "line", "split": "test", "barrier": math.nan, "note": f"an endpoint did not finish: {failed}"}])}
     device = resolve_device(execution["device"])
     spec = RunSpec.from_dict(summaries[0]["spec"])
-    images = SOURCES.build(spec.data.source, Path(execution["data_root"]), execution["download"])
+    images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, device)
     model = build_model(spec.model, Parts(data.input_shape, data.num_classes, spec.activation, spec.norm)).to(device)
     a, b = ({k: v.to(device) for k, v in load_weights(d / "model.pt").items()} for d in run_dirs)
