@@ -5,6 +5,7 @@ second invocation with nothing to do."""
 from __future__ import annotations
 
 import base64
+import math
 import re
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from conftest import workspace
+from conftest import REPO, workspace
 
 pytestmark = pytest.mark.integration
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -95,7 +97,9 @@ def test_dry_run_of_a_thousand_run_full_design_plans_in_seconds(tmp_path: Path):
     result = snakemake(where, "-n", "--quiet", "rules", "--config", "studies=none",
                        f"design={{kind: full, seeds: [0], factors: {factors}}}")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert re.search(r"train\s+1000\b", result.stdout + result.stderr)
+    per_job = yaml.safe_load((REPO / "config.yaml").read_text())["execution"]["runs_per_job"]
+    jobs = set(re.findall(r"^(train_job_\d+)\s+1$", result.stdout, re.M))  # one rule per training job
+    assert len(jobs) == math.ceil(1000 / per_job)
 
 
 def test_tables_follow_their_data_dictionary_and_the_report_shows_compute_and_noise(smoke_run: Path):

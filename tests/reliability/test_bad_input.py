@@ -108,6 +108,17 @@ CONFIG_CASES = [
     ("warm-up before one-cycle", lambda config: (set_in("train.warmup_epochs", 1)(config),
                                                  set_in("baseline.schedule", "one_cycle")(config)),
      lambda: message("train.warmup_epochs", 1.0, "0 with schedule one_cycle, which has its own warm-up (its pct_start)")),
+    ("tuning on a compared seed", set_in("design.tuning", {"enabled": True, "seed": 0}),
+     lambda: message("design.tuning.seed", 0, "a seed not in design.seeds [0]: the runs that choose must not be the "
+                                              "runs that are compared")),
+    ("tuning: sobol trials not a power of 2", set_in("design.tuning", {"enabled": True, "search": "sobol", "trials": 6}),
+     lambda: message("design.tuning.trials", 6, "a power of 2 with search sobol (its balance needs it; halton takes any count)")),
+    ("tuning: unknown second technique",
+     set_in("design.tuning", {"enabled": True, "second": {"technique": "dropuot", "parameter": "p", "range": [0.1, 0.5]}}),
+     lambda: message("design.tuning.second.technique", "dropuot", "a technique name (`trickbench techniques` lists them)")),
+    ("tuning: second parameter the technique lacks",
+     set_in("design.tuning", {"enabled": True, "second": {"technique": "dropout", "parameter": "rate", "range": [0.1, 0.5]}}),
+     lambda: message("design.tuning.second.parameter", "rate", "a float parameter of dropout: p")),
     ("missing section", delete("baseline"),
      lambda: message("baseline", "nothing", "a required key").replace("'nothing'", "nothing")),
 ]

@@ -65,8 +65,3 @@ wildcard_constraints:
 
 def run_files(run_ids, names=("summary.json",)):
     return [f"results/runs/{run_id}/{name}" for run_id in run_ids for name in names]
-
-
-def spec_argument(wildcards):
-    """The run's spec as one quoted shell word: the spec itself travels to the job."""
-    return shlex.quote(RUNS[wildcards.run_id].canonical_json())

@@ -19,8 +19,10 @@ from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
 from trickbench.techniques.schedules import check_warmup
 
-#: bump only when the canonical form changes meaning; it is part of every id
-SPEC_VERSION = 1
+#: bump only when the canonical form changes meaning; it is part of every id, so runs trained under
+#: an older meaning are never reused. 2: weight decay by parameter role, SAM's batch-norm statistics,
+#: batch renorm's relaxation, the step schedule, the final_* metrics of the returned model
+SPEC_VERSION = 2
 
 
 def setting(default: Any, low: float | None = None, high: float | None = None, *, optional: bool = False) -> Any:

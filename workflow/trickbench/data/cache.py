@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from trickbench.data.sources import SOURCES, Images
+from trickbench.data.sources import SOURCES, Images, sha256_of
 from trickbench.errors import DataError
 from trickbench.registry import Technique
 
@@ -102,7 +102,7 @@ def prepare_cache(source: Technique, root: Path, download: bool) -> Path:
             array = np.ascontiguousarray(tensor.numpy())
             path = building / f"{name}.npy"
             np.save(path, array, allow_pickle=False)
-            entries[name] = {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": sha256_file(path)}
+            entries[name] = {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": sha256_of(path)}
         manifest = {"source": source.as_dict(), "format": CACHE_FORMAT, "classes": list(images.classes),
                     "arrays": entries}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")  # written last
@@ -131,21 +131,13 @@ def check_images(source: Technique, images: Images) -> None:
                             f"labels in 0..{images.num_classes - 1}")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_cache(source: Technique, root: Path) -> None:
     """Re-hash every array of a cache against its manifest (what `trickbench prepare-data
     --verify` does); `DataError` naming the first array that differs."""
     folder = cache_dir(source, root)
     manifest = read_manifest(source, root)
     for name, entry in manifest["arrays"].items():
-        if sha256_file(folder / f"{name}.npy") != entry["sha256"]:
+        if sha256_of(folder / f"{name}.npy") != entry["sha256"]:
             raise DataError(f"data cache {folder}: {name}.npy does not match its manifest (damaged); delete "
                             f"{folder} and prepare it again")
 
