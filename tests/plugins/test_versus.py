@@ -107,3 +107,17 @@ def test_the_schema_names_the_families(clean_registries):
         versus_config({"family": "optimiser", "technique": "lion"})
     assert raised.value.key == "design.versus.family"
     assert raised.value.allowed == ", ".join(FAMILIES)
+
+
+def test_the_lion_versus_example_plans_the_same_grid_as_the_lion_ablation_plus_every_levels_trials(clean_registries):
+    """examples/lion_versus.yaml as shipped (tests/integration/test_versus_workflow.py trains it small):
+    its fixed-rate runs are exactly those of examples/lion.yaml, the hand-written ablation."""
+    from trickbench.config import load_config
+    from trickbench.plugins import unload_all
+    from trickbench.workflow import plan_from_config
+
+    versus = plan_from_config(load_config(REPO / "config.yaml", EXAMPLES / "lion_versus.yaml"))
+    unload_all()
+    ablation = plan_from_config(load_config(REPO / "config.yaml", EXAMPLES / "lion.yaml"))
+    assert set(versus.grid) == set(ablation.grid) and len(versus.grid) == 8 * 3
+    assert len(versus.tuning) == 8 * 5 and versus.tuned == []  # the tuned runs join once the trials are chosen
