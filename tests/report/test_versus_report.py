@@ -124,6 +124,7 @@ def test_the_page_has_the_section_under_the_techniques_name_with_its_figure_and_
     page = render_report(tmp_path / "tables", config, tmp_path / "out").read_text()
     assert "<h2>Where adam ranks</h2>" in page and 'href="#where-adam-ranks"' in page
     assert 'id="figure-versus_ranks"' in page
+    assert re.findall(r'<section id="([a-z-]+)"', page)[:2] == ["summary", "where-adam-ranks"]  # it leads
     text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
     assert report.section_lines(tables, config)[1] in text  # the rank, in the section and the summary
     plotted = pd.read_csv(tmp_path / "out" / "figures" / "versus_ranks.csv")

@@ -253,7 +253,8 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     best = best_configuration(runs, config)
     columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
     rows = runs_rows(tables["runs"], columns)
-    titles = versus.section_titles(config)  # a section whose title names the config's technique
+    titles = versus.section_titles(config)  # a section named for the config's technique: it leads
+    sections = {s: sections[s] for s in sorted(sections, key=lambda s: s not in titles)}
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
