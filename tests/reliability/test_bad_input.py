@@ -69,6 +69,14 @@ def delete(key: str) -> Callable[[dict], None]:
     return lambda config: config.pop(key)
 
 
+def versus_design(versus: dict | None, tuned: bool = True, seeds: list[int] = [0, 1]) -> Callable[[dict], None]:
+    """A change to the tiny config: design kind versus with this `design.versus` (None: absent)."""
+    def change(config: dict) -> None:
+        config["design"] = {"kind": "versus", "seeds": seeds, "tuning": {"enabled": tuned, "trials": 2},
+                            **({"versus": versus} if versus is not None else {})}
+    return change
+
+
 # (case, change to the tiny config, the exact error line)
 CONFIG_CASES = [
     ("unknown key", set_in("trian", {"epochs": 2}),
@@ -104,7 +112,28 @@ CONFIG_CASES = [
     ("unknown data source", set_in("data.source", "cifar100"),
      lambda: message("data.source", "cifar100", ", ".join(SOURCES.names()))),
     ("unknown design", set_in("design.kind", "grid"),
-     lambda: message("design.kind", "grid", "full, ablation, random")),
+     lambda: message("design.kind", "grid", "full, ablation, random, versus")),
+    ("versus: unknown family", versus_design({"family": "optimiser", "technique": "adam"}),
+     lambda: message("design.versus.family", "optimiser", ", ".join(FAMILIES))),
+    ("versus: unknown technique", versus_design({"family": "optimizer", "technique": "lino"}),
+     lambda: message("design.versus.technique", "lino", "a technique of family optimizer: "
+                     + ", ".join(FAMILIES["optimizer"].names()))),
+    ("versus: technique of another family", versus_design({"family": "activation", "technique": "adam"}),
+     lambda: message("design.versus.technique", "adam", "a technique of family activation: "
+                     + ", ".join(FAMILIES["activation"].names()) + " (adam is a technique of optimizer)")),
+    ("versus: a level of another family", versus_design({"family": "optimizer", "technique": "adam", "levels": ["sgd", "relu"]}),
+     lambda: message("design.versus.levels[1]", "relu", ", ".join(FAMILIES["optimizer"].names()))),
+    ("versus: not tuned", versus_design({"family": "optimizer", "technique": "adam"}, tuned=False),
+     lambda: message("design.tuning.enabled", False, "true with design.kind versus: every level is compared at its own "
+                                                     "learning rate, chosen on validation")),
+    ("versus: one seed", versus_design({"family": "optimizer", "technique": "adam"}, seeds=[0]),
+     lambda: message("design.seeds", [0], "at least 2 seeds with design.kind versus (a paired test needs them)")),
+    ("versus: kind versus without design.versus", versus_design(None),
+     lambda: message("design.versus", "nothing", "a mapping {family: ..., technique: ...} with design.kind versus")
+     .replace("'nothing'", "nothing")),
+    ("versus: design.versus under another kind", lambda config: config["design"].update(
+        versus={"family": "optimizer", "technique": "adam"}),
+     lambda: message("design.kind", "ablation", "versus when design.versus is given (or remove design.versus)")),
     ("warm-up before one-cycle", lambda config: (set_in("train.warmup_epochs", 1)(config),
                                                  set_in("baseline.schedule", "one_cycle")(config)),
      lambda: message("train.warmup_epochs", 1.0, "0 with schedule one_cycle, which has its own warm-up (its pct_start)")),

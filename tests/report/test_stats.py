@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_ranking, compare_contrasts,
+from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_level_ranks, bootstrap_ranking, compare_contrasts,
                                      compare_to_reference, difference_sentence, failure_reasons, interaction_anova,
                                      interval_alphas, mcnemar_exact, paired_bootstrap, two_arm_test)
 from trickbench.report.stats.power import paired_power, welch_power
@@ -381,6 +381,47 @@ def test_a_dominant_factor_ranks_first_in_almost_every_resample():
                 run += 1
     table = bootstrap_ranking(pd.DataFrame(rows)).set_index("factor")
     assert table.index.tolist() == ["big", "small"] and table.loc["big", "p_first"] == 1.0
+    assert table["p_first"].sum() == pytest.approx(1.0)
+
+
+def exact_bootstrap_means(values: list[float]) -> dict[float, float]:
+    """Every mean a bootstrap resample of `values` can take, with its probability: all n^n ordered
+    draws enumerated (independent of the Monte Carlo under test)."""
+    import itertools
+
+    found: dict[float, float] = {}
+    for draw in itertools.product(values, repeat=len(values)):
+        mean = round(sum(draw) / len(draw), 9)
+        found[mean] = found.get(mean, 0.0) + len(values) ** -len(values)
+    return found
+
+
+def test_level_ranks_match_the_exactly_enumerated_bootstrap():
+    a, b, c = [41.0, 44.0, 40.0], [42.0, 43.5, 39.0], [30.0, 31.0, 29.5]
+    frame = pd.DataFrame({"level": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "value": a + b + c})
+    table = bootstrap_level_ranks(frame, resamples=40000).set_index("level")
+    # c is below every resample of a and b: a or b ranks first, by P(mean_a ≥ mean_b) (ties share rank 1)
+    ma, mb = exact_bootstrap_means(a), exact_bootstrap_means(b)
+    a_first = sum(pa * pb for x, pa in ma.items() for y, pb in mb.items() if x >= y)
+    b_first = sum(pa * pb for x, pa in ma.items() for y, pb in mb.items() if y >= x)
+    assert table.loc["a", "p_first"] == pytest.approx(a_first, abs=0.01)
+    assert table.loc["b", "p_first"] == pytest.approx(b_first, abs=0.01)
+    assert table.loc["c", "p_first"] == 0 and (table.loc["c", ["rank", "rank_ci_low", "rank_ci_high"]] == 3).all()
+    assert table.loc["a", "rank"] == 1 and table.loc["b", "rank"] == 2  # 41.67 vs 41.5
+    assert (table.loc["a", "rank_ci_low"], table.loc["a", "rank_ci_high"]) == (1, 2)
+    assert table.loc["a", "mean"] == pytest.approx(np.mean(a)) and table["n"].tolist() == [3, 3, 3]
+
+
+@settings(max_examples=30, deadline=None)
+@given(gap=st.floats(0.1, 20), spreads=st.lists(st.floats(0, 5), min_size=3, max_size=3),
+       runs=st.integers(1, 4))
+def test_a_level_above_every_run_of_the_others_ranks_first_in_every_resample(gap, spreads, runs):
+    rows = []
+    for index, spread in enumerate(spreads):  # level 0 lies `gap` above the best run of the others
+        base = 30.0 - 10 * index if index else 30.0 + 10 + gap
+        rows += [{"level": f"l{index}", "value": base + spread * k / max(runs - 1, 1)} for k in range(runs)]
+    table = bootstrap_level_ranks(pd.DataFrame(rows), resamples=500).set_index("level")
+    assert table.loc["l0", "p_first"] == 1.0 and table.loc["l0", ["rank", "rank_ci_low", "rank_ci_high"]].tolist() == [1, 1, 1]
     assert table["p_first"].sum() == pytest.approx(1.0)
 
 

@@ -50,6 +50,16 @@ def ablation(factors: dict[str, list[Level]], baseline: Combination, options: Ma
     return runs
 
 
+@design("versus")
+def versus(factors: dict[str, list[Level]], baseline: Combination, options: Mapping[str, Any]) -> list[Combination]:
+    """An ablation of one factor: the challenger and its family's standard levels (`trickbench.versus`)."""
+    return ablation(factors, baseline, options)
+
+
+#: designs that vary one factor at a time around the baseline (their effects need no averaging)
+ONE_FACTOR_AT_A_TIME = ("ablation", "versus")
+
+
 @design("random")
 def random_sample(factors: dict[str, list[Level]], baseline: Combination, options: Mapping[str, Any]) -> list[Combination]:
     """`samples` distinct combinations drawn uniformly from the full product with `sample_seed`."""
@@ -79,17 +89,24 @@ def design_cells(config: Mapping[str, Any]) -> list[RunSpec]:
     what `expand` crosses with the seeds, and what `design.tuning` tunes one by one."""
     plan = config["design"]
     baseline = baseline_levels(config)
-    factors = {
-        family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
-        for family, levels in plan["factors"].items()
-    }
     cells: dict[str, RunSpec] = {}
-    for combination in DESIGNS[plan["kind"]](factors, baseline, plan):
+    for combination in DESIGNS[plan["kind"]](design_factors(config), baseline, plan):
         spec = make_spec(config, combination, 0)
         cells.setdefault(spec.run_id, spec)
     if not cells:
         raise ConfigError("design", plan["kind"], "a design that yields at least one run")
     return list(cells.values())
+
+
+def design_factors(config: Mapping[str, Any]) -> dict[str, list[Level]]:
+    """Each varied family's resolved levels: `design.factors`, or for kind versus the challenger
+    and its family's standard levels (`trickbench.versus`, which checks design.versus)."""
+    from trickbench import versus
+
+    if versus.settings(config):
+        return versus.factors(config)
+    return {family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
+            for family, levels in config["design"]["factors"].items()}
 
 
 def baseline_levels(config: Mapping[str, Any]) -> Combination:

@@ -55,7 +55,9 @@ def sentence(row: Mapping[str, Any], design_kind: str) -> str:
     if row["failed"]:
         return (f"{subject} failed to train: {row['n_failed']} of {counted(int(row['runs']), 'run')} ({row['failures']}); "
                 f"no effect is estimated for it.")
-    context = "" if design_kind == "ablation" else ", averaged over the other factors"
+    from trickbench.design import ONE_FACTOR_AT_A_TIME
+
+    context = "" if design_kind in ONE_FACTOR_AT_A_TIME else ", averaged over the other factors"
     return difference_sentence(row, subject, f"the baseline {row['reference']}", context=context)
 
 

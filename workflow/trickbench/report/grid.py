@@ -37,7 +37,9 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
 def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFrame:
     """The runs that speak to `family`: in an ablation the baseline and the runs varying only it;
     in a full or random design all runs (a main effect, averaged over the other factors)."""
-    if design_kind == "ablation":
+    from trickbench.design import ONE_FACTOR_AT_A_TIME
+
+    if design_kind in ONE_FACTOR_AT_A_TIME:
         return runs[runs["varies"].isin([family, "baseline"])]
     return runs
 

@@ -25,7 +25,7 @@ from markupsafe import Markup
 from trickbench.atomic import atomic_open
 from trickbench.collect import compared_runs
 from trickbench.progress import duration
-from trickbench.report import tuning
+from trickbench.report import tuning, versus
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
 from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
@@ -253,16 +253,19 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     best = best_configuration(runs, config)
     columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
     rows = runs_rows(tables["runs"], columns)
+    titles = versus.section_titles(config)  # a section named for the config's technique: it leads
+    sections = {s: sections[s] for s in sorted(sections, key=lambda s: s not in titles)}
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
-        nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
-        sections=[(slug(s), s, figures) for s, figures in sections.items()],
+        nav=[*OPENING.items(), *((slug(titles.get(s, s)), titles.get(s, s)) for s in sections), *CLOSING.items()],
+        sections=[(slug(titles.get(s, s)), titles.get(s, s), figures) for s, figures in sections.items()],
         grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
               **tuning.learning_rate_fact(tables, config)},
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
-        findings=tuning.summary_findings(tables, config) + top_findings(runs, config) + evidence(tables, config),
-        notes=tuning.section_notes(tables, config),
+        findings=versus.summary_findings(tables, config) + tuning.summary_findings(tables, config)
+                 + top_findings(runs, config) + evidence(tables, config),
+        notes={**tuning.section_notes(tables, config), **versus.section_notes(tables, config)},
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
         run_headers=[RUN_COLUMNS[c] for c in columns],
         run_rows=rows[:RUNS_PAGE_SIZE],

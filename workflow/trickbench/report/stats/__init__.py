@@ -8,7 +8,8 @@
 - `difference_sentence`: a comparison row as the sentence the report prints.
 - `ChanceTest`, `failure_reasons`: which runs failed to train (status, or validation accuracy not
   above chance), so that they stay out of every mean, effect and ranking.
-- `bootstrap_ranking`: factor spreads with stratified-bootstrap intervals and P(ranks first).
+- `bootstrap_ranking`: factor spreads with stratified-bootstrap intervals and P(ranks first);
+  `bootstrap_level_ranks`: the same for the rank of each level among the levels of one factor.
 - `interaction_anova`: two-way ANOVA with seeds as blocks and its minimum detectable interaction.
 - `mcnemar_exact`, `paired_bootstrap`: two predictors scored on the same test images.
 - `mean_ci`, `grouped_ci`: descriptive means with Student-t intervals.
@@ -21,10 +22,10 @@ from trickbench.report.stats.failures import AT_CHANCE, ChanceTest, count_reason
 from trickbench.report.stats.intervals import finite, grouped_ci, mean_ci
 from trickbench.report.stats.paired_images import mcnemar_exact, paired_bootstrap
 from trickbench.report.stats.power import MAX_SEEDS, POWER
-from trickbench.report.stats.ranking import bootstrap_ranking
+from trickbench.report.stats.ranking import bootstrap_level_ranks, bootstrap_ranking
 from trickbench.report.stats.wording import difference_sentence, interval_text, sample_size
 
 __all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "PAIRED", "POWER", "WELCH", "ChanceTest", "TwoArmTest",
-           "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",
+           "bootstrap_level_ranks", "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",
            "failure_reasons", "finite", "grouped_ci", "interaction_anova", "interval_alphas", "interval_text",
            "level_failed", "mcnemar_exact", "mean_ci", "paired_bootstrap", "sample_size", "two_arm_test"]

@@ -1,0 +1,140 @@
+"""The "Where <technique> ranks" section of a versus design, on synthetic tuned runs with known
+effects: the challenger against each standard level by scipy's paired t with Holm's intervals
+worked out by hand, its rank, levels that failed to tune or to train named and left out, and the
+page (its title, figure and the figure's data)."""
+
+from __future__ import annotations
+
+import copy
+import html
+import math
+import re
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from conftest import TINY_CONFIG
+from synthetic_results import grid_config, render_report, write_tables
+from trickbench import tuning
+from trickbench.report import versus as report
+from trickbench.report.figures import Tables, enabled_figures
+from trickbench.report.stats import ChanceTest
+from trickbench.workflow import plan_from_config
+
+CHALLENGER = {"name": "adam", "lr": 0.003}  # a built-in challenger: no plugin to load in a unit test
+LABEL = "adam(lr=0.003)"
+VERSUS = {"family": "optimizer", "technique": CHALLENGER, "levels": ["sgd", "nesterov", "rmsprop"]}
+
+
+def versus_design(folder, tuned_effects, tuned_status=lambda spec: "ok", failed_cells=()):
+    """runs.csv of a versus design (3 seeds at the fixed rates and 3 tuned, the tuned ones with
+    known effects in points) and its tuning tables; `failed_cells`: optimizers none of whose trials
+    trained."""
+    config = grid_config(TINY_CONFIG, {"kind": "versus", "seeds": [0, 1, 2], "versus": VERSUS,
+                                       "tuning": {"enabled": True, "trials": 3, "lr_decades": 1.0}})
+    fixed = write_tables(folder / "fixed", config, {}, seed=0).assign(role="grid")
+    tuned = write_tables(folder / "tuned", config, tuned_effects, status=tuned_status, seed=1).assign(role="tuned")
+    tuned["run_id"] = "t" + tuned["run_id"].str[1:]
+    tuned = tuned[~tuned["optimizer"].isin(failed_cells)]  # a level that failed to tune has no tuned runs
+    config = plan_from_config(config).config
+    rows = []
+    for trial in tuning.trials(config):
+        accuracy = 0.12 if trial.cell.optimizer.name in failed_cells else 0.3 + 0.1 * trial.index
+        summary = {"status": "ok", "final_val_acc": accuracy, "final_test_acc": accuracy, "epochs_completed": 2}
+        rows.append(tuning.trial_row(config, trial, summary, ChanceTest(10, 40)))
+    trials = pd.DataFrame(rows, columns=tuning.TRIAL_COLUMNS)
+    trials.to_csv(folder / "tuning_trials.csv", index=False)
+    tuning.choice_table(config, trials).to_csv(folder / "tuning.csv", index=False)
+    pd.concat([fixed, tuned]).to_csv(folder / "runs.csv", index=False)
+    pd.concat([pd.read_csv(folder / "fixed" / "epochs.csv"), pd.read_csv(folder / "tuned" / "epochs.csv")
+               .assign(run_id=lambda e: "t" + e["run_id"].str[1:])]).to_csv(folder / "epochs.csv", index=False)
+    return config, Tables(folder)
+
+
+def holm_intervals(runs: pd.DataFrame, challenger: str, levels: list[str]) -> dict[str, tuple[float, float, float]]:
+    """challenger − level per level: (difference, low, high) by scipy's paired t, at the level Holm's
+    step-down gives each comparison among all of them (written out here, not the code under test)."""
+    tuned = runs[runs["role"] == "tuned"]
+    values = lambda name: (100 * tuned.loc[tuned["optimizer"] == name].set_index("seed")["final_test_acc"]).sort_index()
+    p = [stats.ttest_rel(values(challenger), values(level)).pvalue for level in levels]
+    ordered = sorted(range(len(levels)), key=lambda i: p[i])
+    m, rejected = len(levels), 0
+    for step, i in enumerate(ordered):
+        if p[i] > 0.05 / (m - step):
+            break
+        rejected += 1
+    found = {}
+    for i, level in enumerate(levels):
+        step = ordered.index(i)
+        alpha = 0.05 / (m - step) if step < rejected else 0.05 / (m - rejected)
+        ci = stats.ttest_rel(values(challenger), values(level)).confidence_interval(1 - alpha)
+        found[level] = (values(challenger).mean() - values(level).mean(), ci.low, ci.high)
+    return found
+
+
+def test_the_challenger_against_each_level_is_scipys_paired_t_with_holms_intervals(tmp_path):
+    config, tables = versus_design(tmp_path, {("optimizer", LABEL): 6.0, ("optimizer", "sgd"): -4.0,
+                                              ("optimizer", "nesterov"): 5.6})
+    table = report.versus_table(tables, config).set_index("level")
+    assert table.index.tolist()[0] == LABEL and table.loc[LABEL, "is_challenger"]
+    assert set(table.index) == {LABEL, "momentum", "sgd", "nesterov", "rmsprop"}
+    expected = holm_intervals(tables["runs"], LABEL, ["momentum", "sgd", "nesterov", "rmsprop"])
+    for level, (diff, low, high) in expected.items():
+        row = table.loc[level]
+        assert row["test"] == "paired t" and row["family_size"] == 4 and row["challenger_n"] == 3
+        assert (row["diff"], row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((diff, low, high))
+        assert bool(row["detectable"]) == (low > 0 or high < 0)
+    assert table.loc["sgd", "detectable"] and not table.loc["nesterov", "detectable"]  # 10 points vs 0.4
+    assert table.loc[LABEL, "rank"] in (1, 2) and table.loc["sgd", "rank"] == 5
+
+    lines = report.section_lines(tables, config)
+    assert lines[1].startswith(f"adam ranks {int(table.loc[LABEL, 'rank'])} of 5 by mean final test accuracy")
+    nesterov = next(line for line in lines if "vs nesterov" in line)
+    assert "no detectable difference with 3 seeds" in nesterov and "Holm-corrected over 4 comparisons" in nesterov
+    sgd = next(line for line in lines if " sgd " in line)
+    assert sgd.startswith(f"adam beats sgd by {expected['sgd'][0]:.1f} points")
+
+
+def test_levels_that_failed_to_tune_or_to_train_are_named_and_not_ranked(tmp_path):
+    config, tables = versus_design(tmp_path, {("optimizer", LABEL): 6.0},
+                                   tuned_status=lambda spec: "diverged" if spec.optimizer.name == "sgd" else "ok",
+                                   failed_cells=("rmsprop",))
+    table = report.versus_table(tables, config).set_index("level")
+    assert table.loc["rmsprop", "failed"] == "failed to tune"
+    assert table.loc["sgd", "failed"] == "failed to train (3 diverged of 3 runs)"
+    for level in ("rmsprop", "sgd"):
+        assert math.isnan(table.loc[level, "rank"]) and math.isnan(table.loc[level, "diff"])
+    assert table["family_size"].max() == 2  # momentum and nesterov only
+    assert table["rank"].dropna().max() == 3
+    lines = report.section_lines(tables, config)
+    assert "rmsprop is not ranked: failed to tune." in lines and any(l.startswith("sgd is not ranked: failed to train") for l in lines)
+
+
+def test_a_challenger_that_failed_is_not_ranked_and_nothing_is_compared(tmp_path):
+    config, tables = versus_design(tmp_path, {}, failed_cells=("adam",))
+    table = report.versus_table(tables, config)
+    assert table["diff"].isna().all() and table["family_size"].isna().all()
+    assert report.rank_sentence(table, config) == ("adam is not ranked: failed to tune; no difference to the standard "
+                                                   "levels is estimated.")
+
+
+def test_the_page_has_the_section_under_the_techniques_name_with_its_figure_and_data(tmp_path):
+    config, tables = versus_design(tmp_path / "tables", {("optimizer", LABEL): 6.0})
+    page = render_report(tmp_path / "tables", config, tmp_path / "out").read_text()
+    assert "<h2>Where adam ranks</h2>" in page and 'href="#where-adam-ranks"' in page
+    assert 'id="figure-versus_ranks"' in page
+    assert re.findall(r'<section id="([a-z-]+)"', page)[:2] == ["summary", "where-adam-ranks"]  # it leads
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+    assert report.section_lines(tables, config)[1] in text  # the rank, in the section and the summary
+    plotted = pd.read_csv(tmp_path / "out" / "figures" / "versus_ranks.csv")
+    table = report.versus_table(tables, config)
+    assert plotted["level"].tolist() == table["level"].tolist()
+    assert plotted[["mean", "diff", "diff_ci_low", "diff_ci_high", "rank"]].to_numpy() == pytest.approx(
+        table[["mean", "diff", "diff_ci_low", "diff_ci_high", "rank"]].to_numpy().astype(float), nan_ok=True)
+
+
+def test_only_a_versus_design_gets_the_section():
+    config = copy.deepcopy(TINY_CONFIG)
+    assert "versus_ranks" not in [f.name for f in enabled_figures(config)]
+    assert report.section_titles(config) == {}
