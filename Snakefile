@@ -21,6 +21,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from trickbench.atomic import atomic_open
+from trickbench.claims import scorecard as claims_scorecard
 from trickbench.progress import duration
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
 from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
@@ -39,7 +40,7 @@ RUN_COLUMNS = {
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
 #: the page's own sections around the figure sections: id → title in the navigation bar
-OPENING = {"summary": "Summary"}
+OPENING = {"claims": "Claims", "summary": "Summary"}  # claims: only when the workflow judged them
 CLOSING = {"runs": "All runs", "environment": "Environment"}
 
 
@@ -193,6 +194,19 @@ def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[
     return [[fill(c) for fill in COMPARISON_COLUMNS.values()] for c in comparisons(runs, config)]
 
 
+def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The claims' scorecard that opens the page (`trickbench.claims`), its evidence linked to the
+    figures on the page; None when the tables hold no claims.csv."""
+    scorecard = claims_scorecard.read_scorecard(tables_folder)
+    if scorecard is None or scorecard.empty:
+        return None
+    ids = {f"figure-{fig['name']}" for figures in sections.values() for fig in figures}
+    evidence = Path(tables_folder) / f"{claims_scorecard.EVIDENCE}.csv"
+    return {"counts": claims_scorecard.counts_line(scorecard), "method": claims_scorecard.method_line(scorecard),
+            "rows": claims_scorecard.html_rows(scorecard, ids),
+            "evidence_uri": csv_data_uri(evidence) if evidence.is_file() else None}
+
+
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
     """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
@@ -204,10 +218,13 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     best = best_configuration(runs, config)
     columns, shared = run_columns(runs)
+    claims = scorecard_block(tables_folder, sections)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
-        nav=[*OPENING.items(), *((slug(s), s) for s in sections), *CLOSING.items()],
+        nav=[*((a, label) for a, label in OPENING.items() if a != "claims" or claims),
+             *((slug(s), s) for s in sections), *CLOSING.items()],
+        claims=claims,
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
         grid=grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},

@@ -1,0 +1,192 @@
+"""Claims about the technique families, tested on the factor grid (runs.csv, epochs.csv) — and one
+on the tuning trials. Each compares two levels of one factor (`measures.level_arms`)."""
+
+from __future__ import annotations
+
+import math
+
+from trickbench.claims import Difference, NotRun, Reading, Results, Threshold, Undecided, claim
+from trickbench.claims import adapter
+from trickbench.claims.measures import (contrast, early_training_loss, final_gap, level_arms, selected_test_accuracy,
+                                        speedup, technique_of)
+
+
+def factor_needs(family: str, *levels: str) -> str:
+    return f"set design.factors.{family} to include {' and '.join(levels)}"
+
+
+def compare_levels(results: Results, family: str, higher: str, lower: str):
+    """The runs of `family`=`higher` (predicted higher on the claim's quantity) and of `lower`."""
+    return level_arms(results.get("runs"), family, higher, lower, factor_needs(family, higher, lower))
+
+
+def on_arms(arms, measure):
+    """`measure(arms)` when the arms exist, else what stands in their way (NotRun, Undecided)."""
+    return arms if isinstance(arms, (NotRun, Undecided)) else measure(arms)
+
+
+UNTUNED = ("both at the learning rates the config gives them (untuned): set design.tuning to give each its own",)
+
+
+# -- activation ----------------------------------------------------------------------------------
+@claim("relu_trains_faster_than_tanh",
+       statement="Deep networks with ReLUs train several times faster than their equivalents with tanh units: a "
+                 "four-layer CNN with ReLUs reaches 25 % training error on CIFAR-10 six times faster than an "
+                 "equivalent network with tanh neurons.",
+       source="Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs, §3.1 and Figure 1; "
+              "cs231n, Activation functions",
+       quantity="speedup: epochs tanh needs to reach a training accuracy ÷ epochs ReLU needs (linear between epoch "
+                "ends); the paper's 75 % where every run reaches it, else the highest every run reaches; per seed, "
+                "geometric mean",
+       needs=factor_needs("activation", "relu", "tanh"),
+       rule=Difference(unit="×", asserted=6.0, ratio=True),
+       family="activation", evidence=("learning_curves",))
+def relu_trains_faster_than_tanh(results: Results):
+    return on_arms(compare_levels(results, "activation", "tanh", "relu"),
+                   lambda arms: speedup(arms, results.get("epochs"), "train", 0.75))
+
+
+# -- norm ----------------------------------------------------------------------------------------
+@claim("batch_norm_trains_faster",
+       statement="Batch Normalization alone, added to the network and trained as before, matches its accuracy in "
+                 "less than half the number of training steps.",
+       source="Ioffe & Szegedy 2015, Batch Normalization, §4.2.2 (BN-Baseline) and Figure 2",
+       quantity="speedup: epochs without normalization to reach a validation accuracy ÷ epochs with batch norm (the "
+                "highest accuracy every run reaches, linear between epoch ends); per seed, geometric mean",
+       needs=factor_needs("norm", "batch", "none"),
+       rule=Difference(unit="×", asserted=2.0, ratio=True),
+       family="norm", evidence=("learning_curves",))
+def batch_norm_trains_faster(results: Results):
+    return on_arms(compare_levels(results, "norm", "none", "batch"),
+                   lambda arms: speedup(arms, results.get("epochs"), "val", None))
+
+
+#: a learning rate is "usable" for a level while the level keeps this share of its best validation accuracy
+USABLE_SHARE = 0.9
+
+
+def largest_usable_lr(trials) -> float:
+    """The largest learning rate among the trials whose validation accuracy is ≥ USABLE_SHARE of the best."""
+    best = trials["val_acc"].max()
+    return float(trials.loc[trials["val_acc"] >= USABLE_SHARE * best, "lr"].max())
+
+
+@claim("batch_norm_allows_higher_learning_rates",
+       statement="Batch Normalization allows us to use much higher learning rates (the BN-x5 and BN-x30 networks "
+                 "train at 5 and 30 times the initial learning rate).",
+       source="Ioffe & Szegedy 2015, Batch Normalization, abstract, §3.3 and §4.2.1",
+       quantity="ratio of the largest learning rate at which each level keeps 90 % of its best validation accuracy, "
+                "batch norm ÷ none, over the tuning trials",
+       needs=f"set {adapter.TUNING_SETTING}, with norm: [batch, none] among the factors",
+       rule=Threshold(unit="×", reproduced=(5.0, math.inf), refuted=(0.0, 1.0)),
+       family="norm", evidence=(adapter.TUNING_FIGURE,))
+def batch_norm_allows_higher_learning_rates(results: Results):
+    trials = adapter.tuning_sensitivity(results.get(adapter.TUNING_TABLE))
+    if trials is None:
+        return NotRun(f"no tuning trials; set {adapter.TUNING_SETTING}, with norm: [batch, none] among the factors")
+    norm = trials[trials["factor"] == "norm"]
+    levels = {name: norm[norm["level"].astype(str).map(technique_of) == name] for name in ("batch", "none")}
+    if any(part.empty for part in levels.values()):
+        return NotRun("the tuning trials have no norm level batch or none; set design.factors.norm to include both")
+    usable = {name: largest_usable_lr(part) for name, part in levels.items()}
+    return Reading(usable["batch"] / usable["none"],
+                   f"{len(levels['batch'])} + {len(levels['none'])} tuning trials",
+                   values={f"largest usable lr, norm={name}": lr for name, lr in usable.items()})
+
+
+# -- regularizer ---------------------------------------------------------------------------------
+@claim("dropout_reduces_overfitting",
+       statement="Dropout significantly reduces overfitting.",
+       source="Srivastava et al. 2014, Dropout, JMLR, abstract and §7.1",
+       quantity="generalization gap (training − validation accuracy at the last epoch, training accuracy in eval "
+                "mode where recorded): without dropout − with dropout, points",
+       needs=factor_needs("regularizer", "dropout", "none"),
+       rule=Difference(unit="points"),
+       family="regularizer", phenomenon="gap", evidence=("generalization_gap",))
+def dropout_reduces_overfitting(results: Results):
+    return on_arms(compare_levels(results, "regularizer", "none", "dropout"),
+                   lambda arms: final_gap(arms, results.get("epochs")))
+
+
+@claim("dropout_improves_test_accuracy",
+       statement="Dropout improves the performance of neural networks on supervised learning tasks in vision.",
+       source="Srivastava et al. 2014, Dropout, JMLR, abstract",
+       quantity="test accuracy of the validation-selected epoch, with − without dropout, points",
+       needs=factor_needs("regularizer", "dropout", "none"),
+       rule=Difference(unit="points"),
+       family="regularizer", evidence=("factor_effects",))
+def dropout_improves_test_accuracy(results: Results):
+    return on_arms(compare_levels(results, "regularizer", "dropout", "none"),
+                   lambda arms: contrast(arms, selected_test_accuracy))
+
+
+@claim("augmentation_reduces_overfitting",
+       statement="The easiest and most common method to reduce overfitting on image data is to artificially enlarge "
+                 "the dataset using label-preserving transformations (random crops and horizontal reflections); "
+                 "without it the network suffers from substantial overfitting.",
+       source="Krizhevsky, Sutskever & Hinton 2012, §4.1; cs231n, Data augmentation",
+       quantity="generalization gap (training − validation accuracy at the last epoch, training accuracy in eval "
+                "mode where recorded): without − with augmentation, points",
+       needs=factor_needs("regularizer", "augment", "none"),
+       rule=Difference(unit="points"),
+       family="regularizer", phenomenon="gap", evidence=("generalization_gap",))
+def augmentation_reduces_overfitting(results: Results):
+    return on_arms(compare_levels(results, "regularizer", "none", "augment"),
+                   lambda arms: final_gap(arms, results.get("epochs")))
+
+
+# -- optimizer -----------------------------------------------------------------------------------
+@claim("sgd_generalizes_better_than_adam",
+       statement="The solutions found by adaptive methods (Adam) generalize worse, often significantly worse, than "
+                 "those of SGD with momentum, even when they have better training performance.",
+       source="Wilson et al. 2017, The Marginal Value of Adaptive Gradient Methods, abstract and §5",
+       quantity="test accuracy of the validation-selected epoch, momentum SGD − Adam, points",
+       needs=factor_needs("optimizer", "momentum", "adam"),
+       rule=Difference(unit="points"),
+       family="optimizer", evidence=("factor_effects",))
+def sgd_generalizes_better_than_adam(results: Results):
+    return on_arms(compare_levels(results, "optimizer", "momentum", "adam"),
+                   lambda arms: contrast(arms, selected_test_accuracy, UNTUNED))
+
+
+@claim("adam_faster_initial_progress",
+       statement="Adaptive methods often display faster initial progress on the training set.",
+       source="Wilson et al. 2017, §1 and §5; Kingma & Ba 2015, Adam, §6",
+       quantity="training loss after the first quarter of the epochs, momentum SGD − Adam, nats (training loss in "
+                "eval mode where recorded)",
+       needs=factor_needs("optimizer", "adam", "momentum"),
+       rule=Difference(unit="nats"),
+       family="optimizer", evidence=("learning_curves",))
+def adam_faster_initial_progress(results: Results):
+    return on_arms(compare_levels(results, "optimizer", "momentum", "adam"),
+                   lambda arms: early_training_loss(arms, results.get("epochs"), 0.25, UNTUNED))
+
+
+# -- schedule ------------------------------------------------------------------------------------
+@claim("step_decay_beats_constant_rate",
+       statement="In training deep networks it is usually helpful to anneal the learning rate over time; dividing "
+                 "it by 10 when validation error stops improving (step decay) does better than keeping it constant.",
+       source="cs231n, Neural Networks Part 3: Annealing the learning rate; Krizhevsky, Sutskever & Hinton 2012, §5",
+       quantity="test accuracy of the validation-selected epoch, step decay − constant rate, points",
+       needs=factor_needs("schedule", "step", "constant"),
+       rule=Difference(unit="points"),
+       family="schedule", evidence=("factor_effects",))
+def step_decay_beats_constant_rate(results: Results):
+    return on_arms(compare_levels(results, "schedule", "step", "constant"),
+                   lambda arms: contrast(arms, selected_test_accuracy))
+
+
+# -- preprocessing -------------------------------------------------------------------------------
+@claim("standardized_inputs_converge_faster",
+       statement="Convergence is usually faster if the average of each input variable over the training set is "
+                 "close to zero, and if the inputs are scaled so that their covariances are about the same.",
+       source="LeCun, Bottou, Orr & Müller 1998, Efficient BackProp, §4.3",
+       quantity="speedup: epochs with raw [0, 1] pixels to reach a training accuracy ÷ epochs with per-channel "
+                "standardized inputs (the highest accuracy every run reaches); per seed, geometric mean",
+       needs=factor_needs("preprocessing", "standardize", "none"),
+       rule=Difference(unit="×", ratio=True),
+       family="preprocessing", evidence=("learning_curves",))
+def standardized_inputs_converge_faster(results: Results):
+    return on_arms(compare_levels(results, "preprocessing", "none", "standardize"),
+                   lambda arms: speedup(arms, results.get("epochs"), "train", None))
+
