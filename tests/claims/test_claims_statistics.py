@@ -88,6 +88,22 @@ def test_seeds_to_detect_is_the_smallest_n_with_80_percent_power(paired, distanc
 
 
 @pytest.mark.parametrize("paired", [True, False])
+@pytest.mark.parametrize("distance, sd, alpha", [(1.0, 1.0, 0.05), (0.5, 2.0, 0.01), (0.3, 1.0, 0.05 / 21)])
+def test_seeds_to_detect_agrees_with_statsmodels(paired, distance, sd, alpha):
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    solver = TTestPower() if paired else TTestIndPower()
+    n = solver.solve_power(effect_size=distance / sd, alpha=alpha, power=0.8, alternative="two-sided")
+    assert adapter.seeds_to_detect(distance, sd, alpha, paired) == math.ceil(n)
+
+
+def test_the_minimum_detectable_effect_at_two_seeds_is_as_wide_as_the_interval():
+    """Two seeds, 99 % level: the interval's half-width is t_{0.995, 1}·sd/√2 ≈ 45·sd; an effect the
+    test detects 80 % of the time must be larger still (statsmodels returns NaN or a wrong root here)."""
+    assert adapter.minimum_detectable(2, 1.0, 0.01, paired=True) > stats.t.ppf(0.995, 1) / math.sqrt(2)
+
+
+@pytest.mark.parametrize("paired", [True, False])
 def test_the_minimum_detectable_effect_has_80_percent_power(paired):
     effect = adapter.minimum_detectable(8, 1.5, 0.01, paired)
     assert power_by_noncentral_t(8, effect / 1.5, 0.01, paired) == pytest.approx(0.8, abs=1e-4)

@@ -6,7 +6,7 @@ to it is a change of this module only.
   have: paired t where the two arms share their units (seeds), else Welch; Holm across a family
   (`statsmodels.stats.multitest`); each interval at the level of its test's Holm step, so that an
   interval excludes 0 exactly when Holm rejects; seeds needed and minimum detectable effect from
-  the power of the same test (`statsmodels.stats.power`). Failed runs (diverged, exploded, at
+  the power of the same t test (the noncentral t, as `statsmodels.stats.power` has it). Failed runs (diverged, exploded, at
   chance on validation) are left out of every arm.
 - **Tuning** (issue 13: `design.tuning`): the trials' validation accuracy against learning rate
   per level, read from the tuning table when it exists.
@@ -24,9 +24,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestIndPower, TTestPower
 
 #: family-wise error rate of the scorecard's tests
 ALPHA = 0.05
@@ -174,8 +173,16 @@ def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[Corrected]:
     return [Corrected(float(levels[i]), float(adjusted[i]), bool(rejected[i])) for i in range(m)]
 
 
-def _power(paired: bool):
-    return TTestPower() if paired else TTestIndPower()
+def _power(effect: float, n: float, alpha: float, paired: bool) -> float:
+    """Power of the two-sided t test at standardized effect d (Cohen 1988, ch. 2): one-sample on the
+    differences when paired (ν = n − 1, λ = d·√n), else two-sample with n per arm (ν = 2n − 2,
+    λ = d·√(n/2)); P(T > t*) + P(T < −t*) for T ~ noncentral t(ν, λ), t* = t_{1−α/2, ν}. This is
+    statsmodels' TTestPower / TTestIndPower, written out because there the wrong-side term turns
+    NaN once scipy's noncentral t underflows (few seeds, large λ), where it is ~0."""
+    df, noncentrality = (n - 1, effect * math.sqrt(n)) if paired else (2 * n - 2, effect * math.sqrt(n / 2))
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    wrong_side = stats.nct.cdf(-critical, df, noncentrality)
+    return float(stats.nct.sf(critical, df, noncentrality) + (0.0 if math.isnan(wrong_side) else wrong_side))
 
 
 def seeds_to_detect(distance: float, sd: float, alpha: float, paired: bool) -> float:
@@ -186,12 +193,16 @@ def seeds_to_detect(distance: float, sd: float, alpha: float, paired: bool) -> f
     if sd == 0:
         return 2.0
     effect = abs(distance) / sd
-    if effect < 1e-3:
+    if _power(effect, MAX_SEEDS, alpha, paired) < POWER:
         return math.inf
-    n = _power(paired).solve_power(effect_size=effect, alpha=alpha, power=POWER, alternative="two-sided",
-                                   **({} if paired else {"ratio": 1.0}))
-    n = float(np.ceil(np.asarray(n).item()))
-    return n if n <= MAX_SEEDS else math.inf
+    if _power(effect, 2, alpha, paired) >= POWER:
+        return 2.0
+    n = math.ceil(optimize.brentq(lambda n: _power(effect, n, alpha, paired) - POWER, 2, MAX_SEEDS))
+    while n > 2 and _power(effect, n - 1, alpha, paired) >= POWER:
+        n -= 1
+    while _power(effect, n, alpha, paired) < POWER:
+        n += 1
+    return float(n)
 
 
 def minimum_detectable(n: int, sd: float, alpha: float, paired: bool) -> float:
@@ -200,7 +211,5 @@ def minimum_detectable(n: int, sd: float, alpha: float, paired: bool) -> float:
         return math.nan
     if sd == 0:
         return 0.0
-    keyword = "nobs" if paired else "nobs1"
-    d = _power(paired).solve_power(effect_size=None, alpha=alpha, power=POWER, alternative="two-sided",
-                                   **{keyword: n}, **({} if paired else {"ratio": 1.0}))
-    return float(np.asarray(d).item()) * sd
+    d = optimize.brentq(lambda d: _power(d, n, alpha, paired) - POWER, 1e-9, 1e6)
+    return float(d) * sd

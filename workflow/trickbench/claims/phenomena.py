@@ -249,6 +249,9 @@ def temperature_scaling_fixes_calibration(results: Results):
     if runs is None or runs.empty:
         return NotRun("no grid runs (results/tables/runs.csv); every run records it: set design.seeds to 2 or more "
                       "seeds of the baseline")
+    if not {"test_ece", "test_ece_temperature_scaled"} <= set(runs):
+        return NotRun("runs.csv has no test_ece / test_ece_temperature_scaled (tables of an older trickbench): "
+                      "set design.seeds and run the workflow again")
     baseline = runs[(runs["varies"] == "baseline") & ~adapter.failed(runs)]
     if baseline.empty:
         return Undecided("no baseline run finished")

@@ -49,12 +49,13 @@ DIGITS = {"points": 1, "nats": 3, "%": 1}
 
 
 def number(value: float, unit: str) -> str:
-    """A value in its unit's precision: points and % to 0.1, nats to 0.001, ratios to 3 digits."""
+    """A value in its unit's precision: points and % to 0.1, nats to 0.001, ratios to 3 significant
+    digits (trailing zeros kept: '1.00×')."""
     if not math.isfinite(value):
         return "–"
     if unit in DIGITS:
         return f"{value:.{DIGITS[unit]}f}".replace("-", "−")
-    return f"{value:.3g}".replace("-", "−")
+    return f"{value:#.3g}".rstrip(".").replace("-", "−")
 
 
 def signed(value: float, unit: str) -> str:

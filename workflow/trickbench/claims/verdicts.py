@@ -93,7 +93,8 @@ def verdict_of(claim: Claim, measurement: Any, test: adapter.Test | None,
         return {**EMPTY, "verdict": INCONCLUSIVE, "sample": sample, "arms": arms,
                 "note": "; ".join(filter(None, ["fewer than 2 seeds on a side: no interval; set design.seeds to 2 or "
                                                 "more", notes]))}
-    return {**EMPTY, **tested(claim.rule, test, correction), "sample": sample, "arms": arms, "note": notes}
+    row = tested(claim.rule, test, correction)
+    return {**EMPTY, **row, "sample": sample, "arms": arms, "note": "; ".join(filter(None, [row.get("note"), notes]))}
 
 
 def tested(rule: Difference, test: adapter.Test, correction: adapter.Corrected) -> dict[str, Any]:
@@ -111,6 +112,9 @@ def tested(rule: Difference, test: adapter.Test, correction: adapter.Corrected) 
     row = {"verdict": verdict, "effect": float(shown(test.effect)), "ci_low": float(shown(low)),
            "ci_high": float(shown(high)), "ci_level": correction.level, "test": test.name, "n": test.n,
            "p_value": test.p, "p_holm": correction.p_holm}
+    if verdict == NOT_REPRODUCED and low > 0:
+        row["note"] = (f"in the claimed direction, but the interval excludes the size the source states "
+                       f"({rule.asserted:g}{'×' if rule.ratio else ' ' + rule.unit})")
     if verdict == INCONCLUSIVE:
         detectable = adapter.minimum_detectable(test.n, test.sd, level_alpha, test.paired)
         row["minimum_detectable_effect"] = float(shown(detectable)) if math.isfinite(detectable) else math.nan
