@@ -57,17 +57,14 @@ class Arms:
 
 def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, needs: str) -> Arms | NotRun | Undecided:
     """The arms of `family`=`higher` (the level the claim predicts higher) and `family`=`lower`
-    among the grid's runs."""
-    from trickbench.techniques import FAMILIES
-
+    among the grid's runs that trained, matched on everything else."""
     if runs is None or runs.empty:
         return NotRun(f"no grid runs (results/tables/runs.csv); {needs}")
     labels = {name: level_label(runs, family, name) for name in (higher, lower)}
     missing = [name for name, label in labels.items() if label is None]
     if missing:
         return NotRun(f"no run with {family} {' or '.join(missing)}; {needs}")
-    notes = []
-    arms = {}
+    arms, notes = {}, []
     for name, label in labels.items():
         level = runs[runs[family].astype(str) == label]
         bad = failed(level)
@@ -77,31 +74,36 @@ def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, 
         if bad.any():
             notes.append(f"{int(bad.sum())} of {len(level)} runs with {family}={label} failed to train and are left out")
         arms[name] = level[~bad]
-    key_columns = [c for c in (*SETTING_COLUMNS, *FAMILIES) if c != family and c in runs]
-    keys = {name: frame[key_columns].astype(str).agg("|".join, axis=1) for name, frame in arms.items()}
-    shared = set(keys[higher]) & set(keys[lower])
+    return matched(arms[higher], arms[lower], family, (labels[higher], labels[lower]), notes)
+
+
+def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tuple[str, str], notes: list[str]) -> Arms:
+    """The two levels' runs restricted to the configurations both ran, paired on configuration and
+    seed where at least two such pairs exist; else as they are (Welch), saying so."""
+    from trickbench.techniques import FAMILIES
+
+    key_columns = [c for c in (*SETTING_COLUMNS, *FAMILIES) if c != family and c in higher]
+    configuration = lambda frame: frame[key_columns].astype(str).agg("|".join, axis=1)
+    shared = set(configuration(higher)) & set(configuration(lower))
     if not shared:
         notes.append("no configuration ran both levels with everything else equal: the levels are compared averaged "
                      "over the other factors")
-        return Arms(arms[higher], arms[lower], False, (), (labels[higher], labels[lower]), tuple(notes))
-    framed = {}
-    for name, frame in arms.items():
-        frame = frame[keys[name].isin(shared)]
-        framed[name] = frame.assign(_unit=(keys[name][frame.index] + "|" + frame["seed"].astype(str)).to_numpy())
-    a, b = framed[higher], framed[lower]
+        return Arms(higher, lower, False, (), labels, tuple(notes))
+    framed = []
+    for frame in (higher, lower):
+        frame = frame[configuration(frame).isin(shared)]
+        framed.append(frame.assign(_unit=(configuration(frame) + "|" + frame["seed"].astype(str)).to_numpy()))
+    a, b = framed
     common = sorted(set(a["_unit"]) & set(b["_unit"])) if a["_unit"].is_unique and b["_unit"].is_unique else []
     if len(common) < 2:  # no seeds in common (or several runs per seed): the arms as they are
-        return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), False, (), (labels[higher], labels[lower]),
-                    tuple(notes))
-    unpaired = len(a) + len(b) - 2 * len(common)
-    if unpaired:
+        return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), False, (), labels, tuple(notes))
+    if unpaired := len(a) + len(b) - 2 * len(common):
         notes.append(f"{unpaired} run(s) without a partner of the same seed are left out of the pairs")
     a, b = (frame.set_index("_unit").loc[common].reset_index() for frame in (a, b))
     ordered = sorted(shared)
-    names = tuple(f"seed {seed}" if len(shared) == 1 else f"configuration {ordered.index(unit.rsplit('|', 1)[0]) + 1}, seed {seed}"
+    units = tuple(f"seed {seed}" if len(shared) == 1 else f"configuration {ordered.index(unit.rsplit('|', 1)[0]) + 1}, seed {seed}"
                   for unit, seed in zip(a["_unit"], a["seed"]))
-    return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), True, names, (labels[higher], labels[lower]),
-                tuple(notes))
+    return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), True, units, labels, tuple(notes))
 
 
 def describe_failures(runs: pd.DataFrame) -> str:
