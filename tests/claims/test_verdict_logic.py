@@ -131,13 +131,13 @@ FAMILY = "mlp(depth=1), 8×8 inputs"
 
 
 def double_descent_scenario(case: str, folder: Path) -> Path:
-    """Threshold at width 64; flanks at 16 (≤ 64/4) and 512 (the widest, ≥ 4·64). The error at 64
-    minus the higher flank is the case's per-seed difference."""
+    """Threshold at width 64; flanks: widths 8, 16 (≤ 64/4; mean error 69 %) and 256, 512 (≥ 4·64; mean
+    66.5 %). The error at 64 minus the higher flank (69 %) is the case's per-seed difference."""
     if case == NOT_RUN:
         return write(folder)
-    errors = {8: 0.70, 16: 0.68, 32: 0.69, 128: 0.70, 256: 0.67, 512: 0.66}
+    errors = {8: 0.70, 16: 0.68, 32: 0.75, 128: 0.75, 256: 0.67, 512: 0.66}  # 32, 128: near the threshold, not flanks
     rows = [{"family": FAMILY, "width": w, "seed": seed,
-             "test_error": 0.68 + d / 100 if w == 64 else errors[w]} for w in WIDTHS for seed, d in zip(SEEDS, PER_CASE[case])]
+             "test_error": 0.69 + d / 100 if w == 64 else errors[w]} for w in WIDTHS for seed, d in zip(SEEDS, PER_CASE[case])]
     summary = [{"family": FAMILY, "width": w, "interpolation_threshold": w == 64} for w in WIDTHS]
     return write(folder, double_descent=pd.DataFrame(rows), double_descent_summary=pd.DataFrame(summary))
 

@@ -90,6 +90,14 @@ TUNING_FIGURE = "tuning_sensitivity"
 TUNING_SETTING = "design.tuning (each level's learning rate tuned; its trials give validation accuracy against lr)"
 
 
+def learning_rate_note(table: pd.DataFrame | None) -> str:
+    """How the levels of a grid comparison got their learning rates: tuned per level where the
+    tuning table exists, else the one rate the config gives them all (which may suit one level more)."""
+    if tuning_sensitivity(table) is not None:
+        return "each level at its own tuned learning rate (design.tuning)"
+    return "both levels at the config's learning rate (untuned): set design.tuning to give each its own"
+
+
 def extra_tables(config) -> list[str]:
     """Tables of other steps the claims read besides the grid's and the studies': the tuning table,
     once `design.tuning` writes one (today none)."""

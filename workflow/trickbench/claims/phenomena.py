@@ -145,8 +145,8 @@ def early_stopping_improves_generalization(results: Results):
                  "training set, and decreases again as models grow beyond it.",
        source="Nakkiran et al. 2019, Deep Double Descent, §1 and §5 (model-wise double descent); Belkin et al. 2019",
        quantity="per seed, test error at the interpolation threshold (the smallest width that fits the noisy "
-                "training labels) − the higher of the test errors at the widest model with ≤ ¼ of its width and at "
-                "the widest model (≥ 4× it), points",
+                "training labels) − the higher of the mean test errors of the widths ≤ ¼ of it and of the widths "
+                "≥ 4× it, points",
        needs=study_needs("double_descent", "widths spanning ¼× to 4× the interpolation threshold"),
        rule=Difference(unit="points"),
        phenomenon="double descent", evidence=("double_descent",))
@@ -165,15 +165,16 @@ def double_descent_peak_at_interpolation(results: Results):
         return Undecided("no width reached zero training error (studies.double_descent.interpolation_error): train "
                          "longer (studies.double_descent.epochs) or add wider models")
     at = int(threshold.iloc[0])
-    below = widths.loc[widths["width"] <= at / 4, "width"]
-    widest = int(widths["width"].max())
-    if below.empty or widest < 4 * at:
+    below = widths.loc[widths["width"] <= at / 4, "width"].astype(int).tolist()
+    above = widths.loc[widths["width"] >= 4 * at, "width"].astype(int).tolist()
+    if not below or not above:
         return Undecided(f"the widths do not reach from ¼× to 4× the interpolation threshold (width {at}): add "
                          "smaller or wider models to studies.double_descent.models")
     errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
-    flank = np.maximum(errors[int(below.max())], errors[widest])
+    flank = np.maximum(errors[below].mean(axis=1), errors[above].mean(axis=1))
     return paired_by_seed(100 * errors[at], 100 * flank, (f"width {at} (threshold)", "higher flank"),
-                          (f"{family}: flanks at widths {int(below.max())} and {widest}",))
+                          (f"{family}: threshold at width {at}; flanks: widths {', '.join(map(str, below))} and "
+                           f"{', '.join(map(str, above))}",))
 
 
 # -- ensembles -----------------------------------------------------------------------------------
@@ -271,8 +272,9 @@ def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
 
 
 @claim("initial_loss_is_ln_classes",
-       statement="Look for the correct loss at chance performance: with small random weights, a softmax classifier on "
-                 "CIFAR-10 should start at a loss of ln(10) = 2.302, a diffuse probability of 0.1 for each class.",
+       statement="Look for the correct loss at chance performance: when you initialize with small parameters, a "
+                 "softmax classifier on CIFAR-10 should start at a loss of ln(10) = 2.302, a diffuse probability of 0.1 "
+                 "for each class.",
        source="cs231n, Neural Networks Part 3: Sanity checks (before learning)",
        quantity="initial training loss of the baseline (regularization off, one batch) ÷ ln(classes)",
        needs=study_needs("babysitting"),
@@ -287,8 +289,16 @@ def initial_loss_is_ln_classes(results: Results):
         return Undecided("the babysitting check does not say its number of classes")
     expected = math.log(int(classes.group(1)))
     return Reading(float(row["measured"]) / expected, f"the baseline at init, one batch ({row['subject']})",
-                   notes=("the baseline's own initialization, whatever its scale",),
+                   notes=(f"measured at the baseline's own initialization ({baseline_init(results)}), "
+                          "whether or not its parameters are small",),
                    values={"initial loss": float(row["measured"]), f"ln({classes.group(1)})": expected})
+
+
+def baseline_init(results: Results) -> str:
+    """The baseline's init level, from runs.csv ('unknown' without it)."""
+    runs = results.get("runs")
+    baseline = runs[runs["varies"] == "baseline"] if runs is not None and "varies" in runs else None
+    return str(baseline["init"].iloc[0]) if baseline is not None and len(baseline) else "init unknown"
 
 
 @claim("overfit_tiny_subset",

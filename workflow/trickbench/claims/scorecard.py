@@ -79,9 +79,9 @@ def result_line(row: Mapping[str, Any]) -> str:
         return f"not run: {row['note']}"
     if not math.isfinite(row["effect"]):
         return str(row["note"] or row["sample"] or "–")
+    if not math.isfinite(row["ci_low"]):  # a reading: one measured value, no interval
+        return f"{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
     effect = with_unit(signed(row["effect"], unit), unit)
-    if not math.isfinite(row["ci_low"]):
-        return f"{effect} — {row['sample']}"
     interval = f"[{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}]"
     line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, Holm), {row['sample']}"
     if verdict == INCONCLUSIVE and math.isfinite(row["minimum_detectable_effect"]):

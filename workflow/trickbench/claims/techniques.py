@@ -3,6 +3,7 @@ on the tuning trials. Each compares two levels of one factor (`measures.level_ar
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from trickbench.claims import Difference, NotRun, Reading, Results, Threshold, Undecided, claim
@@ -16,16 +17,17 @@ def factor_needs(family: str, *levels: str) -> str:
 
 
 def compare_levels(results: Results, family: str, higher: str, lower: str):
-    """The runs of `family`=`higher` (predicted higher on the claim's quantity) and of `lower`."""
-    return level_arms(results.get("runs"), family, higher, lower, factor_needs(family, higher, lower))
+    """The runs of `family`=`higher` (predicted higher on the claim's quantity) and of `lower`,
+    saying how their learning rates were chosen."""
+    arms = level_arms(results.get("runs"), family, higher, lower, factor_needs(family, higher, lower))
+    if isinstance(arms, (NotRun, Undecided)):
+        return arms
+    return dataclasses.replace(arms, notes=arms.notes + (adapter.learning_rate_note(results.get(adapter.TUNING_TABLE)),))
 
 
 def on_arms(arms, measure):
     """`measure(arms)` when the arms exist, else what stands in their way (NotRun, Undecided)."""
     return arms if isinstance(arms, (NotRun, Undecided)) else measure(arms)
-
-
-UNTUNED = ("both at the learning rates the config gives them (untuned): set design.tuning to give each its own",)
 
 
 # -- activation ----------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def augmentation_reduces_overfitting(results: Results):
        family="optimizer", evidence=("factor_effects",))
 def sgd_generalizes_better_than_adam(results: Results):
     return on_arms(compare_levels(results, "optimizer", "momentum", "adam"),
-                   lambda arms: contrast(arms, selected_test_accuracy, UNTUNED))
+                   lambda arms: contrast(arms, selected_test_accuracy))
 
 
 @claim("adam_faster_initial_progress",
@@ -160,7 +162,7 @@ def sgd_generalizes_better_than_adam(results: Results):
        family="optimizer", evidence=("learning_curves",))
 def adam_faster_initial_progress(results: Results):
     return on_arms(compare_levels(results, "optimizer", "momentum", "adam"),
-                   lambda arms: early_training_loss(arms, results.get("epochs"), 0.25, UNTUNED))
+                   lambda arms: early_training_loss(arms, results.get("epochs"), 0.25))
 
 
 # -- schedule ------------------------------------------------------------------------------------
