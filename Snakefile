@@ -3,8 +3,9 @@
 #   snakemake --cores 2                      # the default grid → reports/report.html
 #   snakemake --cores 2 --configfile workflow/presets/smoke.yaml
 #   snakemake -n                             # what would run
-# The DAG: train one run per spec (results/runs/<id>/) → collect tables (results/tables/) →
-# figures (reports/figures/) → the self-contained HTML report.
+# The DAG: prepare data sets that need it (data/cache/) → train the runs, several per process
+# (results/runs/<id>/) → collect tables (results/tables/) → figures (reports/figures/) → the
+# self-contained HTML report.
 
 from snakemake.utils import min_version
 
@@ -18,7 +19,9 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tuning.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/studies.smk"
 include: "workflow/rules/claims.smk"

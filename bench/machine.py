@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
+#: where results go: bench/results, or $TRICKBENCH_BENCH_RESULTS (a smoke run writes elsewhere)
+RESULTS = Path(os.environ.get("TRICKBENCH_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 sys.path.insert(0, str(REPO / "workflow"))  # the checkout's package, installed or not
 
 
@@ -69,7 +70,7 @@ def write_result(name: str, payload: dict[str, Any], machine_before: dict[str, A
               "load_average_at_end": [round(x, 2) for x in os.getloadavg()], **payload}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {path.relative_to(REPO)}")
+    print(f"wrote {path}")
     return path
 
 

@@ -130,7 +130,7 @@ def train_reference(spec: RunSpec, data: DeviceData, device: torch.device, worke
     loader = torch.utils.data.DataLoader(dataset, batch_size=spec.train.batch_size, shuffle=True,
                                          num_workers=workers, pin_memory=device.type == "cuda")
     model = reference_model(spec, data, device)
-    optimizer = OPTIMIZERS.build(spec.optimizer, model.parameters())
+    optimizer = OPTIMIZERS.build(spec.optimizer, model)
     steps = spec.train.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(spec.schedule, steps, 0))
     criterion = nn.CrossEntropyLoss()
@@ -162,7 +162,7 @@ def ceiling(spec: RunSpec, data: DeviceData, device: torch.device, precision: st
     model = reference_model(spec, data, device)
     acceleration = choose_acceleration(device, precision).for_model(model)
     forward = acceleration.prepare(model)
-    optimizer = OPTIMIZERS.build(spec.optimizer, model.parameters())
+    optimizer = OPTIMIZERS.build(spec.optimizer, model)
     criterion = nn.CrossEntropyLoss()
     batch = acceleration.inputs(data.preprocess(to_unit_float(data.train.images[: spec.train.batch_size])))
     labels = data.train.labels[: spec.train.batch_size]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from trickbench.collect import run_row, with_accounting
 from trickbench.data_dictionary import conform
+from trickbench.run import METRICS
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 from trickbench.workflow import plan_from_config
@@ -69,7 +70,8 @@ def write_tables(folder: Path, config: dict[str, Any], effects: Mapping[tuple[st
 def epoch_row(epoch: int, epochs: int, test: float) -> dict[str, float]:
     progress = epoch / epochs
     return {"epoch": epoch, "lr": 0.05 * (1 - progress), "train_loss": 2.3 - 1.5 * progress,
-            "train_acc": (test + 0.30) * progress, "val_loss": 2.3 - 0.5 * progress, "val_acc": (test + 0.01) * progress,
+            "train_acc": (test + 0.30) * progress, "train_eval_loss": 2.3 - 1.6 * progress,
+            "train_eval_acc": (test + 0.35) * progress, "val_loss": 2.3 - 0.5 * progress, "val_acc": (test + 0.01) * progress,
             "test_loss": 2.3 - 0.5 * progress, "test_acc": test * progress, "grad_evals": 10.0 * epoch,
             "train_seconds": 1.5, "images_per_s": 2000.0}
 
@@ -78,11 +80,11 @@ def summary(spec: RunSpec, state: str, history: list[dict[str, float]]) -> dict[
     last = history[-1]
     finite = lambda value: value if math.isfinite(value) else None  # as run.summarize writes them
     result = {"run_id": spec.run_id, "spec": spec.to_dict(), "status": state, "epochs_completed": len(history),
-              "stopped_early": False, "best_epoch": last["epoch"], "n_parameters": 1234,
+              "stopped_early": False, "returned_epoch": last["epoch"], "best_val_acc_epoch": last["epoch"], "n_parameters": 1234,
               "train_seconds": 1.5 * len(history), "wall_seconds": 2.0 * len(history), "images_per_s": 2000.0,
               "grad_evals": int(last["grad_evals"]), **PROVENANCE}
-    for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
-        result[f"final_{metric}"] = result[f"best_{metric}"] = finite(last[metric])
+    for metric in METRICS:
+        result[f"final_{metric}"] = result[f"last_epoch_{metric}"] = result[f"best_{metric}"] = finite(last[metric])
     return result
 
 

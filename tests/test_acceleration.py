@@ -70,6 +70,48 @@ def test_channels_last_only_for_convolutional_models():
     assert not on.for_model(nn.Sequential(nn.Flatten(), nn.Linear(12, 3))).channels_last
 
 
+def test_cpu_keeps_the_contiguous_layout_where_onednn_nhwc_kernels_overrun():
+    """uxlfoundation/oneDNN#6035: the NHWC weight gradient of a strided 1×1 convolution with fewer
+    input channels than oneDNN's channel block writes past its workspace. Such a model (a narrow
+    ResNet's projection shortcut) stays contiguous on a CPU; one with ≥ 16 input channels, a
+    stride of 1 or a 3×3 kernel keeps channels_last, and so does any model on CUDA (cuDNN)."""
+    acceleration = choose_acceleration(torch.device("cpu"))
+    narrow_shortcut = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 8, 1, stride=2))
+    assert not acceleration.for_model(narrow_shortcut).channels_last
+    for safe in (nn.Conv2d(16, 32, 1, stride=2), nn.Conv2d(4, 8, 1, stride=1), nn.Conv2d(4, 8, 3, stride=2)):
+        assert acceleration.for_model(nn.Sequential(safe)).channels_last
+    cuda = Acceleration(torch.device("cuda"), channels_last=True)
+    assert cuda.for_model(narrow_shortcut).channels_last
+
+
+def test_a_resnet_of_width_one_trains_a_step_on_the_cpu(tmp_path):
+    """The double-descent ResNet of width 1 crashed its process on this project's CPUs ("double
+    free or corruption") in the backward pass of its 2→4 projection shortcut under channels_last.
+    In a child process, so that a crash fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from trickbench.models import Parts, build_model
+from trickbench.models.parts import MODELS
+from trickbench.techniques import FAMILIES
+from trickbench.train.acceleration import choose_acceleration
+torch.manual_seed(0)
+torch.set_num_threads(1)
+parts = Parts((3, 32, 32), 10, FAMILIES["activation"].resolve("relu", "a"), FAMILIES["norm"].resolve("batch", "n"))
+model = build_model(MODELS.resolve({"name": "resnet", "width": 1, "blocks": 1}, "model"), parts)
+acceleration = choose_acceleration(torch.device("cpu")).for_model(model)
+forward = acceleration.prepare(model)
+x = acceleration.inputs(torch.randn(128, 3, 32, 32))
+for _ in range(10):
+    forward(x).sum().backward()
+print("trained", acceleration.channels_last)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "trained False" in result.stdout, result.stderr[-2000:]
+
+
 def test_describe_names_every_setting():
     assert Acceleration(CPU).describe() == "fp32"
     assert Acceleration(CUDA, torch.bfloat16, True, True).describe() == "bfloat16 autocast, channels_last, compiled"

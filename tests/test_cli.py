@@ -64,6 +64,12 @@ def test_plan_counts_the_runs_and_lists_them_without_training(capsys, configfile
     assert not (tmp_path / "results").exists()
 
 
+def test_plan_says_how_many_training_jobs_train_the_runs(capsys, configfile, tmp_path):
+    _, out, _ = run(capsys, "plan", "--configfile", str(configfile), "--results", str(tmp_path),
+                    "--config", "execution={runs_per_job: 3}", "design={kind: ablation, seeds: [0, 1], factors: {activation: [relu, tanh]}}")
+    assert out.splitlines()[1].endswith("4 to train (under " + str(tmp_path / "runs") + "); 2 training jobs of up to 3 runs each")
+
+
 def test_plan_ids_are_the_workflows_run_ids(capsys, configfile, tiny_config):
     status, out, _ = run(capsys, "plan", "--configfile", str(configfile), "--ids")
     assert out.split() == plan_from_config({**tiny_config, "studies": "none"}).grid

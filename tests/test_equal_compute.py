@@ -3,30 +3,39 @@ and a ranking that flips when a technique pays twice per step."""
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 from trickbench.config import validate_config
-from trickbench.report.equal_compute import common_budgets, equal_compute_table, rank_changes, selected_within, summary_sentences
+from trickbench.report.equal_compute import (budget_scores, common_budgets, equal_compute_table, rank_changes,
+                                             selected_within, summary_sentences, swap_tests)
 
 
-def make_tables(config) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_tables(config, offsets=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """relu: 1 gradient evaluation per step, slow; tanh: 2 per step (SAM-like), fast per second.
-    4 epochs of 10 steps each; tanh is better at the end, worse at half its gradient budget."""
+    4 epochs of 10 steps each; tanh is better at the end, worse at half its gradient budget.
+    `offsets[level]` shifts each seed's whole curve (default: seed s by s/100, two seeds)."""
     runs, epochs = [], []
     curves = {"relu": [0.40, 0.50, 0.55, 0.60], "tanh": [0.35, 0.45, 0.58, 0.70]}
     per_epoch = {"relu": (10, 2.0), "tanh": (20, 1.0)}  # (grad evals, seconds) per epoch
+    offsets = offsets or {level: [0.0, 0.01] for level in curves}
     for level, curve in curves.items():
-        for seed in (0, 1):
+        for seed, offset in enumerate(offsets[level]):
             run_id = f"{level}{seed}"
             runs.append({"run_id": run_id, "seed": seed, "activation": level, "init": "he_normal", "norm": "batch",
                          "regularizer": "none", "optimizer": "momentum", "schedule": "cosine",
                          "preprocessing": "standardize", "status": "ok", "epochs": 4, "epochs_completed": 4,
-                         "final_test_acc": curve[-1] + seed / 100})
+                         "final_test_acc": curve[-1] + offset, "final_val_acc": curve[-1] + offset})
             evals, seconds = per_epoch[level]
             for epoch, acc in enumerate(curve, start=1):
-                epochs.append({"run_id": run_id, "epoch": epoch, "val_acc": acc + seed / 100,
-                               "test_acc": acc + seed / 100, "grad_evals": evals * epoch,
+                epochs.append({"run_id": run_id, "epoch": epoch, "val_acc": acc + offset,
+                               "test_acc": acc + offset, "grad_evals": evals * epoch,
                                "cumulative_train_seconds": seconds * epoch})
     return pd.DataFrame(runs), pd.DataFrame(epochs)
 
@@ -62,12 +71,60 @@ def test_ranking_flips_at_equal_gradient_evaluations(tiny_config):
         ["equal gradient evaluations", "activation=tanh", "baseline"]]
     assert changes.iloc[0]["epochs_gap"] == pytest.approx(10.0) and changes.iloc[0]["budget_gap"] == pytest.approx(15.0)
     assert table.loc[("equal gradient evaluations", "activation=tanh"), "cost_per_epoch"] == 20
-    sentences = summary_sentences(table.reset_index())
-    assert sentences[0].startswith("At equal gradient evaluations (≤ 40 gradient evaluations) 1 pair(s) of variants "
-                                   "change order relative to equal epochs; activation=tanh moves most, from #1 to #2 "
-                                   "(70.5 → 45.5 % test accuracy")
-    assert "at 20 gradient evaluations per epoch against a median of 15" in sentences[0]
-    assert "ranking of the variants is the same" in sentences[1]
+    sentences = summary_sentences(runs, epochs, config)
+    assert sentences[0].startswith("At equal gradient evaluations (≤ 40 gradient evaluations) 1 pair of variants "
+                                   "changes order by mean test accuracy relative to equal epochs; 1 of them is a "
+                                   "detectable reversal")
+    assert sentences[1].startswith("By mean, activation=tanh moves most, from #1 to #2 (70.5 → 45.5 % test accuracy")
+    assert "at 20 gradient evaluations per epoch against a median of 15" in sentences[1]
+    assert "order of the variants by mean test accuracy is the same" in sentences[2]
+
+
+#: three seeds, tanh's curve shifted per seed: seed-to-seed noise of a few points
+NOISY = {"relu": [0.0, 0.01, -0.01], "tanh": [0.0, 0.08, -0.06]}
+
+
+def test_each_flip_is_tested_at_both_budgets_paired_by_seed_with_holm_over_its_sentence(tiny_config):
+    config = validate_config(tiny_config)
+    runs, epochs = make_tables(config, NOISY)
+    scores = budget_scores(runs, epochs, config)
+    changes = rank_changes(equal_compute_table(runs, epochs, config))
+    tests = swap_tests(scores, changes).set_index(["budget", "comparison"])
+    budget = "equal gradient evaluations"
+    assert len(tests) == 2 and (tests["family_size"] == 2).all() and (tests["test"] == "paired t").all()
+    tanh, relu = 100 * (np.array(NOISY["tanh"])), 100 * np.array(NOISY["relu"])
+    for comparison, (tanh_acc, relu_acc) in {"equal epochs": (70, 60), budget: (45, 60)}.items():
+        row = tests.loc[(budget, comparison)]
+        assert (row["variant"], row["reference"]) == ("activation=tanh", "baseline")  # ahead at equal epochs − the other
+        expected = stats.ttest_rel(tanh_acc + tanh, relu_acc + relu)
+        assert row["diff"] == pytest.approx(tanh_acc - relu_acc + (tanh - relu).mean())
+        assert row["p_value"] == pytest.approx(expected.pvalue)
+    p = sorted(tests["p_value"])
+    assert sorted(tests["p_adjusted"]) == pytest.approx([2 * p[0], max(2 * p[0], p[1])])  # Holm over the sentence's 2
+
+
+def test_a_flip_within_the_noise_is_not_called_a_reversal(tiny_config):
+    """tanh's +10 points at equal epochs is within its seeds' noise: the order changes by mean, but
+    the sentence says it is no detectable reversal and names the minimum detectable effect."""
+    config = validate_config(tiny_config)
+    runs, epochs = make_tables(config, NOISY)
+    sentences = summary_sentences(runs, epochs, config)
+    assert "; 0 of them are detectable reversals" in sentences[0]
+    assert "Holm-corrected over the 2 comparisons of the 1 pair at both budgets" in sentences[0]
+    tests = swap_tests(budget_scores(runs, epochs, config),
+                       rank_changes(equal_compute_table(runs, epochs, config))).set_index("comparison")
+    at_epochs = tests.loc["equal epochs"]
+    assert not at_epochs["detectable"] and at_epochs["diff_ci_low"] < 0 < at_epochs["diff_ci_high"]
+    assert (f"not a detectable reversal: no detectable difference at equal epochs (minimum detectable effect "
+            f"{at_epochs['mde']:.1f} points)") in sentences[1]
+
+
+def test_failed_runs_stay_out_of_the_ranking(tiny_config):
+    config = validate_config(tiny_config)
+    runs, epochs = make_tables(config)
+    runs.loc[runs.activation == "tanh", "final_val_acc"] = 0.05  # at chance on validation: failed to train
+    table = equal_compute_table(runs, epochs, config)
+    assert set(table["variant"]) == {"baseline"} and (table["rank"] == 1).all()
 
 
 def test_figure_marks_a_variant_whose_first_epoch_is_over_budget(tiny_config, tmp_path):
@@ -90,3 +147,21 @@ def test_figure_marks_a_variant_whose_first_epoch_is_over_budget(tiny_config, tm
     texts = [t.get_text() for t in fig.axes[1].texts]
     assert "over budget" in texts and "#1" in texts
     plt.close(fig)
+
+
+@settings(max_examples=50, deadline=None)
+@given(means=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=0, max_size=12, unique_by=lambda m: m[0]))
+def test_rank_changes_are_exactly_the_pairs_whose_order_differs(means):
+    """Every pair of variants ordered one way at equal epochs and the other way under a budget (ties
+    are no change), each once, the one ahead at equal epochs first — against a direct count."""
+    variants = [f"v{k}" for k in range(len(means))]
+    table = pd.DataFrame([{"comparison": c, "variant": v, "mean": float(m[i])} for v, m in zip(variants, means)
+                          for i, c in enumerate(("equal epochs", "equal budget"))])
+    expected = sorted((a if ma[0] > mb[0] else b, b if ma[0] > mb[0] else a)
+                      for (a, ma), (b, mb) in itertools.combinations(zip(variants, means), 2)
+                      if (ma[0] - mb[0]) * (ma[1] - mb[1]) < 0)
+    changes = rank_changes(table)
+    found = sorted(map(tuple, changes[["ahead_at_equal_epochs", "ahead_at_equal_budget"]].values.tolist())) if len(changes) else []
+    assert found == expected
+    if len(changes):
+        assert (changes["epochs_gap"] > 0).all() and (changes["budget_gap"] > 0).all()

@@ -7,8 +7,9 @@
 # with apt-get, writes a one-node slurm.conf into a private directory, starts munged, slurmctld
 # and slurmd from their binaries (no systemd; slurmd "configless", as many sites run it), runs
 #   snakemake --profile profiles/slurm --configfile workflow/presets/smoke.yaml
-# in a scratch copy of the workflow, runs the same preset locally in another copy, and checks
-# that both made the same runs with the same metrics (CPU training is deterministic). On exit it
+# in a scratch copy of the workflow (3 runs per training job, so 3 jobs train the 7 runs), runs the
+# same preset locally in another copy, and checks that both made the same runs with the same
+# metrics (CPU training is deterministic). On exit it
 # stops exactly the daemons it started and removes its directories (kept on failure, for the logs).
 #
 # The profile is used unchanged; only what a test cluster without accounting needs is passed on
@@ -157,13 +158,15 @@ workspace() {  # a scratch copy of the workflow as a user's checkout has it
 }
 SMOKE=(--configfile workflow/presets/smoke.yaml)
 # Each training job declares execution.mem_mb; on a small machine ask for less, so that one job
-# per core fits in the node's memory (SLURM would otherwise leave jobs pending for good).
+# per core fits in the node's memory (SLURM would otherwise leave jobs pending for good). An
+# execution setting, so both runs make the same runs.
 JOB_MEM=$((MEM / CPUS < 2000 ? MEM / CPUS : 2000))
+EXECUTION="execution={runs_per_job: 3, mem_mb: $JOB_MEM}"
 
 workspace "$WORK/local"
 T0=$SECONDS
 (cd "$WORK/local" && "$PYTHON" -m snakemake --profile profiles/local --cores "$CPUS" "${SMOKE[@]}" \
-    >"$WORK/log/local.out" 2>&1) || fail "local run failed (see $WORK/log/local.out)"
+    --config "$EXECUTION" >"$WORK/log/local.out" 2>&1) || fail "local run failed (see $WORK/log/local.out)"
 LOCAL_S=$((SECONDS - T0))
 say "local run: ${LOCAL_S} s"
 
@@ -172,7 +175,7 @@ T0=$SECONDS
 (cd "$WORK/slurm" && TRICKBENCH_SLURM_ACCOUNT="" TRICKBENCH_SLURM_PARTITION=debug \
     timeout -s KILL "$TIMEOUT" "$PYTHON" -m snakemake --profile profiles/slurm "${SMOKE[@]}" \
     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2 \
-    --slurm-keep-successful-logs --set-resources "train:mem_mb=$JOB_MEM" \
+    --slurm-keep-successful-logs --config "$EXECUTION" \
     >"$WORK/log/slurm.out" 2>&1) || fail "SLURM run failed or timed out (see $WORK/log/slurm.out)"
 SLURM_S=$((SECONDS - T0))
 say "SLURM run: ${SLURM_S} s"
@@ -182,10 +185,12 @@ say "SLURM run: ${SLURM_S} s"
 SUBMITTED=$(grep -c "_slurm_rpc_submit_batch_job: JobId=" "$WORK/log/slurmctld.log" || true)
 SUCCEEDED=$(grep -c "_job_complete: JobId=[0-9]* WEXITSTATUS 0" "$WORK/log/slurmctld.log" || true)
 RUNS=$(find "$WORK/slurm/results/runs" -name summary.json | wc -l)
-[[ $SUCCEEDED -ge $RUNS && $RUNS -gt 0 ]] || fail "$RUNS runs but $SUCCEEDED successful SLURM jobs ($SUBMITTED submitted)"
+TRAINING_JOBS=$(find "$WORK/slurm/results/logs/jobs" -name '*.log' | wc -l)  # one log per training job
+[[ $RUNS -gt $TRAINING_JOBS && $TRAINING_JOBS -gt 1 && $SUCCEEDED -ge $TRAINING_JOBS ]] \
+    || fail "$RUNS runs in $TRAINING_JOBS training jobs, but $SUCCEEDED successful SLURM jobs ($SUBMITTED submitted)"
 "$PYTHON" "$REPO/tests/cluster/compare_results.py" "$WORK/local" "$WORK/slurm" \
     || fail "SLURM results differ from the local run's"
 [[ -s $WORK/slurm/reports/report.html ]] || fail "no report from the SLURM run"
 
 OK=1
-say "PASS: $RUNS runs as $SUBMITTED SLURM jobs ($SUCCEEDED succeeded), identical to the local run (local ${LOCAL_S} s, SLURM ${SLURM_S} s)"
+say "PASS: $RUNS runs in $TRAINING_JOBS training jobs, $SUBMITTED SLURM jobs ($SUCCEEDED succeeded), identical to the local run (local ${LOCAL_S} s, SLURM ${SLURM_S} s)"

@@ -1,6 +1,6 @@
-"""The real workflow survives kills: training jobs SIGKILLed mid-training, then the submitting
-snakemake itself killed (as a lost login node or a pre-empted session would), then
-`snakemake --unlock` and a re-run with the local profile. Every run must end with exactly one
+"""The real workflow survives kills: training jobs (two runs per process) SIGKILLed mid-training,
+then the submitting snakemake itself killed (as a lost login node or a pre-empted session would),
+then `snakemake --unlock` and a re-run with the local profile. Every run must end with exactly one
 valid summary whose results are bit-identical to an uninterrupted run of its spec."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import yaml
 from conftest import REPO, TINY_CONFIG
 from run_helpers import assert_only_results, result_of, subprocess_env, tiny_specs
 from trickbench.run import Execution, load_summary, train_run
+from trickbench.run_files import id_of_canonical
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def workspace(tmp_path: Path) -> Path:
     (tmp_path / "Snakefile").write_text((REPO / "Snakefile").read_text())
     for name in ("workflow", "profiles"):
         (tmp_path / name).symlink_to(REPO / name)
-    config = {**TINY_CONFIG, **SECTIONS, "studies": {"ensembles": {"enabled": False}}}
+    config = {**TINY_CONFIG, **SECTIONS, "studies": {"ensembles": {"enabled": False}}, "execution": {"runs_per_job": 2}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
 
@@ -55,14 +56,15 @@ def log_tail(where: Path) -> str:
 
 
 def training_processes(where: Path) -> dict[str, int]:
-    """run id -> pid of each `trickbench train` Python running in this workspace."""
+    """run id -> pid of the `trickbench train-many` Python running in this workspace that holds it."""
     found = {}
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"trickbench" in argv and b"train" in argv and Path(os.readlink(proc / "cwd")) == where \
+            if b"trickbench" in argv and b"train-many" in argv and Path(os.readlink(proc / "cwd")) == where \
                     and not argv[0].endswith(b"sh"):
-                found[Path(argv[argv.index(b"--run-dir") + 1].decode()).name] = int(proc.name)
+                specs = [argv[i + 1].decode() for i, word in enumerate(argv) if word == b"--spec"]
+                found.update((id_of_canonical(spec), int(proc.name)) for spec in specs)
         except (OSError, ValueError):
             continue
     return found

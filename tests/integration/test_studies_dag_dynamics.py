@@ -48,15 +48,18 @@ def test_every_study_writes_its_tables(studies_run):
     early = table(studies_run, "early_stopping")
     assert len(early) == 2 * 2  # runs × monitors (validation loss, validation accuracy)
     assert (early["stop_epoch"] <= 3).all() and early["test_acc_last"].between(0, 1).all()
-    assert set(table(studies_run, "early_stopping_curves")["metric"]) == {"train_loss", "val_loss", "train_acc",
-                                                                         "val_acc", "gap_acc"}
+    on_loss = early[early.monitor == "val_loss"]  # the second round: each run retrained for its stop epoch
+    assert on_loss["test_acc_planned"].between(0, 1).all() and on_loss["planned_run_id"].notna().all()
+    assert len(table(studies_run, "early_stopping_comparisons")) == 2 * 3  # levels × comparisons
+    assert set(table(studies_run, "early_stopping_curves")["metric"]) == {"train_eval_loss", "val_loss",
+                                                                         "train_eval_acc", "val_acc", "gap_acc"}
     descent = table(studies_run, "double_descent")
     assert descent["width"].tolist() == [2, 16, 1]
     mlp = descent[descent.family == "mlp(depth=1), 8×8 inputs"]
     assert mlp["n_parameters"].tolist() == [192 * w + w + 10 * w + 10 for w in (2, 16)]  # 8×8×3 inputs
     assert len(table(studies_run, "double_descent_summary")) == 3
     averaging = table(studies_run, "checkpoint_averaging")
-    assert len(averaging) == 3 * 3  # epochs × (final, EMA, SWA)
+    assert len(averaging) == 3 * 4  # epochs × (plain run: final, EMA; SWA run: SWA, its iterate)
     assert averaging[averaging.weights == "SWA"].dropna(subset=["test_acc"])["epoch"].min() == 2
     assert len(table(studies_run, "ensembles_mc_dropout")) == 2 * (3 + 1) * 3  # seeds × (passes + deterministic) × metrics
 

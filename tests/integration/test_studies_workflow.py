@@ -63,9 +63,17 @@ def test_every_study_table_and_figure_is_written(studies_run: Path):
         assert section in html
 
 
-def test_runs_save_their_weights_and_activation_statistics(studies_run: Path):
+def test_runs_save_activation_statistics_and_weights_only_where_a_study_reads_them(studies_run: Path):
+    from trickbench.config import load_config
+    from trickbench.workflow import plan_from_config
+
+    plan = plan_from_config(load_config(studies_run / "config.yaml", studies_run / "workflow/presets/smoke.yaml",
+                                        studies_run / "studies.yaml"))
+    endpoints = set(plan.studies["mode_connectivity"])
+    assert len(endpoints) == 2
     for run in (studies_run / "results/runs").iterdir():
-        assert {"model.pt", "activations.csv"} <= {p.name for p in run.iterdir()}
+        assert "activations.csv" in {p.name for p in run.iterdir()}
+        assert (run / "model.pt").exists() == (run.name in endpoints), run.name
 
 
 def test_the_fine_stage_was_chosen_from_the_coarse_table(studies_run: Path):
@@ -96,4 +104,5 @@ def test_a_second_invocation_has_nothing_to_do(studies_run: Path):
 def test_changing_a_study_setting_reruns_only_that_study(studies_run: Path):
     result = snakemake(studies_run, "-n", "--config", "studies={babysitting: {enabled: true, subset: 10}}")
     output = result.stdout + result.stderr
-    assert re.search(r"study_babysitting\s+1", output) and "train" not in re.findall(r"^(\w+)\s+\d+$", output, re.M)
+    assert re.search(r"study_babysitting\s+1", output)
+    assert not [rule for rule in re.findall(r"^(\w+)\s+\d+$", output, re.M) if rule.startswith("train")]

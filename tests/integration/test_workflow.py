@@ -120,20 +120,25 @@ def test_snakemakes_own_report_holds_the_figures(smoke_run: Path):
         assert figure.name in text
 
 
-def test_runs_per_cluster_job_puts_that_many_runs_in_one_group_job(tmp_path: Path):
+@pytest.mark.parametrize("execution, rule, expected", [
+    ("{runs_per_job: 1, runs_per_cluster_job: 3}", "train", {"train-0": 3, "train-1": 3, "train-2": 1}),
+    # with 2 runs per process a cluster job holds whole processes: 4 runs = 2 training jobs
+    ("{runs_per_job: 2, runs_per_cluster_job: 4}", "train_job_\\d+", {"train-0": 2, "train-1": 2}),
+])
+def test_runs_per_cluster_job_puts_that_many_runs_in_one_group_job(tmp_path: Path, execution, rule, expected):
     where = workspace(tmp_path)
-    result = snakemake(where, "-n", "--configfile", "workflow/presets/smoke.yaml",
-                       "--config", "execution={runs_per_cluster_job: 3}")
+    result = snakemake(where, "-n", "--configfile", "workflow/presets/smoke.yaml", "--config", f"execution={execution}")
     assert result.returncode == 0, result.stderr[-2000:]
     groups = re.split(r"Group job (train-\d+)", result.stdout + result.stderr)[1:]
-    trains = {name: body.split("rule study_")[0].count("rule train:") for name, body in zip(groups[::2], groups[1::2])}
-    assert trains == {"train-0": 3, "train-1": 3, "train-2": 1}  # 7 runs, 3 per submitted job
+    trains = {name: len(re.findall(rf"rule {rule}:", body.split("rule study_")[0])) for name, body in zip(groups[::2], groups[1::2])}
+    assert trains == expected  # 7 runs
 
 
 def test_speed_and_scale_settings_retrain_nothing(smoke_run: Path):
     result = snakemake(smoke_run, "--configfile", "workflow/presets/smoke.yaml", "-n", "--config",
-                       "execution={precision: bf16, compile: true, gpu_slots: 4, runs_per_cluster_job: 3}")
+                       "execution={precision: bf16, compile: true, gpu_slots: 4, runs_per_cluster_job: 3, runs_per_job: 1,"
+                       " seed_groups: always}")
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    assert not re.search(r"^train\s+\d+", output, re.MULTILINE)  # only the group markers are new
+    assert not re.search(r"^train(_job_\d+)?\s+\d+", output, re.MULTILINE)  # only the group markers are new
     assert re.search(r"^train_group\s+3\b", output, re.MULTILINE)

@@ -2,7 +2,9 @@
 docs/bad-input.md is a case here.
 
 Config mistakes go through `load_config` and through the `trickbench plan` command line (and two
-through `snakemake -n`, in tests/integration); data files through the loader and `trickbench train`;
+through `snakemake -n`, in tests/integration); so do broken plugins (one through `snakemake -n` in
+tests/integration/test_plugin_workflow.py), and a plugin edited under a planned run through
+`trickbench train`; data files through the loader and `trickbench train`;
 damaged checkpoints through a real run, which warns in one line and starts over. Where a message
 lists what is allowed from a registry or the schema, the expected list is read from there, so a
 newly registered technique changes the list, not the test.
@@ -11,6 +13,7 @@ newly registered technique changes the list, not the test.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import logging
@@ -102,6 +105,9 @@ CONFIG_CASES = [
      lambda: message("data.source", "cifar100", ", ".join(SOURCES.names()))),
     ("unknown design", set_in("design.kind", "grid"),
      lambda: message("design.kind", "grid", "full, ablation, random")),
+    ("warm-up before one-cycle", lambda config: (set_in("train.warmup_epochs", 1)(config),
+                                                 set_in("baseline.schedule", "one_cycle")(config)),
+     lambda: message("train.warmup_epochs", 1.0, "0 with schedule one_cycle, which has its own warm-up (its pct_start)")),
     ("missing section", delete("baseline"),
      lambda: message("baseline", "nothing", "a required key").replace("'nothing'", "nothing")),
 ]
@@ -148,6 +154,126 @@ def test_a_bad_config_in_a_real_process_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "trickbench: error: " + message("design.factors.activation[0]", "rleu", ", ".join(FAMILIES["activation"].names()))]
+
+
+# ---- plugins ------------------------------------------------------------------------------------
+
+#: a plugin file's start: the optimizer registry, as a user's plugin imports it
+HEADER = "from trickbench.techniques.optimizers import OPTIMIZERS\n"
+
+
+def optimizer_plugin(signature: str, decorator_args: str = "") -> str:
+    """A plugin registering optimizer 'lion' with the builder `def lion{signature}`."""
+    return (HEADER + f"\n@OPTIMIZERS.register('lion'{decorator_args})\n"
+            f"def lion{signature}:\n    import torch\n    return torch.optim.SGD(params, lr=lr)\n")
+
+
+# (case, plugin files under the config's folder, the `plugins:` value, the error line with <dir> for that folder)
+PLUGIN_CASES = [
+    ("plugin file missing", {}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: no such file (<dir>/tricks/lion.py)"),
+    ("plugin with a syntax error", {"tricks/lion.py": HEADER + "\ndef lion(params, *, lr=1e-4:\n    pass\n"}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: fails at import (line 3): SyntaxError: invalid syntax"),
+    ("plugin raising at import", {"tricks/lion.py": HEADER + "\nraise RuntimeError('needs a GPU')\n"}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: fails at import (line 3): RuntimeError: needs a GPU"),
+    ("plugin importing a missing package", {"tricks/lion.py": "import lion_pytorch\n"}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: fails at import (line 1): ModuleNotFoundError: No module named 'lion_pytorch'"),
+    ("plugin module not importable", {}, ["lion_pytorch"],
+     "plugin lion_pytorch: no module of that name can be imported here (install it, or add its folder to PYTHONPATH)"),
+    ("plugin neither a file nor a module", {}, ["tricks/lion"],
+     "plugin tricks/lion: neither a .py file nor an importable module name (such as mypackage.tricks)"),
+    ("plugin registering nothing", {"tricks/lion.py": HEADER + "\ndef lion(params, *, lr=1e-4):\n    pass\n"}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: registers no technique; decorate a builder with a family's registry, "
+     "e.g. @OPTIMIZERS.register(\"name\", reference=...)"),
+    ("plugin taking a built-in name", {"tricks/adam.py": optimizer_plugin("(params, *, lr=1e-3)").replace("'lion'", "'adam'")},
+     ["tricks/adam.py"],
+     "plugin tricks/adam.py: optimizer 'adam': the name is already registered (built in); a plugin must choose a new name"),
+    ("plugin taking another plugin's name", {"tricks/lion.py": optimizer_plugin("(params, *, lr=1e-4)"),
+                                             "tricks/lion2.py": optimizer_plugin("(params, *, lr=3e-4)")},
+     ["tricks/lion.py", "tricks/lion2.py"],
+     "plugin tricks/lion2.py: optimizer 'lion': the name is already registered (by plugin tricks/lion.py); "
+     "a plugin must choose a new name"),
+    ("plugin parameter without a default", {"tricks/lion.py": optimizer_plugin("(params, *, lr: float)")}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': parameter 'lr' has no default; every parameter needs one (its type comes from it)"),
+    ("plugin parameter with a tuple default", {"tricks/lion.py": optimizer_plugin("(params, *, lr=1e-4, betas=(0.9, 0.99))")},
+     ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': parameter 'betas' defaults to (0.9, 0.99), a tuple; "
+     "allowed: a bool, int, float or str default"),
+    ("plugin parameter not keyword-only", {"tricks/lion.py": optimizer_plugin("(params, lr=1e-4)")}, ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': parameter 'lr' is positional with a default; make it keyword-only "
+     "(after `*`) so that a config can set it"),
+    ("plugin parameter with a reserved name", {"tricks/lion.py": optimizer_plugin("(params, *, lr=1e-4, name='lion')")},
+     ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': parameter name 'name' is reserved (a level's keys name and plugin)"),
+    ("plugin bounds on no parameter", {"tricks/lion.py": optimizer_plugin("(params, *, lr=1e-4)", ", bounds={'learning_rate': (0.0, None)}")},
+     ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': bounds name 'learning_rate', which is not a parameter (parameters: lr)"),
+    ("plugin default outside its bounds", {"tricks/lion.py": optimizer_plugin("(params, *, lr=-1e-4)", ", bounds={'lr': (0.0, None)}")},
+     ["tricks/lion.py"],
+     "plugin tricks/lion.py: optimizer 'lion': parameter 'lr' defaults to -0.0001, outside its bounds (0.0, None)"),
+    ("plugins not a list", {}, "tricks/lion.py",
+     "config error at 'plugins': got 'tricks/lion.py'; allowed: type array"),
+]
+
+
+@pytest.fixture
+def no_plugins():
+    """Registries are process-wide: each case starts and ends with the built-ins alone."""
+    from trickbench.plugins import unload_all
+
+    unload_all()
+    yield
+    unload_all()
+
+
+def plugin_config(folder: Path, files: dict[str, str], plugins: Any) -> Path:
+    """The tiny config with `plugins:`, in `folder` beside the plugin files."""
+    for name, source in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(source)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({**copy.deepcopy(TINY_CONFIG), "plugins": plugins}))
+    return path
+
+
+@pytest.mark.parametrize("case, files, plugins, expected", PLUGIN_CASES, ids=[c[0] for c in PLUGIN_CASES])
+def test_bad_plugin_through_load_config(tmp_path, no_plugins, case, files, plugins, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_config(plugin_config(tmp_path, files, plugins))
+    assert str(raised.value) == expected.replace("<dir>", str(tmp_path))
+    documented(expected)
+
+
+@pytest.mark.parametrize("case, files, plugins, expected", PLUGIN_CASES[:3], ids=[c[0] for c in PLUGIN_CASES[:3]])
+def test_bad_plugin_through_trickbench_plan(tmp_path, capsys, monkeypatch, no_plugins, case, files, plugins, expected):
+    monkeypatch.setattr("trickbench.logs.configure", lambda verbose=False: None)
+    monkeypatch.chdir(tmp_path.parent)  # relative plugin paths start from the config's folder, not here
+    assert cli.main(["plan", "--configfile", str(plugin_config(tmp_path, files, plugins))]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"trickbench: error: {expected.replace('<dir>', str(tmp_path))}\n" and out == ""
+
+
+LION_SOURCE = (REPO / "examples" / "lion.py").read_text()
+
+
+def test_a_training_job_refuses_a_plugin_changed_since_its_spec(tmp_path, capsys, monkeypatch, no_plugins):
+    """The workflow plans a run, then the plugin is edited before the job starts: the job would train
+    other code than its id names, so it stops with one line (snakemake plans the new id anew)."""
+    monkeypatch.setattr("trickbench.logs.configure", lambda verbose=False: None)
+    config = load_config(plugin_config(tmp_path, {"lion.py": LION_SOURCE}, ["lion.py"]))
+    spec = tiny_specs(design={"kind": "ablation", "seeds": [0], "factors": {"optimizer": ["lion"]}})[-1]
+    old = spec.optimizer.plugin.sha256
+    (tmp_path / "lion.py").write_text(LION_SOURCE + "# tuned\n")
+    assert config["plugins"] == ["lion.py"] and spec.optimizer.name == "lion"
+    status = cli.main(["train", "--spec", spec.canonical_json(), "--run-dir", str(tmp_path / spec.run_id),
+                       "--plugin-dir", str(tmp_path)])
+    new = hashlib.sha256((tmp_path / "lion.py").read_bytes()).hexdigest()
+    expected = message("spec.optimizer.plugin.sha256", old,
+                       f"{new}, the sha256 of lion.py as loaded now: the plugin changed since this spec was made "
+                       "(plan its runs again: they have new ids)")
+    assert status == 2 and capsys.readouterr().err == f"trickbench: error: {expected}\n"
+    assert not (tmp_path / spec.run_id).exists()
+    documented(expected.replace(old, "<sha256 in the spec>").replace(new, "<sha256 now>"))
 
 
 # ---- data files -------------------------------------------------------------------------------

@@ -143,11 +143,13 @@ class Page:
 
     def click(self, selector: str) -> None:
         """A real mouse click at the middle of the element (scrolled into view first)."""
-        # scrollIntoView leaves a sticky table header where it is: scroll the window by the rectangle
+        # scrollIntoView leaves a sticky table header where it is: scroll the window by the rectangle.
+        # Instantly: a page with smooth scrolling would still be moving when the click lands.
         box = self.evaluate(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
-            e.scrollIntoView({{block: "center"}}); let r = e.getBoundingClientRect();
+            e.scrollIntoView({{block: "center", behavior: "instant"}}); let r = e.getBoundingClientRect();
             if (r.top < 0 || r.bottom > window.innerHeight) {{
-                window.scrollBy(0, r.top - window.innerHeight / 2); r = e.getBoundingClientRect(); }}
+                window.scrollBy({{top: r.top - window.innerHeight / 2, behavior: "instant"}});
+                r = e.getBoundingClientRect(); }}
             return [r.x + r.width / 2, r.y + r.height / 2]; }})()""")
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})

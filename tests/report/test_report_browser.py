@@ -86,12 +86,12 @@ def test_every_navigation_link_lands_on_its_section(page):
 
 
 def test_clicking_a_header_sorts_the_runs_table(page):
-    header = header_selector(page, "test acc")
-    before = column(page, "test acc")
+    header = header_selector(page, "test acc (returned model)")
+    before = column(page, "test acc (returned model)")
     page.click(f"{header} button")
-    ascending = column(page, "test acc")
+    ascending = column(page, "test acc (returned model)")
     page.click(f"{header} button")
-    descending = column(page, "test acc")
+    descending = column(page, "test acc (returned model)")
     numbers = lambda texts: [float(t) for t in texts if t != "–"]
     assert sorted(before) == sorted(ascending) and ascending != before
     assert numbers(ascending) == sorted(numbers(ascending)) and ascending[-1] == "–"  # the diverged run last
@@ -105,3 +105,44 @@ def test_typing_in_the_filter_narrows_the_runs_table(page):
     assert page.evaluate("document.getElementById('run-count').textContent") == "1 of 8 runs shown"
     page.evaluate("const f = document.getElementById('run-filter'); f.value = ''; f.dispatchEvent(new Event('input'))")
     assert len(column(page, "status")) == 8
+
+
+# -- a grid larger than a page -------------------------------------------------------------------
+
+MANY = {"kind": "full", "seeds": [0, 1, 2, 3, 4, 5],
+        "factors": {"activation": ["relu", "tanh", "sigmoid", "gelu", "elu"], "init": ["he_normal", "xavier_normal",
+                                                                                       "orthogonal", "small_gaussian", "default"],
+                    "norm": ["batch", "none"]}}  # 5 × 5 × 2 × 6 seeds = 300 runs
+
+
+@pytest.fixture(scope="module")
+def paged(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("paged")
+    config = grid_config(TINY_CONFIG, MANY)
+    tables = write_tables(folder / "tables", config, status=lambda s: "diverged" if s.activation.name == "elu" and s.seed == 5 else "ok")
+    report = render_report(folder / "tables", config, folder)
+    with Browser(CHROMIUM) as browser:
+        tab = Page(browser, width=1280, height=800)
+        tab.goto(report.resolve().as_uri())
+        yield tab, tables
+
+
+def test_a_large_grid_is_shown_a_page_at_a_time_and_sorted_and_filtered_as_a_whole(paged):
+    from trickbench.report.html import RUNS_PAGE_SIZE
+
+    tab, tables = paged
+    count = lambda: tab.evaluate("document.getElementById('run-count').textContent")
+    assert len(column(tab, "run")) == RUNS_PAGE_SIZE and count() == f"300 of 300 runs; 1–{RUNS_PAGE_SIZE} shown"
+    tab.click("#run-next")
+    second_page = column(tab, "run")
+    assert len(second_page) == RUNS_PAGE_SIZE and count() == f"300 of 300 runs; {RUNS_PAGE_SIZE + 1}–{2 * RUNS_PAGE_SIZE} shown"
+    assert second_page == list(tables["run_id"][RUNS_PAGE_SIZE:2 * RUNS_PAGE_SIZE])  # plan order, page 2
+    tab.click(f"{header_selector(tab, 'test acc')} button")  # sorting sorts every run, then shows page 1
+    lowest = column(tab, "test acc")[0]
+    ok = tables[tables["status"] == "ok"]
+    assert float(lowest) == pytest.approx(100 * ok["final_test_acc"].min(), abs=0.05)
+    tab.type_text("#run-filter", "diverged")  # filtering searches every page
+    diverged = int((tables["status"] == "diverged").sum())  # elu's seed 5: 5 inits × 2 norms
+    assert column(tab, "status") == ["diverged"] * diverged == ["diverged"] * 10 and count() == "10 of 300 runs shown"
+    assert tab.evaluate("document.getElementById('run-pager').hidden")
+    assert tab.console_errors() == []

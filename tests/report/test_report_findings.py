@@ -1,5 +1,8 @@
-"""Findings against their definitions: Welch's interval by hand, known effects recovered from
-synthetic runs, failures named, the best configuration chosen on validation and never on test."""
+"""Findings against their definitions: the paired test and its Holm-corrected interval recomputed
+with scipy and statsmodels, known effects recovered from synthetic runs, failures (diverged and at
+chance) named and kept out of every comparison and of the best configuration, the best
+configuration chosen on validation and never on test, and sentences that never call an
+undetectable difference a win."""
 
 from __future__ import annotations
 
@@ -8,87 +11,91 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from conftest import TINY_CONFIG
 from synthetic_results import THOUSAND_FACTORS, grid_config, write_tables
-from trickbench.report.findings import (Comparison, best_configuration, comparisons, difference_ci, sentence,
-                                        top_findings)
+from trickbench.report.findings import best_configuration, comparisons, sentence, top_findings
 
 ABLATION = {"kind": "ablation", "seeds": [0, 1, 2],
             "factors": {"activation": ["relu", "tanh", "sigmoid"], "init": ["he_normal", "small_gaussian"]}}
 
 
-def test_difference_ci_is_welchs_interval_by_hand():
-    a, b = np.array([1.0, 2.0, 4.0]), np.array([0.0, 1.0])
-    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 2  # 7/3/3 and 0.5/2
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)  # Welch–Satterthwaite
-    half = stats.t.ppf(0.975, df) * se
-    diff, low, high = difference_ci(a, b)
-    assert diff == pytest.approx(7 / 3 - 0.5)
-    assert (low, high) == pytest.approx((diff - half, diff + half))
-
-
-def test_difference_ci_without_spread_or_with_one_value():
-    assert difference_ci(np.array([2.0, 2.0]), np.array([1.0, 1.0])) == (1.0, 1.0, 1.0)
-    diff, low, high = difference_ci(np.array([3.0]), np.array([1.0, 2.0]))
-    assert diff == 1.5 and math.isnan(low) and math.isnan(high)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-50, 50), min_size=2, max_size=8), st.lists(st.floats(-50, 50), min_size=2, max_size=8),
-       st.floats(-20, 20))
-def test_shifting_one_group_shifts_the_interval_by_as_much(a, b, shift):
-    diff, low, high = difference_ci(np.array(a), np.array(b))
-    moved = difference_ci(np.array(a) + shift, np.array(b))
-    assert moved[0] == pytest.approx(diff + shift, abs=1e-6)
-    if math.isfinite(low) and high - low > 1e-6:
-        assert moved[1] - low == pytest.approx(shift, abs=1e-6) and moved[2] - high == pytest.approx(shift, abs=1e-6)
-
-
-def test_comparisons_recover_known_effects_within_their_intervals(tmp_path):
+def test_each_level_is_a_paired_t_test_holm_corrected_over_every_factor(tmp_path):
     config = grid_config(TINY_CONFIG, ABLATION)
-    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): -10.0, ("init", "small_gaussian"): 5.0})
-    found = {(c.factor, c.level): c for c in comparisons(runs, config)}
-    assert set(found) == {("activation", "tanh"), ("activation", "sigmoid"), ("init", "small_gaussian")}
-    assert found["activation", "tanh"].low < -10 < found["activation", "tanh"].high
-    assert found["activation", "tanh"].clear and found["init", "small_gaussian"].clear
-    assert found["activation", "tanh"].baseline == "relu" and found["activation", "tanh"].n_baseline == 3
+    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): -10.0, ("init", "small_gaussian"): 2.0},
+                        noise=1.0)
+    found = comparisons(runs, config).set_index(["factor", "level"])
+    assert set(found.index) == {("activation", "tanh"), ("activation", "sigmoid"), ("init", "small_gaussian")}
+    base = runs[runs.varies == "baseline"].sort_values("seed")
+    p_values = {}
+    for (factor, level), row in found.iterrows():
+        arm = runs[runs[factor] == level].sort_values("seed")
+        assert row["test"] == "paired t" and row["n"] == 3 and row["n_reference"] == 3
+        p_values[factor, level] = stats.ttest_rel(100 * arm.final_test_acc.to_numpy(), 100 * base.final_test_acc.to_numpy()).pvalue
+    holm = dict(zip(p_values, multipletests(list(p_values.values()), method="holm")[1]))
+    for key, row in found.iterrows():
+        assert row["p_adjusted"] == pytest.approx(holm[key]) and row["family_size"] == 3
+        assert row["detectable"] == (holm[key] < 0.05)
+    tanh = found.loc[("activation", "tanh")]
+    assert tanh["diff_ci_low"] < -10 < tanh["diff_ci_high"] and tanh["detectable"] and tanh["reference"] == "relu"
 
 
-def test_a_full_design_compares_main_effects(tmp_path):
+def test_a_full_design_compares_main_effects_with_welch(tmp_path):
     config = grid_config(TINY_CONFIG, {"kind": "full", "seeds": [0], "factors": {"activation": ["relu", "tanh"],
                                                                                   "norm": ["batch", "none"]}})
     runs = write_tables(tmp_path, config, effects={("norm", "none"): -6.0}, noise=0.0)
-    found = {(c.factor, c.level): c for c in comparisons(runs, config)}
-    assert found["norm", "none"].diff == pytest.approx(-6.0) and found["norm", "none"].n == 2
-    assert found["activation", "tanh"].diff == pytest.approx(0.0)
-    assert "averaged over the other factors" in sentence(found["norm", "none"], "full")
+    found = comparisons(runs, config).set_index(["factor", "level"])
+    assert found.loc[("norm", "none"), "diff"] == pytest.approx(-6.0) and found.loc[("norm", "none"), "n"] == 2
+    assert found.loc[("norm", "none"), "test"] == "Welch t"  # each level holds two runs of seed 0: nothing to pair
+    assert found.loc[("activation", "tanh"), "diff"] == pytest.approx(0.0)
+    row = found.loc[("norm", "none")].to_dict() | {"factor": "norm", "level": "none"}
+    assert "averaged over the other factors" in sentence(row, "full")
 
 
-def test_sentences_carry_the_difference_and_its_interval():
-    c = Comparison("init", "large_gaussian", "he_normal", 30.26, 40.84, -10.58, -13.8, -7.36, 2, 2)
-    assert sentence(c, "ablation") == ("init large_gaussian trails the baseline he_normal by 10.6 ± 3.2 points of "
-                                       "test accuracy (30.3 vs 40.8 %; 2 and 2 runs).")
-    within = Comparison("norm", "layer", "batch", 41.0, 40.0, 1.0, -2.0, 4.0, 3, 3)
-    assert sentence(within, "ablation").startswith("norm layer beats the baseline batch by 1.0 ± 3.0 points")
-    assert "within the noise" in sentence(within, "ablation")
-    once = Comparison("norm", "layer", "batch", 41.0, 40.0, 1.0, math.nan, math.nan, 1, 1)
-    assert "no uncertainty estimate" in sentence(once, "ablation")
+def test_an_undetectable_difference_is_never_a_win(tmp_path):
+    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2], "factors": {"activation": ["relu", "tanh"]}})
+    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): 0.5}, noise=3.0)
+    (row,) = comparisons(runs, config).to_dict("records")
+    assert not row["detectable"]
+    text = sentence(row, "ablation")
+    assert text.startswith("activation tanh vs the baseline relu: no detectable difference with 3 seeds (minimum "
+                           f"detectable effect {row['mde']:.1f} points;")
+    assert "beats" not in text and "trails" not in text and "paired t, 95 % CI" in text
+    assert row["seeds_needed"] > 3 and row["mde"] > abs(row["diff"])  # the same test says the seeds were too few
 
 
-def test_top_findings_name_failures_first_then_the_largest_clear_effects(tmp_path):
+def test_top_findings_name_failures_first_then_the_largest_detectable_effects(tmp_path):
     config = grid_config(TINY_CONFIG, ABLATION)
     runs = write_tables(tmp_path, config, effects={("activation", "tanh"): -10.0, ("init", "small_gaussian"): 5.0},
                         status=lambda spec: "diverged" if spec.activation.name == "sigmoid" and spec.seed == 2 else "ok")
     lines = top_findings(runs, config)
     assert lines[0] == "1 of 12 runs diverged: activation=sigmoid (seed 2). They are left out of every mean below."
     assert lines[1].startswith("activation tanh trails the baseline relu by 10.")
+    assert "paired t, 95 % CI" in lines[1] and "Holm-corrected over 3 comparisons" in lines[1]
     assert lines[2].startswith("init small_gaussian beats the baseline he_normal by")
-    assert lines[3] == "The other level does not differ from the baseline beyond the noise (every comparison is in the table below)."
+    assert lines[3] == "The other level does not differ detectably from the baseline (every comparison is in the table below)."
+
+
+def at_chance(spec) -> bool:
+    return spec.init.name == "small_gaussian"
+
+
+def test_a_level_at_chance_is_named_as_failed_and_never_an_effect(tmp_path):
+    config = grid_config(TINY_CONFIG, ABLATION)
+    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): -10.0})
+    chance = runs["init"] == "small_gaussian"
+    runs.loc[chance, ["final_val_acc", "final_test_acc"]] = 0.09  # trained to chance: ok, but learned nothing
+    lines = top_findings(runs, config)
+    assert lines[0].startswith("3 of 12 runs ended at chance (validation accuracy below ")
+    assert "init=small_gaussian (seeds 0, 1, 2). They are left out of every mean below." in lines[0]
+    assert lines[1] == ("Failed to train, so left out of every comparison and ranking and of the best configuration: "
+                        "init=small_gaussian (3 of 3 runs: 3 at chance).")
+    assert not any(line.startswith("init small_gaussian") and "points" in line for line in lines)
+    row = comparisons(runs, config).set_index("level").loc["small_gaussian"]
+    assert row["failed"] and math.isnan(row["diff"]) and row["family_size"] != row["family_size"]  # NaN: not in it
+    assert comparisons(runs, config).set_index("level").loc["tanh", "family_size"] == 2  # tanh, sigmoid
 
 
 def test_many_failures_are_summarized_by_the_levels_they_share(tmp_path):
@@ -110,22 +117,54 @@ def test_a_single_run_and_only_diverged_runs_still_say_something(tmp_path):
     assert best_configuration(runs, failed) is None
 
 
+def test_one_run_a_side_is_no_finding(tmp_path):
+    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1], "factors": {"activation": ["relu", "tanh"]}})
+    runs = write_tables(tmp_path, config, noise=0.0, status=lambda s: "diverged" if s.activation.name == "tanh" and s.seed else "ok")
+    (tanh,) = comparisons(runs, config).to_dict("records")
+    assert tanh["n"] == 1 and tanh["test"] == "" and not tanh["failed"]  # one of two failed: not most of them
+    assert sentence(tanh, "ablation").endswith("too few to test (two or more a side are needed), so no finding.")
+    # its accuracy is a finite number (NaN logits argmax to class 0): the status keeps it out
+    assert np.isfinite(runs.loc[runs.status == "diverged", "final_test_acc"]).all()
+
+
 def test_the_best_configuration_is_chosen_on_validation_not_test(tmp_path):
     config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1], "factors": {"activation": ["relu", "tanh"]}})
     runs = write_tables(tmp_path, config, noise=0.0)
     tanh = runs["activation"] == "tanh"
     runs.loc[tanh, "final_val_acc"] = 0.60  # tanh best on validation …
-    runs.loc[tanh, "final_test_acc"] = 0.10  # … and worst on test: validation must win
+    runs.loc[tanh, "final_test_acc"] = [0.10, 0.11]  # … and worst on test: validation must win
     best = best_configuration(runs, config)
     assert best["variant"] == "activation=tanh" and best["runs"] == 2 and best["candidates"] == 2
-    assert best["val"] == pytest.approx((60.0, 0.0)) and best["test"][0] == pytest.approx(10.0)
+    assert best["val"] == pytest.approx((60.0, 0.0)) and best["test"][0] == pytest.approx(10.5)
+    # the runner-up is the baseline: one sentence, the noise floor's comparison (its family: every variant)
+    (versus,) = best["versus"]
+    assert versus == ("activation=tanh trails the baseline by 29.5 points of test accuracy (10.5 vs 40.0 %; 2 seeds; "
+                      "paired t, 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
 
 
-def test_diverged_runs_never_enter_a_mean(tmp_path):
+def test_the_best_configuration_says_when_it_is_not_detectably_better(tmp_path):
+    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2],
+                                       "factors": {"activation": ["relu", "tanh", "gelu"]}})
+    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): 1.0, ("activation", "gelu"): 0.5}, noise=3.0)
+    runs.loc[runs.activation == "tanh", "final_val_acc"] += 0.05  # chosen on validation …
+    runs.loc[runs.activation == "gelu", "final_val_acc"] += 0.03  # … gelu the runner-up
+    best = best_configuration(runs, config)
+    assert best["variant"] == "activation=tanh" and len(best["versus"]) == 2
+    runner_up, against_baseline = best["versus"]
+    assert runner_up.startswith("activation=tanh vs the runner-up on validation, activation=gelu: no detectable "
+                                "difference with 3 seeds (minimum detectable effect")
+    assert runner_up.endswith("Holm-corrected over 1 comparison).")
+    # against the baseline: the very sentence the findings state for tanh (same test, same family)
+    finding = sentence(comparisons(runs, config).set_index("level").loc["tanh"].to_dict() | {"level": "tanh"}, "ablation")
+    assert against_baseline.replace("activation=tanh vs the baseline", "") == finding.replace(
+        "activation tanh vs the baseline relu", "")
+
+
+def test_a_configuration_at_chance_cannot_be_the_best(tmp_path):
     config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1], "factors": {"activation": ["relu", "tanh"]}})
-    runs = write_tables(tmp_path, config, noise=0.0, status=lambda s: "diverged" if s.activation.name == "tanh" and s.seed else "ok")
-    (tanh,) = comparisons(runs, config)
-    assert tanh.n == 1 and math.isnan(tanh.half)
-    # its accuracy is a finite number (NaN logits argmax to class 0): the status keeps it out
-    assert np.isfinite(runs.loc[runs.status == "diverged", "final_test_acc"]).all()
-
+    runs = write_tables(tmp_path, config, noise=0.0)
+    runs.loc[runs.activation == "tanh", ["final_val_acc", "final_test_acc"]] = [0.11, 0.11]  # at chance, though
+    runs.loc[runs.activation == "relu", "final_val_acc"] = 0.10  # … relu lower still: both at chance
+    assert best_configuration(runs, config) is None
+    runs.loc[runs.activation == "relu", "final_val_acc"] = 0.40
+    assert best_configuration(runs, config)["variant"] == "baseline"

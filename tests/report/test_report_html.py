@@ -5,6 +5,7 @@ for an ordinary grid, a single run, a grid whose runs all diverged and a 1,000-r
 from __future__ import annotations
 
 import base64
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from conftest import TINY_CONFIG
 from synthetic_results import THOUSAND_FACTORS, grid_config, render_report, write_tables
 from trickbench.report.figures import enabled_figures
-from trickbench.report.html import pm, slug
+from trickbench.report.html import RUNS_PAGE_SIZE, pm, slug
 
 #: the 1,000-run report must stay mailable; it measured 1.7 MB when written
 THOUSAND_RUNS_MAX_BYTES = 3_000_000
@@ -97,8 +98,10 @@ def test_the_summary_says_what_ran_and_what_it_found(ablation):
     assert "12: 11 ok, 1 diverged — 1 did not train to the end" in text
     assert "ablation: 4 configurations × seeds 0, 1, 2" in text
     assert "1 of 12 runs diverged: activation=sigmoid (seed 2)." in text
-    assert re.search(r"activation tanh trails the baseline relu by 10\.\d ± \d\.\d points of test accuracy", text)
+    assert re.search(r"activation tanh trails the baseline relu by 10\.\d points of test accuracy \([^)]*3 seeds; paired t, "
+                     r"95 % CI −\d+\.\d to −\d+\.\d Holm-corrected over 3 comparisons\)", text)
     assert "chosen on validation accuracy among 4 configurations" in text
+    assert re.search(r"(vs|beats|trails) the (runner-up on validation|baseline)", text.split("Findings")[0])  # best vs rest
     assert "Every level against the baseline (3 comparisons)" in text
 
 
@@ -130,7 +133,9 @@ def test_a_thousand_runs_stay_a_reasonable_size(tmp_path):
     config, html, page = build(tmp_path, {"kind": "full", "seeds": [0], "factors": THOUSAND_FACTORS},
                                effects={("activation", "sigmoid"): -8.0})
     assert_self_contained(config, html, page)
-    assert len(page.run_rows) == 1 + 1000
+    assert len(page.run_rows) == 1 + RUNS_PAGE_SIZE  # the header and the first page; the script shows the others
+    rows = json.loads(re.search(r'<script type="application/json" id="runs-data">(.*?)</script>', html).group(1))
+    assert len(rows) == 1000 and len({row[0] for row in rows}) == 1000  # every run, once
     assert len(html.encode()) < THOUSAND_RUNS_MAX_BYTES
     assert "averaged over the other factors" in html
 

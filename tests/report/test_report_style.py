@@ -94,5 +94,18 @@ def test_learning_curves_draw_each_chosen_run_against_the_baseline(grid):
     assert len(titles) == len(first_seed) == 5  # every configuration of seed 0 (≤ report.learning_curves = 6)
     val_acc = {title: data.loc[(data["variant"] == title), "val_acc"].iloc[-1] for title in titles}
     assert list(val_acc.values()) == sorted(val_acc.values())  # worst to best on validation
-    assert set(data.columns) >= {"run_id", "variant", "epoch", "train_loss", "val_loss", "train_acc", "val_acc"}
+    assert set(data.columns) >= {"run_id", "variant", "epoch", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc",
+                                 "train_loss", "train_acc"}
+    plt.close(fig)
+
+
+def test_the_solid_train_curve_is_measured_in_eval_mode_and_the_running_one_is_dotted(grid):
+    config, tables = grid
+    fig, data = FIGURES["learning_curves"].draw(tables, config)
+    ax = fig.axes[0]  # the loss of the worst run
+    run = data[data["variant"] == ax.get_title(loc="left")]
+    drawn = {(line.get_linestyle(), line.get_linewidth()): line.get_ydata() for line in ax.get_lines()}
+    assert list(drawn[("-", 2.0)]) == pytest.approx(run["train_eval_loss"].tolist())
+    assert list(drawn[(":", 1.0)]) == pytest.approx(run["train_loss"].tolist())
+    assert run["train_eval_loss"].tolist() != pytest.approx(run["train_loss"].tolist())  # the two are told apart
     plt.close(fig)

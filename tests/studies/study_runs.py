@@ -20,7 +20,8 @@ def write_run(root: Path, spec: RunSpec, curves: Mapping[str, Sequence[float]], 
     run_dir.mkdir(parents=True)
     epochs = len(next(iter(curves.values())))
     frame = pd.DataFrame({"epoch": np.arange(1, epochs + 1)})
-    for column in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
+    for column in ("train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc", "test_loss",
+                   "test_acc"):
         frame[column] = curves.get(column, [0.5] * epochs)
     for column, values in curves.items():
         frame[column] = values

@@ -58,10 +58,14 @@ def test_summary_marks_threshold_and_peak(tiny_config, tmp_path):
                           interpolation_error=0.01)
     train_error = {2: 0.5, 4: 0.2, 8: 0.005, 16: 0.0}
     test_error = {2: 0.60, 4: 0.62, 8: 0.70, 16: 0.55}
-    runs = [write_run(tmp_path, spec, {"train_acc": [1 - train_error[w]], "test_acc": [1 - test_error[w] + 0.01 * spec.seed]})
+    # the running training-mode accuracy of the last epoch's minibatches stays low (the weights moved
+    # during it); the eval-mode accuracy of the final weights on the training sample is what fits
+    runs = [write_run(tmp_path, spec, {"train_eval_acc": [1 - train_error[w]], "train_acc": [0.3],
+                                       "test_acc": [1 - test_error[w] + 0.01 * spec.seed]})
             for spec in study_specs(config) for w in [spec.model.kwargs["width"]]]
     tables = STUDIES[NAME].analyze(config, runs)
     assert len(tables[NAME]) == 8
+    assert tables[NAME].set_index(["width", "seed"]).loc[(8, 0), "train_error"] == pytest.approx(0.005)
     summary = tables[SUMMARY].set_index("width")
     assert summary["test_error_mean"].tolist() == pytest.approx([0.595, 0.615, 0.695, 0.545])
     assert summary.index[summary["interpolation_threshold"]].tolist() == [8]

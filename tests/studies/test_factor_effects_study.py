@@ -1,6 +1,7 @@
-"""Factor effects on hand-made runs tables: level means and their CIs, the difference from the
-baseline level with Welch's interval, the ranking by spread, interaction residuals and the two-way
-ANOVA F test, all against values computed by hand."""
+"""Factor effects on hand-made runs tables: level means, the comparison with the baseline level
+(paired t, Holm over every level of every factor — recomputed with scipy and statsmodels), failed
+levels (diverged or at chance) kept out of effects and ranking, the ranking and its best level
+chosen on validation, the bootstrap of the ranking, interaction residuals and the blocked ANOVA."""
 
 from __future__ import annotations
 
@@ -9,100 +10,130 @@ import math
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from trickbench.config import validate_config
+from trickbench.report.stats import ChanceTest
 from trickbench.studies import factor_effects as fe
 
 BASELINE = {"activation": "relu", "init": "he_normal", "norm": "batch", "regularizer": "none", "optimizer": "momentum",
             "schedule": "cosine", "preprocessing": "standardize"}
+CHANCE = ChanceTest(classes=10, n_val=466)  # chance below 12.4 % validation accuracy
+RUN_IDS = iter(range(10 ** 6))
 
 
-def run(varies: str, accuracy: float, status: str = "ok", **levels) -> dict:
-    return {**BASELINE, **levels, "varies": varies, "final_test_acc": accuracy, "status": status}
+def run(varies: str, accuracy: float, seed: int, status: str = "ok", val: float | None = None, **levels) -> dict:
+    return {**BASELINE, **levels, "run_id": f"r{next(RUN_IDS)}", "seed": seed, "varies": varies,
+            "final_test_acc": accuracy, "final_val_acc": accuracy + 0.01 if val is None else val, "status": status}
 
 
 def ablation_runs() -> pd.DataFrame:
+    """init: large_gaussian trains to chance (9 % validation) or diverges; xavier best on test,
+    he_normal best on validation."""
     return pd.DataFrame([
-        run("baseline", 0.50), run("baseline", 0.52),
-        run("activation", 0.40, activation="tanh"), run("activation", 0.44, activation="tanh"),
-        run("init", 0.51, init="xavier_normal"), run("init", 0.53, init="xavier_normal"),
-        run("init", 0.10, init="large_gaussian"), run("init", 0.12, init="large_gaussian", status="diverged"),
+        *(run("baseline", acc, s, val=0.56 + s / 100) for s, acc in enumerate([0.50, 0.52, 0.51])),
+        *(run("activation", acc, s, activation="tanh") for s, acc in enumerate([0.40, 0.44, 0.41])),
+        *(run("init", acc, s, init="xavier_normal", val=0.50) for s, acc in enumerate([0.53, 0.56, 0.54])),
+        run("init", 0.09, 0, init="large_gaussian", val=0.09), run("init", 0.10, 1, init="large_gaussian", val=0.08),
+        run("init", 0.10, 2, "diverged", init="large_gaussian", val=0.10),
     ])
 
 
-def test_main_effects_are_level_means_and_differences_from_the_baseline_level():
-    effects = fe.main_effects(ablation_runs(), "ablation", BASELINE, "final_test_acc").set_index(["factor", "level"])
-    assert set(effects.index.get_level_values("factor")) == {"activation", "init"}
-    tanh = effects.loc[("activation", "tanh")]
-    assert tanh["mean"] == pytest.approx(42.0) and tanh["effect"] == pytest.approx(42.0 - 51.0)
-    assert tanh["n"] == 2 and not tanh["is_baseline"] and effects.loc[("activation", "relu"), "is_baseline"]
-    # Welch: se = √(s1²/2 + s2²/2) with s1 = √8, s2 = √2 (in points); df = (5)² / (4² + 1²) = 25/17
-    se, df = math.sqrt(8 / 2 + 2 / 2), 25 / 17
-    half = stats.t.ppf(0.975, df) * se
-    assert tanh["effect_ci_low"] == pytest.approx(-9 - half) and tanh["effect_ci_high"] == pytest.approx(-9 + half)
-    large = effects.loc[("init", "large_gaussian")]  # its diverged run is counted as failed, never averaged
-    assert large["failed"] == 1 and large["n"] == 1 and large["mean"] == pytest.approx(10.0)
-    ranks = effects.loc["init"]["rank"].to_dict()
-    assert ranks == {"xavier_normal": 1, "he_normal": 2, "large_gaussian": 3}
+def effects(chance=CHANCE) -> pd.DataFrame:
+    return fe.main_effects(ablation_runs(), "ablation", BASELINE, "final_test_acc", chance)
 
 
-def test_a_level_whose_runs_all_failed_is_listed_with_no_mean():
-    runs = pd.concat([ablation_runs(), pd.DataFrame([run("norm", 0.1, "diverged", norm="none"),
-                                                     run("norm", 0.1, "exploded", norm="none")])])
-    effects = fe.main_effects(runs, "ablation", BASELINE, "final_test_acc").set_index(["factor", "level"])
-    none = effects.loc[("norm", "none")]
-    assert none["n"] == 0 and none["failed"] == 2 and math.isnan(none["mean"]) and none["rank"] == 2
+def test_main_effects_are_the_reports_paired_comparison_holm_corrected_over_every_factor():
+    table = effects().set_index(["factor", "level"])
+    runs = ablation_runs()
+    base = 100 * runs.loc[runs.varies == "baseline", "final_test_acc"].to_numpy()
+    arm = lambda column, level: 100 * runs.loc[runs[column] == level, "final_test_acc"].to_numpy()
+    p = [stats.ttest_rel(arm("activation", "tanh"), base).pvalue, stats.ttest_rel(arm("init", "xavier_normal"), base).pvalue]
+    holm = multipletests(p, method="holm")[1]
+    tanh, xavier = table.loc[("activation", "tanh")], table.loc[("init", "xavier_normal")]
+    assert tanh["mean"] == pytest.approx(125 / 3) and tanh["diff"] == pytest.approx(125 / 3 - 51.0)
+    assert tanh["test"] == "paired t" and tanh["p_adjusted"] == pytest.approx(holm[0]) and tanh["family_size"] == 2
+    assert xavier["p_adjusted"] == pytest.approx(holm[1]) and table.loc[("activation", "relu"), "is_baseline"]
 
 
-def test_ranking_orders_factors_by_the_spread_of_their_level_means():
-    effects = fe.main_effects(ablation_runs(), "ablation", BASELINE, "final_test_acc")
-    ranking = fe.ranking(effects)
-    assert list(ranking["factor"]) == ["init", "activation"] and list(ranking["rank"]) == [1, 2]
-    init = ranking.iloc[0]
-    assert init["spread"] == pytest.approx(52.0 - 10.0)
-    assert (init["best_level"], init["worst_level"]) == ("xavier_normal", "large_gaussian")
+def test_a_level_at_chance_is_excluded_from_effects_and_the_ranking():
+    table = effects()
+    large = table.set_index(["factor", "level"]).loc[("init", "large_gaussian")]
+    assert large["failed"] and large["n_failed"] == 3 and large["failures"] == "2 at chance, 1 diverged"
+    assert math.isnan(large["mean"]) and math.isnan(large["diff"]) and math.isnan(large["rank"])
+    ranked = fe.ranking(table, fe.ranking_runs(ablation_runs(), table, "ablation", BASELINE, "final_val_acc", CHANCE))
+    init = ranked.set_index("factor").loc["init"]
+    assert init["failed_levels"] == "large_gaussian" and init["levels"] == 2
+    assert init["val_spread"] == pytest.approx(100 * (0.57 - 0.50))  # he_normal vs xavier, without the dead level
+    assert ranked["factor"].tolist() == ["activation", "init"]  # a dead level no longer ranks init first
+    # without the chance test the two large_gaussian runs that ended "ok" would rank init first by a 47-point spread
+    blind = fe.main_effects(ablation_runs(), "ablation", BASELINE, "final_test_acc", None)
+    assert not blind.set_index("level").loc["large_gaussian", "failed"]
+    blind_ranking = fe.ranking(blind, fe.ranking_runs(ablation_runs(), blind, "ablation", BASELINE, "final_val_acc", None))
+    assert blind_ranking["factor"].iloc[0] == "init"
 
 
-def pair_runs(cell_means: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+def test_the_best_level_is_chosen_on_validation_and_reported_on_the_metric():
+    table = effects()
+    ranked = fe.ranking(table, fe.ranking_runs(ablation_runs(), table, "ablation", BASELINE, "final_val_acc", CHANCE))
+    init = ranked.set_index("factor").loc["init"]
+    # xavier_normal has the best test accuracy (54.3 %), he_normal the best validation accuracy (57 %): validation chooses
+    assert (init["best_level"], init["worst_level"]) == ("he_normal", "xavier_normal")
+    assert init["best_mean"] == pytest.approx(51.0) and init["worst_mean"] == pytest.approx(163 / 3)
+    ranks = table.set_index(["factor", "level"]).loc["init", "rank"].to_dict()
+    assert ranks["he_normal"] == 1 and ranks["xavier_normal"] == 2
+
+
+def test_the_ranking_carries_a_bootstrap_interval_and_how_often_each_factor_ranks_first():
+    table = effects()
+    ranked = fe.ranking(table, fe.ranking_runs(ablation_runs(), table, "ablation", BASELINE, "final_val_acc", CHANCE))
+    assert ranked["p_first"].sum() == pytest.approx(1.0) and ranked["rank"].tolist() == [1, 2]
+    assert (ranked["val_spread_ci_low"] <= ranked["val_spread"] + 1e-9).all()
+    assert (ranked["val_spread"] <= ranked["val_spread_ci_high"] + 1e-9).all()
+    activation = ranked.set_index("factor").loc["activation"]
+    assert activation["p_first"] > 0.9  # 15 points against 7: first in nearly every resample
+
+
+def pair_runs(cell_values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
     rows = []
-    for (activation, init), values in cell_means.items():
+    for (activation, init), values in cell_values.items():
         varies = "several" if (activation, init) != ("relu", "he_normal") else "baseline"
-        rows += [run(varies, v / 100, activation=activation, init=init) for v in values]
+        rows += [run(varies, v / 100, seed, activation=activation, init=init) for seed, v in enumerate(values)]
     return pd.DataFrame(rows)
 
 
+def cells_of(values) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return fe.pair_cells(pair_runs(values), "activation", ["relu", "tanh"], "init", ["he_normal", "xavier_normal"],
+                         BASELINE, "final_test_acc", CHANCE)
+
+
 def test_additive_cells_have_zero_interaction_residuals():
-    # row effect + column effect exactly: residuals vanish
-    runs = pair_runs({("relu", "he_normal"): [50, 52], ("relu", "xavier_normal"): [45, 47],
-                      ("tanh", "he_normal"): [40, 42], ("tanh", "xavier_normal"): [35, 37]})
-    cells, part = fe.pair_cells(runs, "activation", ["relu", "tanh"], "init", ["he_normal", "xavier_normal"], BASELINE,
-                                "final_test_acc")
+    cells, part = cells_of({("relu", "he_normal"): [50, 52], ("relu", "xavier_normal"): [45, 47],
+                            ("tanh", "he_normal"): [40, 42], ("tanh", "xavier_normal"): [35, 37]})
     assert cells["interaction"].abs().max() == pytest.approx(0.0, abs=1e-9)
     assert cells.set_index(["level_a", "level_b"]).loc[("tanh", "he_normal"), "mean"] == pytest.approx(41.0)
-    test = fe.interaction_test(part, "activation", "init")
-    assert test["F"] == pytest.approx(0.0, abs=1e-9) and test["p_value"] == pytest.approx(1.0)
+    # every seed-1 run is 2 points above its seed-0 run: the blocks take it all, nothing is left to test against
+    assert "no variation left" in fe.interaction_anova(part, "activation", "init")["note"]
 
 
-def test_interaction_residuals_and_f_test_match_the_hand_computation():
-    # cell means 50, 40 / 40, 50 (a crossing interaction), replicates ±1 around them
-    runs = pair_runs({("relu", "he_normal"): [49, 51], ("relu", "xavier_normal"): [39, 41],
-                      ("tanh", "he_normal"): [39, 41], ("tanh", "xavier_normal"): [49, 51]})
-    cells, part = fe.pair_cells(runs, "activation", ["relu", "tanh"], "init", ["he_normal", "xavier_normal"], BASELINE,
-                                "final_test_acc")
+def test_interaction_residuals_and_the_blocked_f_test_match_the_hand_computation():
+    # cell means 50, 40 / 40, 50 (a crossing interaction), seeds ±1 with equal seed means (SS_seed = 0)
+    cells, part = cells_of({("relu", "he_normal"): [49, 51], ("relu", "xavier_normal"): [41, 39],
+                            ("tanh", "he_normal"): [39, 41], ("tanh", "xavier_normal"): [51, 49]})
     residual = cells.set_index(["level_a", "level_b"])["interaction"]
     assert residual[("relu", "he_normal")] == pytest.approx(5.0) and residual[("relu", "xavier_normal")] == pytest.approx(-5.0)
-    test = fe.interaction_test(part, "activation", "init")
-    # SS_AB = n·Σ residual² = 2·4·25 = 200 on 1 df; SS_E = 8·1 = 8 on 4 df → F = 200 / 2 = 100
-    assert test["F"] == pytest.approx(100.0)
-    assert test["p_value"] == pytest.approx(stats.f.sf(100.0, 1, 4))
+    test = fe.interaction_anova(part, "activation", "init")
+    # SS_AB = n·Σ residual² = 2·4·25 = 200 on 1 df; SS_E = 8 on (ab − 1)(s − 1) = 3 df → F = 200 / (8/3) = 75
+    assert test["F"] == pytest.approx(75.0) and test["df_error"] == 3
+    assert test["p_value"] == pytest.approx(stats.f.sf(75.0, 1, 3)) and test["mde_rms"] > 0
 
 
-def test_unbalanced_cells_get_no_f_test():
-    runs = pair_runs({("relu", "he_normal"): [49, 51], ("relu", "xavier_normal"): [39],
-                      ("tanh", "he_normal"): [39, 41], ("tanh", "xavier_normal"): [49, 51]})
-    _, part = fe.pair_cells(runs, "activation", ["relu", "tanh"], "init", ["he_normal", "xavier_normal"], BASELINE,
-                            "final_test_acc")
-    assert math.isnan(fe.interaction_test(part, "activation", "init")["F"])
+def test_cells_with_a_run_at_chance_leave_it_out():
+    runs = pair_runs({("relu", "he_normal"): [49, 51], ("relu", "xavier_normal"): [41, 9],
+                      ("tanh", "he_normal"): [39, 41], ("tanh", "xavier_normal"): [51, 49]})
+    cells, part = fe.pair_cells(runs, "activation", ["relu", "tanh"], "init", ["he_normal", "xavier_normal"], BASELINE,
+                                "final_test_acc", CHANCE)
+    assert cells.set_index(["level_a", "level_b"]).loc[("relu", "xavier_normal"), "n"] == 1 and len(part) == 7
 
 
 def test_pairs_become_full_sub_designs_shared_with_the_grid(tiny_config):
@@ -128,15 +159,14 @@ def test_a_pair_must_name_two_factors(tiny_config):
         validate_config(tiny_config)
 
 
-
 def test_interaction_cells_hold_only_the_sub_design_s_seeds(tiny_config):
     tiny_config["design"]["seeds"] = [0, 1]
     tiny_config["studies"] = {"factor_effects": {"enabled": True, "seeds": [0], "pairs": [
         {"activation": ["relu", "tanh"], "norm": ["batch", "none"]}]}}
     config = validate_config(tiny_config)
     specs = fe.study_specs(config)  # the grid's seed-1 runs share cells' levels, not the pair's seeds
-    runs = pd.DataFrame([{"run_id": s.run_id, **{f: s.label(f) for f in BASELINE}, "status": "ok",
-                          "final_test_acc": 0.5 + 0.1 * s.seed} for s in specs])
-    cells, tests = fe.interactions(runs, config, fe.baseline_labels(config), "final_test_acc")
+    runs = pd.DataFrame([{"run_id": s.run_id, **{f: s.label(f) for f in BASELINE}, "status": "ok", "seed": s.seed,
+                          "final_test_acc": 0.5 + 0.1 * s.seed, "final_val_acc": 0.5} for s in specs])
+    cells, tests = fe.interactions(runs, config, fe.baseline_labels(config), "final_test_acc", CHANCE)
     assert (cells["n"] == 1).all() and list(cells["mean"]) == pytest.approx([50.0] * 4)
     assert math.isnan(tests["F"].iloc[0])  # one seed per cell: no test of the interaction

@@ -3,13 +3,15 @@ without anyone listing it (timm-style) — a new entry is tested the moment it i
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import math
 
 import pytest
 import torch
 
-from technique_helpers import tiny_trainer
+from technique_helpers import tiny_spec, tiny_trainer
 from trickbench.errors import ConfigError
 from trickbench.registry import Entry, Registry
 from trickbench.techniques import FAMILIES
@@ -61,24 +63,56 @@ def _models_for(family: str, name: str) -> list[str]:
 CASES = [pytest.param(family, entry.name, model, id=f"{family}-{entry.name}-{model}")
          for family, registry in FAMILIES.items() for entry in registry for model in _models_for(family, entry.name)]
 
+#: what a technique that is the tiny config's baseline level is compared with instead of the baseline
+OTHER = {"activation": "tanh", "init": "xavier_normal", "norm": "none", "regularizer": "dropout",
+         "optimizer": {"name": "sgd", "lr": 0.05}, "schedule": "constant", "preprocessing": "none"}
+#: levels that act within the tiny run where the defaults would not: max-norm's 3 is never reached
+#: by the rows of he-initialized weights of a 192-input layer (‖w‖ ≈ √2)
+ACTING = {("regularizer", "max_norm"): {"name": "max_norm", "limit": 0.5}}
+TIMINGS = ("train_seconds", "images_per_s")
+
+
+@functools.lru_cache(maxsize=None)
+def first_epoch(model: str, family: str | None = None, level: str | None = None) -> tuple[dict, dict, bool]:
+    """(row, model state, whether a best epoch is kept) after one epoch of the tiny run, with the
+    baseline's levels or `family` set to `level` (as JSON)."""
+    trainer = tiny_trainer(MODELS[model], epochs=2, **({family: json.loads(level)} if family else {}))
+    row = trainer.train_epoch()
+    return row, trainer.model.state_dict(), trainer.best_weights is not None
+
+
+def acted(got: tuple[dict, dict, bool], reference: tuple[dict, dict, bool]) -> bool:
+    """Whether two first epochs differ: any metric, any weight or statistic, or the early-stopping record."""
+    (row, state, best), (other_row, other_state, other_best) = got, reference
+    metrics = lambda r: {k: v for k, v in r.items() if k not in TIMINGS}
+    return (metrics(row) != metrics(other_row) or best != other_best or state.keys() != other_state.keys()
+            or any(not torch.equal(state[k], other_state[k]) for k in state))
+
 
 @pytest.mark.parametrize("family, name, model", CASES)
-def test_trains_an_epoch_and_resumes_from_its_checkpoint(family: str, name: str, model: str):
-    """One epoch of the real training loop with the technique, then its full state through
-    torch.save/torch.load(weights_only=True) into a fresh trainer, which continues identically."""
+def test_trains_an_epoch_acts_and_resumes_from_its_checkpoint(family: str, name: str, model: str):
+    """One epoch of the real training loop with the technique — which must differ from the same
+    epoch without it (the baseline's level, or another level where the technique is the baseline's)
+    — then its full state through torch.save/torch.load(weights_only=True) into a fresh trainer,
+    which continues identically."""
     if (family, name, model) == ("norm", "instance", "mlp"):
         with pytest.raises(ConfigError, match="spatial"):
             tiny_trainer(MODELS[model], **{family: name})
         return
-    trainer = tiny_trainer(MODELS[model], epochs=2, **{family: name})
+    level = ACTING.get((family, name), name)
+    trainer = tiny_trainer(MODELS[model], epochs=2, **{family: level})
     row = trainer.train_epoch()
     assert math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])
     assert row["grad_evals"] >= trainer.steps_per_epoch
+    is_baseline = trainer.spec == tiny_spec(MODELS[model], epochs=2)
+    reference = first_epoch(model, family, json.dumps(OTHER[family])) if is_baseline else first_epoch(model)
+    assert acted((row, trainer.model.state_dict(), trainer.best_weights is not None), reference), \
+        f"{family} {name} changed nothing in an epoch of training"
     buffer = io.BytesIO()
     torch.save(trainer.state_dict(), buffer)
     expected = trainer.train_epoch()
     buffer.seek(0)
-    resumed = tiny_trainer(MODELS[model], epochs=2, **{family: name})
+    resumed = tiny_trainer(MODELS[model], epochs=2, **{family: level})
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
     got = resumed.train_epoch()
     assert got["train_loss"] == expected["train_loss"] and got["val_loss"] == expected["val_loss"]

@@ -118,7 +118,7 @@ def test_he_normal_keeps_the_variance_of_a_deep_relu_net():
 
 def test_init_reaches_weight_normalized_layers():
     """Through the parametrization: the effective weight has the formula's std, and g = ‖v‖ per unit."""
-    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(1000, 600), 600, False)
+    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(1000, 600), 600, False, 0)
     init("he_normal", layer)
     assert layer.weight.std().item() == pytest.approx(math.sqrt(2) / math.sqrt(1000), rel=0.03)
     g, v = layer.parametrizations.weight.original0, layer.parametrizations.weight.original1
@@ -128,7 +128,7 @@ def test_init_reaches_weight_normalized_layers():
 def deep_tanh_net(norm: str = "none") -> nn.Sequential:
     blocks = []
     for fan_in, fan_out in [(48, 64), (64, 64), (64, 32)]:
-        blocks += [NORMS.build(NORMS.resolve(norm, "norm"), nn.Linear(fan_in, fan_out), fan_out, False), nn.Tanh(), nn.Dropout(0.5)]
+        blocks += [NORMS.build(NORMS.resolve(norm, "norm"), nn.Linear(fan_in, fan_out), fan_out, False, 0), nn.Tanh(), nn.Dropout(0.5)]
     return nn.Sequential(nn.Flatten(), *blocks, nn.Linear(32, 10))
 
 

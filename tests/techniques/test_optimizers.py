@@ -3,15 +3,19 @@ each update rule written out from its paper, compared with what the registered o
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
 import torch
+from torch import nn
 
-from technique_helpers import quadratic
+from technique_helpers import quadratic, tiny_trainer
 from trickbench.errors import ConfigError
+from trickbench.techniques.norms import NORMS
 from trickbench.techniques.optimizers import OPTIMIZERS, WrappingOptimizer, base_names
 
+MLP = {"name": "mlp", "depth": 1, "width": 16}
 A, B = quadratic()
 W0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
 grad = lambda w: A @ w - B
@@ -104,12 +108,13 @@ def test_adam_is_algorithm_1_of_its_paper():
     torch.testing.assert_close(w, adam_steps(W0, 3, 0.1))
 
 
-def test_adamw_decays_weight_matrices_decoupled_and_leaves_vectors_alone():
-    """On a 1×3 weight matrix: w ← w − lr·λ·w − lr·adam_step; a bias vector gets no decay."""
+def test_adamw_decays_the_decayed_group_decoupled_and_leaves_the_other_alone():
+    """Groups with a role: w ← w − lr·λ·w − lr·adam_step in the decayed group, plain Adam in the other."""
     lr, decay = 0.1, 0.5
     matrix = torch.nn.Parameter(W0.clone()[None, :])
     bias = torch.nn.Parameter(W0.clone())
-    optimizer = build({"name": "adamw", "lr": lr, "weight_decay": decay}, matrix, bias)
+    optimizer = build({"name": "adamw", "lr": lr, "weight_decay": decay},
+                      {"params": [matrix], "decayed": True}, {"params": [bias], "decayed": False})
     for _ in range(3):
         optimizer.zero_grad()
         for p in (matrix, bias):
@@ -118,6 +123,34 @@ def test_adamw_decays_weight_matrices_decoupled_and_leaves_vectors_alone():
         optimizer.step()
     torch.testing.assert_close(matrix.detach()[0], adam_steps(W0, 3, lr, decay))
     torch.testing.assert_close(bias.detach(), adam_steps(W0, 3, lr))
+
+
+def weight_normed_model() -> nn.Sequential:
+    """Weight-normed hidden layer (g, v), batch norm (gain, shift), PReLU slopes, plain classifier."""
+    torch.manual_seed(0)
+    hidden = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 4), 4, False, 0)
+    return nn.Sequential(hidden, nn.BatchNorm1d(4), nn.PReLU(4), nn.Linear(4, 2))
+
+
+def test_adamw_built_from_a_model_decays_weights_and_weight_norms_direction_only():
+    """Zero gradients make Adam's own step 0, so one step is pure decoupled decay: v and the
+    classifier's weight shrink by (1 − lr·λ); weight norm's gain g, biases, batch norm's gain and
+    shift and PReLU's slopes do not move — g is a normalization gain, not a weight."""
+    lr, decay = 0.1, 0.5
+    model = weight_normed_model()
+    hidden, bn, prelu, classifier = model
+    optimizer = OPTIMIZERS.build(OPTIMIZERS.resolve({"name": "adamw", "lr": lr, "weight_decay": decay}, "optimizer"), model)
+    g, v = hidden.parametrizations.weight.original0, hidden.parametrizations.weight.original1
+    decayed = [group for group in optimizer.param_groups if group["weight_decay"] == decay]
+    assert [{id(p) for p in group["params"]} for group in decayed] == [{id(v), id(classifier.weight)}]
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    shrunk = {"0.parametrizations.weight.original1", "3.weight"}
+    for name, p in model.named_parameters():
+        expected = (1 - lr * decay) * before[name] if name in shrunk else before[name]
+        torch.testing.assert_close(p.detach(), expected, msg=name)
 
 
 def test_lbfgs_solves_a_quadratic_in_one_step():
@@ -200,12 +233,156 @@ def test_wrapper_bases_are_first_order_optimizers_by_name():
         OPTIMIZERS.resolve({"name": "sam", "base": "lbfgs"}, "optimizer")
 
 
+# --- every optimizer against its own update rule, written out here --------------------------------
+
+LR, STEPS = 0.02, 5
+
+
+def momentum_steps(w: torch.Tensor, steps: int, mu: float = 0.9, nesterov: bool = False,
+                   gradient=grad) -> torch.Tensor:
+    """v ← μ·v + g(w) from v = 0; w ← w − lr·v (Nesterov: w ← w − lr·(g + μ·v)); `gradient` may be SAM's."""
+    v = torch.zeros_like(w)
+    for _ in range(steps):
+        g = gradient(w)
+        v = mu * v + g
+        w = w - LR * ((g + mu * v) if nesterov else v)
+    return w
+
+
+def sam_gradient(w: torch.Tensor, rho: float = 0.05) -> torch.Tensor:
+    g = grad(w)
+    return grad(w + rho * g / g.norm())
+
+
+def adagrad_steps(w: torch.Tensor, steps: int, eps: float = 1e-10) -> torch.Tensor:
+    total = torch.zeros_like(w)
+    for _ in range(steps):
+        g = grad(w)
+        total = total + g**2
+        w = w - LR * g / (total.sqrt() + eps)
+    return w
+
+
+def rmsprop_steps(w: torch.Tensor, steps: int, alpha: float = 0.9, eps: float = 1e-8) -> torch.Tensor:
+    v = torch.zeros_like(w)
+    for _ in range(steps):
+        g = grad(w)
+        v = alpha * v + (1 - alpha) * g**2
+        w = w - LR * g / (v.sqrt() + eps)
+    return w
+
+
+def lookahead_steps(w: torch.Tensor, steps: int, k: int = 5, alpha: float = 0.5) -> torch.Tensor:
+    """Momentum's fast weights from the slow ones, its velocity kept; every k steps φ ← φ + α(θ − φ)."""
+    slow, v = w, torch.zeros_like(w)
+    for t in range(1, steps + 1):
+        g = grad(w)
+        v = 0.9 * v + g
+        w = w - LR * v
+        if t % k == 0:
+            slow = slow + alpha * (w - slow)
+            w = slow
+    return w
+
+
+#: name → (config level, the weights after STEPS steps from W0 by the rule of its paper)
+REFERENCES = {
+    "sgd": ({"name": "sgd", "lr": LR}, lambda: momentum_steps(W0, STEPS, mu=0.0)),
+    "momentum": ({"name": "momentum", "lr": LR}, lambda: momentum_steps(W0, STEPS)),
+    "nesterov": ({"name": "nesterov", "lr": LR}, lambda: momentum_steps(W0, STEPS, nesterov=True)),
+    "adagrad": ({"name": "adagrad", "lr": LR}, lambda: adagrad_steps(W0, STEPS)),
+    "rmsprop": ({"name": "rmsprop", "lr": LR}, lambda: rmsprop_steps(W0, STEPS)),
+    "adam": ({"name": "adam", "lr": LR}, lambda: adam_steps(W0, STEPS, LR)),
+    # a bare parameter has no role: AdamW decays it, as torch's AdamW does
+    "adamw": ({"name": "adamw", "lr": LR}, lambda: adam_steps(W0, STEPS, LR, decay=0.01)),
+    "lbfgs": ("lbfgs", lambda: torch.linalg.solve(A, B)),  # converged: see the one-step test above
+    "sam": ({"name": "sam", "lr": LR}, lambda: momentum_steps(W0, STEPS, gradient=sam_gradient)),
+    "lookahead": ({"name": "lookahead", "lr": LR}, lambda: lookahead_steps(W0, STEPS)),
+}
+
+
+def test_every_registered_optimizer_has_a_reference():
+    assert set(REFERENCES) == set(OPTIMIZERS.names()), "add the new optimizer's update rule to REFERENCES"
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
-def test_every_optimizer_decreases_the_quadratic(name):
-    level = {"name": name, "lr": 0.02} if name not in ("lbfgs", "adagrad") else name
-    w, _ = run(level, 5)
-    f = lambda w: (0.5 * w @ A @ w - B @ w).item()
-    assert f(w) < f(W0)
+def test_every_optimizer_follows_its_update_rule_at_its_defaults(name):
+    """5 steps at the registry's defaults equal the rule written out from the paper (an optimizer
+    that did nothing, or did its base's step only, would not)."""
+    level, reference = REFERENCES[name]
+    w, _ = run(level, STEPS)
+    torch.testing.assert_close(w, reference(), atol=1e-6 if name == "lbfgs" else 1e-7, rtol=1e-6)
+    assert not torch.allclose(w, W0)
+
+
+# --- SAM and running statistics -----------------------------------------------------------------
+
+
+def bn_network() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+
+
+X = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
+Y = torch.arange(16) % 3
+
+
+def sam_step(model: nn.Module, **level) -> None:
+    optimizer = OPTIMIZERS.build(OPTIMIZERS.resolve({"name": "sam", "base": "sgd", "lr": 0.1, "rho": 0.5, **level},
+                                                    "optimizer"), model)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(X), Y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+
+
+def batch_statistics(pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What one batch-norm update from (0, 1) with momentum 0.1 gives (Ioffe & Szegedy 2015,
+    Alg. 2: the running variance takes the unbiased batch variance)."""
+    return 0.1 * pre.mean(0), 0.9 + 0.1 * pre.var(0, unbiased=True)
+
+
+def test_sam_updates_running_statistics_once_per_step_from_the_unperturbed_weights():
+    model = bn_network()
+    with torch.no_grad():
+        pre = model[0](X)  # the first layer's output at the unperturbed weights w
+    sam_step(model)
+    bn = model[1]
+    assert bn.num_batches_tracked.item() == 1
+    mean, var = batch_statistics(pre)
+    torch.testing.assert_close(bn.running_mean, mean)
+    torch.testing.assert_close(bn.running_var, var)
+
+
+def test_sam_with_bn_stats_both_also_updates_them_from_the_perturbed_weights():
+    """The documented alternative: a second update μ ← 0.9·μ + 0.1·mean(x·(W + ε_W)ᵀ + b + ε_b),
+    with ε = ρ·g/‖g‖ from the gradient over all parameters at w."""
+    model, rho = bn_network(), 0.5
+    probe = copy.deepcopy(model)
+    nn.functional.cross_entropy(probe(X), Y).backward()
+    g_norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in probe.parameters()]))
+    with torch.no_grad():
+        first = model[0]
+        pre = first(X)
+        scale = rho / g_norm
+        perturbed = X @ (first.weight + scale * probe[0].weight.grad).T + first.bias + scale * probe[0].bias.grad
+    sam_step(model, bn_stats="both")
+    bn = model[1]
+    assert bn.num_batches_tracked.item() == 2
+    mean, _ = batch_statistics(pre)
+    torch.testing.assert_close(bn.running_mean, 0.9 * mean + 0.1 * perturbed.mean(0))
+
+
+def test_sam_in_the_training_loop_counts_one_batch_norm_update_per_step():
+    trainer = tiny_trainer(MLP, optimizer={"name": "sam", "base": "momentum", "lr": 0.05}, norm="batch")
+    trainer.train_epoch()
+    counts = [m.num_batches_tracked.item() for m in trainer.model.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert counts == [5]  # 160 training images in batches of 32: 5 steps
+    assert trainer.grad_evals == 10  # still two gradient evaluations per step
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())

@@ -1,11 +1,18 @@
-"""Preprocessing against its definitions, fitted on a training split only: the statistics each
-transform zeroes or whitens, and ZCA as the whitening that stays closest to its input."""
+"""Preprocessing against its definitions, fitted on a training split only (through `prepare`, as a
+run gets it): the statistics each transform zeroes or whitens, and ZCA as the whitening that stays
+closest to its input."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
+from trickbench.data.device_data import prepare
+from trickbench.data.sources import SOURCES
+from trickbench.registry import Technique
+from trickbench.spec import DataSpec
 from trickbench.techniques.preprocessing import PREPROCESSING
 
 
@@ -57,6 +64,31 @@ def test_statistics_come_from_the_training_split_only():
     """A transform fitted on one split applies that split's statistics to any other."""
     train, other = correlated_images(seed=1), correlated_images(seed=2) + 1.0
     torch.testing.assert_close(fit("channel_mean", train)(other), other - train.mean(dim=(0, 2, 3), keepdim=True))
+
+
+@pytest.mark.parametrize("name", ["standardize", "mean_image"])
+def test_prepare_fits_preprocessing_on_the_images_it_trains_on_only(name):
+    """Through `prepare`, as every run gets its data: validation held out of the training images,
+    and the test images made bright white, so statistics of either would show. The transform
+    every split gets is the one of the training split's own statistics, computed here."""
+    images = SOURCES.build(SOURCES.resolve({"name": "synthetic", "n_train": 120, "n_test": 30, "size": 4},
+                                           "data.source"), Path("."), False)
+    images.x_test.fill_(255)
+    spec = DataSpec(Technique("synthetic"), val_fraction=0.25, split_seed=0)
+    data = prepare(images, spec, PREPROCESSING.resolve(name, "preprocessing"), torch.device("cpu"))
+    assert (len(data.train), len(data.val), len(data.test)) == (90, 30, 30)
+    train = data.train.images.float() / 255
+    if name == "standardize":
+        mean, std = train.mean(dim=(0, 2, 3), keepdim=True), train.std(dim=(0, 2, 3), keepdim=True)
+        expected = lambda x: (x - mean) / std
+    else:
+        expected = lambda x: x - train.mean(dim=0, keepdim=True)
+    everything = torch.cat([images.x_train, images.x_test]).float() / 255
+    for split in (data.train, data.val, data.test):
+        x = split.images.float() / 255
+        torch.testing.assert_close(data.preprocess(x), expected(x))
+    leaked = fit(name, everything)
+    assert not torch.allclose(leaked(train), expected(train), atol=1e-3)  # the check can tell a leak
 
 
 @pytest.mark.parametrize("name", ["pca_whitening", "zca_whitening"])

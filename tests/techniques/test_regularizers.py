@@ -13,9 +13,13 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from technique_helpers import tiny_trainer
+from trickbench.models import MODELS, Parts, build_model
+from trickbench.techniques.activations import ACTIVATIONS
 from trickbench.techniques.norms import NORMS
 from trickbench.techniques.regularizers import (REGULARIZERS, RegularizerSet, blend, grayscale, random_crop,
                                                   random_flip)
+from trickbench.techniques.weight_decay import decayed_names, decayed_parameters
+from trickbench.run import summarize
 from trickbench.train import loop
 from trickbench.train.evaluate import Evaluation
 
@@ -50,6 +54,61 @@ def test_l1_adds_lambda_abs_norm_with_gradient_lambda_sign():
     assert penalty.item() == pytest.approx(lam * (model[0].weight.abs().sum() + model[2].weight.abs().sum()).item())
     penalty.backward()
     torch.testing.assert_close(model[2].weight.grad, lam * model[2].weight.detach().sign())
+
+
+# --- which parameters are decayed: by role, under weight norm too -------------------------------
+
+
+def weight_normed_cnn() -> nn.Sequential:
+    """A weight-normed conv and linear layer (g, v), batch norm (gain, shift), PReLU, a plain classifier."""
+    torch.manual_seed(0)
+    wn = lambda layer, n, spatial: NORMS.build(NORMS.resolve("weight", "norm"), layer, n, spatial, 0)
+    model = nn.Sequential(wn(nn.Conv2d(3, 4, 3), 4, True), nn.BatchNorm2d(4), nn.PReLU(4), nn.Flatten(),
+                          wn(nn.Linear(4 * 4 * 4, 5), 5, False), nn.ReLU(), nn.Linear(5, 2))
+    with torch.no_grad():  # gains that differ from ‖v‖ per unit, as training leaves them
+        for layer in (model[0], model[4]):
+            gain = layer.parametrizations.weight.original0
+            gain.mul_(torch.linspace(0.5, 2.0, len(gain)).view_as(gain))
+    return model
+
+
+def test_decayed_are_weights_and_weight_norms_direction_never_gains_biases_or_slopes():
+    model = weight_normed_cnn()
+    assert decayed_names(model) == {"0.parametrizations.weight.original1", "4.parametrizations.weight.original1", "6.weight"}
+    assert {id(p) for p in decayed_parameters(model)} == {id(model[0].parametrizations.weight.original1),
+                                                           id(model[4].parametrizations.weight.original1), id(model[6].weight)}
+
+
+def initialized_weight_normed_mlp() -> nn.Sequential:
+    """What a run builds: weight-normed hidden layers, weights set by the init through weight norm's
+    right inverse (g = ‖w‖ per unit, v = w), and a plain classifier."""
+    trainer = tiny_trainer({"name": "mlp", "depth": 2, "width": 8}, norm="weight", init="he_normal")
+    return trainer.model
+
+
+@pytest.mark.parametrize("name, nominal", [("l2", lambda w, lam: 0.5 * lam * w.pow(2).sum()),
+                                           ("l1", lambda w, lam: lam * w.abs().sum())])
+def test_weight_norm_penalty_at_init_is_the_nominal_penalty_of_the_weights(name, nominal):
+    """At initialization v = w, so ½λ·Σ‖v‖² (+ the classifier's ½λ‖W‖²) is the nominal ½λ‖W‖² of
+    the network's effective weights; decaying g as well would add ½λ·Σ g² = ½λ‖W‖² again (2×)."""
+    model, lam = initialized_weight_normed_mlp(), 0.3
+    weights = [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]  # g·v/‖v‖ where weight-normed
+    assert len(weights) == 3
+    expected = sum(nominal(w, lam) for w in weights)
+    penalty = regularizer({"name": name, "strength": lam}).penalty(model)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_decoupled_decay_shrinks_weight_norms_direction_and_leaves_its_gain():
+    """With no gradient step in between: v ← v − lr·λ·v and W ← W − lr·λ·W; g and every bias stay."""
+    model, lr, lam = weight_normed_cnn(), 0.1, 0.5
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    decay = regularizer({"name": "decoupled_weight_decay", "strength": lam})
+    decay.before_step(model, lr)
+    decay.after_step(model, lr)
+    shrunk = {"0.parametrizations.weight.original1", "4.parametrizations.weight.original1", "6.weight"}
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), (1 - lr * lam) * before[name] if name in shrunk else before[name], msg=name)
 
 
 def adam_trajectory(level, steps: int, lr: float = 0.1) -> torch.Tensor:
@@ -120,6 +179,45 @@ def test_inverted_dropout_zeroes_p_and_scales_the_rest_keeping_the_mean():
     torch.testing.assert_close(out.unique(), torch.tensor([0.0, 1 / 0.6]))
     assert out.mean().item() == pytest.approx(1.0, abs=0.01)
     assert torch.equal(dropout[0].eval()(ones), ones)
+
+
+def forward_order(model: nn.Module, inputs: torch.Tensor) -> list[nn.Module]:
+    """The leaf modules in the order a forward pass calls them."""
+    called = []
+    hooks = [m.register_forward_hook(lambda module, i, o: called.append(module))
+             for m in model.modules() if not list(m.children())]
+    model(inputs)
+    for hook in hooks:
+        hook.remove()
+    return called
+
+
+#: model → (its config, which of its hidden activations, in forward order, dropout follows)
+DROPOUT_PLACEMENT = {
+    "mlp": ({"name": "mlp", "depth": 3, "width": 8}, [True, True, True]),
+    "cnn": ({"name": "cnn", "depth": 3, "width": 4}, [True, True, True]),
+    # stem; then per residual block its inner activation (dropout: WRN) and the one after the sum
+    "resnet": ({"name": "resnet", "width": 4, "blocks": 1}, [False] + [True, False] * 4),
+}
+
+
+def test_every_model_family_has_its_dropout_placement_written_down():
+    assert set(DROPOUT_PLACEMENT) == set(MODELS.names())
+
+
+@pytest.mark.parametrize("family", sorted(DROPOUT_PLACEMENT))
+def test_dropout_sits_where_its_docstring_says(family):
+    """mlp, cnn: right after every hidden activation. resnet: once inside every residual block,
+    right after its first activation, and nowhere else (not after the stem, not after the sum)."""
+    config, placement = DROPOUT_PLACEMENT[family]
+    parts = Parts((3, 16, 16), 10, ACTIVATIONS.resolve("relu", "activation"), NORMS.resolve("batch", "norm"), 0.3)
+    model = build_model(MODELS.resolve(config, "model"), parts).train()
+    order = forward_order(model, torch.randn(4, 3, 16, 16))
+    followed = [isinstance(after, nn.Dropout) for module, after in zip(order, order[1:] + [None])
+                if isinstance(module, nn.ReLU)]
+    assert followed == placement
+    assert sum(isinstance(m, nn.Dropout) for m in order) == sum(placement)
+    assert all(isinstance(before, nn.ReLU) for before, m in zip(order, order[1:]) if isinstance(m, nn.Dropout))
 
 
 def test_label_smoothing_trains_on_the_smoothed_targets():
@@ -217,7 +315,7 @@ def test_max_norm_projects_hidden_units_onto_the_ball_and_leaves_the_rest():
 
 
 def test_max_norm_reaches_weight_normalized_layers():
-    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 2), 2, False)
+    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(3, 2), 2, False, 0)
     with torch.no_grad():
         layer.parametrizations.weight.original0.fill_(10.0)
     model = nn.Sequential(layer, nn.ReLU(), nn.Linear(2, 2))
@@ -241,7 +339,9 @@ def test_regularizers_combine():
 
 def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weights(monkeypatch):
     """Validation losses scripted 1.0, 0.5, 0.7, 0.8, 0.9, …: the best epoch is 2; with patience 2
-    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights."""
+    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights —
+    and the summary reports that model: stopped early after 5 epochs, its test probabilities and
+    test NLL those of epoch 2's weights, evaluated here by hand."""
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     real_evaluate = loop.evaluate
 
@@ -261,3 +361,14 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, snapshots[2][name])
     assert not torch.equal(snapshots[5][next(iter(snapshots[5]))], snapshots[2][next(iter(snapshots[2]))])
+
+    data = trainer.data
+    epoch_two = copy.deepcopy(trainer.model)
+    epoch_two.load_state_dict(snapshots[2])
+    with torch.no_grad():
+        logits = epoch_two.eval()(data.preprocess(data.test.images.float() / 255))
+    labels = {"val": outcome.val_logits.argmax(1).numpy(), "test": data.test.labels.numpy()}  # val scripted: no logits
+    summary = summarize(trainer.spec, outcome, torch.device("cpu"), wall_seconds=0.0, labels=labels)
+    assert summary["stopped_early"] is True and summary["epochs_completed"] == 5
+    torch.testing.assert_close(outcome.test_probabilities, logits.softmax(1))
+    assert summary["test_nll"] == pytest.approx(nn.functional.cross_entropy(logits, data.test.labels).item(), rel=1e-5)

@@ -17,8 +17,12 @@ from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES
 from trickbench.design import baseline_spec
 from trickbench.errors import ConfigError
-from trickbench.train.averaging import ExponentialAverage, StochasticWeightAverage, with_swa_phase
+from trickbench.registry import Technique
+from trickbench.train.averaging import ExponentialAverage, StochasticWeightAverage, schedule_with_swa_phase
 from trickbench.train.loop import Trainer
+
+
+COSINE = Technique("cosine", ())
 
 
 def set_weights(model: nn.Module, value: torch.Tensor) -> None:
@@ -72,16 +76,29 @@ def test_swa_recomputes_batch_norm_statistics_of_the_averaged_weights():
     torch.testing.assert_close(swa.model[1].running_var, features.var(0, unbiased=True))
 
 
-def test_swa_phase_holds_swa_lr_from_its_first_epoch(tiny_config):
+def test_swa_phase_anneals_to_swa_lr_then_holds_it(tiny_config):
+    """Izmailov et al. 2018: the schedule, planned for the epochs before SWA, decays to swa_lr,
+    which then stays constant. Cosine, 6 epochs of 5 steps, SWA from epoch 4 (step 15), base lr
+    0.1, swa_lr 0.02: r = 0.2, lr/base = 0.2 + 0.8·½(1 + cos(π·t/15)) for t < 15, then 0.2."""
     spec = baseline_spec(validate_config(tiny_config), 0)
-    train = dataclasses.replace(spec.train, swa_start_epoch=3, swa_lr=0.01)
-    multiplier = with_swa_phase(lambda step: 1.0 / (step + 1), train, steps_per_epoch=5, base_lr=0.1)
-    assert [multiplier(step) for step in (0, 9)] == [1.0, 0.1]  # the schedule through epoch 2
-    assert [multiplier(step) for step in range(10, 30)] == pytest.approx([0.1] * 20)  # 0.01 / 0.1
-    unchanged = with_swa_phase(math.cos, dataclasses.replace(train, swa_lr=0.0), 5, 0.1)
-    assert unchanged is math.cos
+    train = dataclasses.replace(spec.train, epochs=6, swa_start_epoch=4, swa_lr=0.02)
+    multiplier = schedule_with_swa_phase(COSINE, train, steps_per_epoch=5, base_lr=0.1)
+    expected = [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * t / 15)) for t in range(15)] + [0.2] * 15
+    assert [multiplier(t) for t in range(30)] == pytest.approx(expected, abs=1e-12)
+    plain = schedule_with_swa_phase(COSINE, dataclasses.replace(train, swa_lr=0.0), 5, 0.1)
+    assert [plain(t) for t in range(30)] == pytest.approx([0.5 * (1 + math.cos(math.pi * t / 30)) for t in range(30)])
     with pytest.raises(ConfigError, match="optimizer.lr"):
-        with_swa_phase(math.cos, train, 5, 0.0)
+        schedule_with_swa_phase(COSINE, train, 5, 0.0)
+
+
+def test_swa_phase_keeps_the_warm_up(tiny_config):
+    spec = baseline_spec(validate_config(tiny_config), 0)
+    train = dataclasses.replace(spec.train, epochs=6, warmup_epochs=1.0, swa_start_epoch=4, swa_lr=0.02)
+    multiplier = schedule_with_swa_phase(COSINE, train, steps_per_epoch=5, base_lr=0.1)
+    assert [multiplier(t) for t in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])  # (t + 1) / 5
+    # then the cosine over the 10 steps left before SWA, rescaled to end at r = 0.2
+    assert [multiplier(t) for t in range(5, 15)] == pytest.approx(
+        [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(10)])
 
 
 def averaging_trainer(tiny_config) -> Trainer:
@@ -112,3 +129,36 @@ def test_a_resumed_run_continues_its_averages_exactly(tiny_config):
     last = resumed.train_epoch()
     for column in ("ema_val_loss", "ema_test_acc", "swa_val_loss", "swa_test_acc", "val_loss"):
         assert last[column] == expected[2][column]
+
+
+def test_swa_in_a_run_follows_izmailov(tiny_config):
+    """A real run (MLP with batch norm, momentum at lr 0.05, cosine), 4 epochs of 5 steps, SWA from
+    epoch 3 at swa_lr 0.01: every step's learning rate by hand, the average against the mean of
+    the end-of-epoch weights of epochs 3 and 4, and its batch-norm statistics against those of the
+    averaged network's batch-norm input on the training images."""
+    spec = baseline_spec(validate_config(tiny_config), 0)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=4, swa_start_epoch=3, swa_lr=0.01))
+    data = prepare(SOURCES.build(spec.data.source, None, False), spec.data, spec.preprocessing, torch.device("cpu"))
+    trainer = Trainer(spec, data, torch.device("cpu"), eval_batch_size=1024)  # one batch: update_bn's exact mean
+    assert len(data.train) == 160 and trainer.steps_per_epoch == 5
+    used, step = [], trainer.step
+    trainer.step = lambda closure: used.append(step(closure)) or used[-1]
+    snapshots = []
+    while not trainer.finished:
+        trainer.train_epoch()
+        snapshots.append({name: p.detach().clone() for name, p in trainer.model.named_parameters()})
+    expected = [0.01 + 0.04 * 0.5 * (1 + math.cos(math.pi * t / 10)) for t in range(10)] + [0.01] * 10
+    assert used == pytest.approx(expected, abs=1e-12)
+
+    average = trainer.averages[0].model
+    for name, value in average.named_parameters():
+        torch.testing.assert_close(value, (snapshots[2][name] + snapshots[3][name]) / 2)
+    norm = next(m for m in average.modules() if isinstance(m, nn.BatchNorm1d))
+    seen = []
+    handle = norm.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    average.eval()
+    with torch.no_grad():
+        average(data.preprocess(data.train.images.float() / 255))
+    handle.remove()
+    torch.testing.assert_close(norm.running_mean, seen[0].mean(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm.running_var, seen[0].var(0, unbiased=True), rtol=1e-5, atol=1e-6)

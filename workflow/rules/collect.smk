@@ -8,7 +8,8 @@ localrules:
 
 rule collect:
     input:
-        run_files(PLAN.grid),
+        runs=run_files([*PLAN.grid, *PLAN.tuning]),  # the grid's runs and design.tuning's trials
+        tuned=tuned_run_files,  # design.tuning's runs at the chosen values, once chosen (tuning.smk)
     output:
         runs="results/tables/runs.csv",
         epochs="results/tables/epochs.csv",
@@ -18,6 +19,7 @@ rule collect:
         "results/logs/collect.log",
     run:
         from trickbench.collect import collect_into
+        from trickbench.tuning import run_roles
 
-        collect_into([Path(p).parent for p in input], output.runs, output.epochs, PLAN.baseline, log[0],
-                     output.dictionary, skipped_csv=output.skipped)
+        collect_into([Path(p).parent for p in [*input.runs, *input.tuned]], output.runs, output.epochs, PLAN.baseline, log[0],
+                     output.dictionary, skipped_csv=output.skipped, roles=run_roles(config, "results/tables"))

@@ -1,25 +1,49 @@
-# The Python of the DAG: validate the config, expand it into run specs, name the targets.
+# The Python of the DAG: validate the config, load its plugins, expand it into run specs, name the targets.
 import shlex
 import sys
+from pathlib import Path
 
+from trickbench.config import validate_config
+from trickbench.data.cache import sources_to_prepare
 from trickbench.errors import ConfigError, DataError
+from trickbench.plugins import load_plugins, plugins_folder
 from trickbench.workflow import plan_from_config
 
+
+def config_files_in_order():
+    """The config files in the order Snakemake applies them: the Snakefile's `configfile:`, then
+    each --configfile (relative plugin paths start from the one that sets `plugins:` last)."""
+    given = [Path(f) for f in workflow.config_settings.configfiles]  # --configfile, absolute
+    own = [] if workflow.config_settings.replace_workflow_config else [Path(f).absolute() for f in workflow.configfiles]
+    return [f for f in own if f not in given] + given
+
+
 try:
+    validate_config(config)  # the schema first: `plugins` is then a list of names
+    PLUGIN_FOLDER = plugins_folder(config_files_in_order(), workflow.config_settings.config)
+    PLUGINS = load_plugins(config["plugins"], PLUGIN_FOLDER)  # before any technique is resolved
     PLAN = plan_from_config(config, tables="results/tables")
+    # Data sets prepared once (data.smk), by cache folder name. A data set that an unfinished run
+    # needs but that can be neither read, verified nor fetched stops the workflow here, before any job.
+    DATA_SETS = sources_to_prepare(PLAN.runs.values(), Path(config["execution"]["data_root"]),
+                                   config["execution"]["download"],
+                                   unfinished=lambda spec: not Path("results/runs", spec.run_id, "summary.json").is_file())
 except (ConfigError, DataError) as error:
     sys.exit(str(error))  # one line for the user, no traceback
 
 RUNS = PLAN.runs  # run_id -> RunSpec of every run to train (grid and studies; second rounds join it once chosen)
 EXECUTION = config["execution"]
+DATA_ROOT = EXECUTION["data_root"]
 # The rules call the package through this interpreter, so an un-activated venv works too.
 TRICKBENCH = f"{shlex.quote(sys.executable)} -m trickbench"
+# Training jobs never download: data sets are fetched by the prepare_data rule alone.
 EXECUTION_FLAGS = " ".join(
     [f"--device {EXECUTION['device']}", f"--eval-batch-size {EXECUTION['eval_batch_size']}",
-     f"--checkpoint-every {EXECUTION['checkpoint_every']}", f"--data-root {shlex.quote(EXECUTION['data_root'])}",
-     f"--precision {EXECUTION['precision']}"]
-    + ["--download"] * EXECUTION["download"] + ["--deterministic"] * EXECUTION["deterministic"]
-    + ["--compile"] * EXECUTION["compile"]
+     f"--checkpoint-every {EXECUTION['checkpoint_every']}", f"--data-root {shlex.quote(DATA_ROOT)}",
+     f"--precision {EXECUTION['precision']}", f"--seed-groups {EXECUTION['seed_groups']}"]
+    + ["--deterministic"] * EXECUTION["deterministic"] + ["--compile"] * EXECUTION["compile"]
+    # a training job is a new process: it loads the plugins its specs name, from the same folder
+    + [f"--plugin-dir {shlex.quote(str(PLUGIN_FOLDER))}"] * bool(PLUGINS)
 )
 
 # Several small training jobs may share one GPU: each GPU job holds one `gpu_slot`, and a machine
@@ -27,9 +51,12 @@ EXECUTION_FLAGS = " ".join(
 if PLAN.gpu_slot_limit and "gpu_slot" not in workflow.global_resources:
     workflow.register_resource("gpu_slot", PLAN.gpu_slot_limit)
 
-# On a cluster, execution.runs_per_cluster_job runs share one submitted job (see rule train_group).
-CLUSTER_JOBS = PLAN.cluster_jobs  # group name -> its run ids; empty: one cluster job per run
+# execution.runs_per_job runs share one training process (see train.smk); on a cluster,
+# execution.runs_per_cluster_job runs share one submitted job (see rule train_group).
+TRAINING_JOBS = PLAN.jobs  # the runs of each multi-run training job; empty: one job per run
+CLUSTER_JOBS = PLAN.cluster_jobs  # group name -> its run ids; empty: one cluster job per training job
 GROUP_OF = {run_id: name for name, run_ids in CLUSTER_JOBS.items() for run_id in run_ids}
+WEIGHTS_KEPT = PLAN.weights_kept  # runs that write model.pt; None: every run
 
 
 wildcard_constraints:

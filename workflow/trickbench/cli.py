@@ -33,6 +33,7 @@ EPILOG = """examples:
   trickbench plan --configfile workflow/presets/smoke.yaml
   trickbench show 3f2a9c                           one run's spec, status and metrics (an id prefix will do)
   trickbench train --run-id 3f2a9c                 train one run of the config by hand, with progress
+  trickbench prepare-data --source cifar10 --download   fetch, verify and cache the full CIFAR-10
   trickbench techniques optimizer                  every optimizer, its parameters and reference
   trickbench report                                re-draw figures and report from results/tables
   trickbench claims                                the lecture's claims: reproduced, not reproduced, ...
@@ -50,6 +51,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="override top-level keys with YAML values, as snakemake --config does")
 
 
+def add_plugin_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin-dir", type=Path, default=Path("."),
+                        help="the folder the spec's plugin files are relative to: the folder of the config "
+                             "that names them (default: the working directory; the workflow passes it)")
+
+
 def config_from(args: argparse.Namespace) -> dict[str, Any]:
     from trickbench.config import load_config
 
@@ -65,6 +72,31 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError("--configfile", str(path), "an existing YAML file (run from the repository's top folder, "
                                                          "or name one with --configfile)")
     return load_config(*paths, overrides=overrides)
+
+
+def parsed_json(text: str, key: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(key, text[:80], f"{what} ({error.msg})") from None
+
+
+def json_or_name(text: str, key: str) -> Any:
+    """A registry level given on the command line: a name, or a JSON mapping with its parameters."""
+    return parsed_json(text, key, "a name or a JSON mapping") if text.lstrip().startswith("{") else text
+
+
+def add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """How a training process runs (none of it is part of a run's id)."""
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when present)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--eval-batch-size", type=int, default=1024, help="images per evaluation batch (default 1024)")
+    parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
+    parser.add_argument("--data-root", type=Path, default=Path("data"), help="where data sets live (default: data)")
+    parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
 
 
 def unique_match(prefix: str, run_ids: Iterable[str], where: str) -> str | None:
@@ -100,14 +132,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     The run is given either as its spec (JSON, as the workflow's rule passes it) or by its id in
     the plan of a config. Progress goes to stderr: a bar per epoch in a terminal, a plain line
     every 30 s in a log, and one line per epoch with losses, accuracies and speed."""
-    from trickbench.run import Execution, train_run
+    from trickbench.run import train_run
     from trickbench.spec import RunSpec
 
     if args.spec is not None:
-        try:
-            raw = json.loads(args.spec)
-        except json.JSONDecodeError as error:
-            raise ConfigError("--spec", args.spec[:80], f"a JSON run spec ({error.msg})") from None
+        from trickbench.plugins import load_spec_plugins
+
+        raw = parsed_json(args.spec, "--spec", "a JSON run spec")
+        load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
     else:
         from trickbench.workflow import plan_from_config
@@ -120,11 +152,77 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or Path("results/runs") / spec.run_id
     if run_dir.name != spec.run_id:
         raise ConfigError("--run-dir", str(run_dir), f"a folder named by the spec's id {spec.run_id}")
-    execution = Execution(device=args.device, threads=args.threads, eval_batch_size=args.eval_batch_size,
-                          checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
-                          data_root=str(args.data_root), download=args.download, precision=args.precision,
-                          compile=args.compile)
-    train_run(spec, run_dir, execution, progress=True)
+    from trickbench.data.cache import read_images
+
+    read_images(spec.data.source, args.data_root, args.download)  # by hand there is no prepare_data rule
+    train_run(spec, run_dir, execution_from(args), progress=True)
+    return 0
+
+
+def execution_from(args: argparse.Namespace):
+    from trickbench.run import Execution
+
+    return Execution(device=args.device, threads=args.threads, eval_batch_size=args.eval_batch_size,
+                     checkpoint_every=args.checkpoint_every, deterministic=args.deterministic,
+                     data_root=str(args.data_root), precision=args.precision, compile=args.compile)
+
+
+def cmd_train_many(args: argparse.Namespace) -> int:
+    """Train several runs in one process: what a workflow job does with execution.runs_per_job.
+
+    Imports, the device's start-up and the data are paid once; each run is trained as
+    `trickbench train` would (same folder, files and checkpoints), one after another, or as one
+    seed group where runs differ only in their seed and --seed-groups allows it. Finished runs
+    are skipped, checkpointed ones resume; a failing run does not stop the others (exit status 1
+    when any failed). Each run logs to LOGS_DIR/<run_id>.log, the job to stderr. Data sets that
+    need preparing (cifar10) are read from their cache only: run `trickbench prepare-data` first."""
+    from trickbench.run_files import all_finished, id_of_canonical
+
+    keeps = lambda run_id: "all" in args.keep_weights or run_id in args.keep_weights
+    if all_finished([(text, keeps(id_of_canonical(text))) for text in args.spec], args.runs_dir):
+        log.info("job: all %d run(s) already finished; nothing to do", len(args.spec))  # and torch never imported
+        return 0
+    from trickbench.multirun import JobRun, train_runs
+    from trickbench.spec import RunSpec
+
+    from trickbench.plugins import load_spec_plugins
+
+    runs = []
+    for text in args.spec:
+        raw = parsed_json(text, "--spec", "a JSON run spec")
+        load_spec_plugins(raw, args.plugin_dir)
+        spec = RunSpec.from_dict(raw)
+        runs.append(JobRun(spec, keep_weights=keeps(spec.run_id)))
+    failed = train_runs(runs, args.runs_dir, args.logs_dir, execution_from(args), args.seed_groups)
+    return 1 if failed else 0
+
+
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    """Fetch (with --download), verify and cache a data set for the training jobs.
+
+    The workflow's prepare_data rule runs this once per data set before any training job (on a
+    cluster: on the login node, which can reach the internet). cifar10: torchvision downloads the
+    official archive (MD5-checked) or finds it already under --data-root, every file's MD5 is
+    checked, and the images are written as uint8 arrays under DATA_ROOT/cache/ that every
+    training process memory-maps. Without --source: every prepared data set the config uses."""
+    from trickbench.data.cache import is_prepared, prepare_cache, verify_cache
+    from trickbench.data.sources import SOURCES
+
+    if args.source is not None:
+        sources = [SOURCES.resolve(json_or_name(args.source, "--source"), "--source")]
+    else:
+        from trickbench.workflow import plan_from_config
+
+        plan = plan_from_config(config_from(args))
+        sources = list(dict.fromkeys(spec.data.source for spec in plan.runs.values()))
+    for source in sources:
+        if not is_prepared(source):
+            log.info("data source %s needs no preparing (read in each training process)", source.name)
+            continue
+        folder = prepare_cache(source, args.data_root, args.download)
+        if args.verify:
+            verify_cache(source, args.data_root)
+        log.info("data source %s ready in %s%s", source.name, folder, " (verified)" if args.verify else "")
     return 0
 
 
@@ -136,18 +234,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from trickbench.run import describe
     from trickbench.workflow import plan_from_config
 
-    plan = plan_from_config(config_from(args))
+    plan = plan_from_config(config_from(args), tables=args.results / "tables")  # tables: runs chosen by a checkpoint
     if args.ids:
         print("\n".join(plan.runs))
         return 0
     design = plan.config["design"]
-    shared = sum(len(ids) for ids in plan.studies.values()) + len(plan.grid) - len(plan.runs)
+    shared = sum(map(len, [*plan.studies.values(), plan.grid, plan.tuning, plan.tuned])) - len(plan.runs)
+    tuning = (f"; {len(plan.tuning)} tuning trials, "
+              + (f"{len(plan.tuned)} at the tuned values" if plan.tuned else "the tuned runs once the trials are chosen")
+              if plan.tuning else "")
     print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{design['kind']}', seeds {design['seeds']})"
-          + "".join(f"; {len(ids)} for study {name}" for name, ids in plan.studies.items())
+          + tuning + "".join(f"; {len(ids)} for study {name}" for name, ids in plan.studies.items())
           + (f" ({shared} shared, trained once)" if shared else ""))
     states = {run_id: run_state(args.results / "runs" / run_id) for run_id in plan.runs}
     done = sum(state not in UNFINISHED for state in states.values())
-    print(f"{done} done, {len(plan.runs) - done} to train (under {args.results / 'runs'})")
+    per_job = plan.config["execution"]["runs_per_job"]
+    print(f"{done} done, {len(plan.runs) - done} to train (under {args.results / 'runs'})"
+          + (f"; {len(plan.jobs)} training jobs of up to {per_job} runs each" if plan.jobs else ""))
     for run_id, spec in list(plan.runs.items())[: args.limit]:
         print(f"  {run_id}  seed {spec.seed}  {states[run_id]:<12} {describe(spec)}")
     if len(plan.runs) > args.limit:
@@ -167,7 +270,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     run_id = unique_match(args.run_id, (p.name for p in runs_folder.glob("*") if (p / "spec.json").is_file()),
                           f"under {runs_folder}")
     if run_id is not None:
-        spec = RunSpec.from_dict(json.loads((runs_folder / run_id / "spec.json").read_text()))
+        from trickbench.plugins import load_spec_plugins
+
+        raw = json.loads((runs_folder / run_id / "spec.json").read_text())
+        load_spec_plugins(raw, args.plugin_dir)
+        spec = RunSpec.from_dict(raw)
     else:
         spec = planned_spec(args)
     if args.json:
@@ -217,8 +324,9 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     percent = lambda key: "–" if summary.get(key) is None else f"{100 * summary[key]:.1f} %"
     return [
         ("epochs", f"{summary['epochs_completed']} trained" + (" (stopped early)" if summary.get("stopped_early") else "")),
-        ("final", f"train {percent('final_train_acc')}, validation {percent('final_val_acc')}, test {percent('final_test_acc')}"),
-        ("best epoch", f"{summary.get('best_epoch')} (on validation): test {percent('best_test_acc')}"),
+        ("final", f"train {percent('final_train_eval_acc')} (eval mode), validation {percent('final_val_acc')}, "
+                  f"test {percent('final_test_acc')}: the weights of epoch {summary.get('returned_epoch')}, returned"),
+        ("best epoch", f"{summary.get('best_val_acc_epoch')} (highest validation accuracy): test {percent('best_test_acc')}"),
         ("time", f"{summary['wall_seconds']:.1f} s wall, {summary['train_seconds']:.1f} s training, "
                  f"{summary['images_per_s']:,.0f} images/s on {summary.get('device_name', '?')}"),
     ]
@@ -228,15 +336,20 @@ def cmd_techniques(args: argparse.Namespace) -> int:
     """List every registered technique, with its parameters and reference.
 
     Per family (and for models and data sources): each entry's name, its parameters with their
-    defaults, what it does and the paper or reference it follows."""
+    defaults, what it does and the paper or reference it follows. With --plugin or --configfile,
+    the plugins' techniques too, each marked with its plugin file (a quick check of a plugin)."""
     from trickbench.data.sources import SOURCES
     from trickbench.models import MODELS
+    from trickbench.plugins import load_plugins
     from trickbench.techniques import FAMILIES
 
+    from trickbench.techniques.catalogue import markdown, summary_cell
+
+    if args.configfile or args.config:
+        config_from(args)  # loads the config's plugins
+    load_plugins(args.plugin, Path.cwd())
     registries = {**FAMILIES, "model": MODELS, "data": SOURCES}
     if args.markdown:
-        from trickbench.techniques.catalogue import markdown
-
         if args.family and args.family not in FAMILIES:
             raise ConfigError("family", args.family, ", ".join(FAMILIES))
         print(markdown({args.family: FAMILIES[args.family]} if args.family else FAMILIES))
@@ -248,8 +361,9 @@ def cmd_techniques(args: argparse.Namespace) -> int:
         print(f"{family}:")
         for entry in registries[family]:
             params = ", ".join(f"{k}={v}" for k, v in entry.defaults.items())
-            print(f"  {entry.name:<24} {entry.summary}" + (f" [{params}]" if params else "")
-                  + (f" — {entry.reference}" if entry.reference else ""))
+            print(f"  {entry.name:<24} {summary_cell(family, entry)}" + (f" [{params}]" if params else "")
+                  + (f" — {entry.reference}" if entry.reference else "")
+                  + (f" (plugin {entry.plugin.file})" if entry.plugin else ""))
     return 0
 
 
@@ -314,16 +428,33 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--run-id", help="the id of a run of the config (a unique prefix will do)")
     add_config_options(train)
     train.add_argument("--run-dir", type=Path, help="the run's folder (default: results/runs/<run_id>)")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when present)")
-    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    train.add_argument("--eval-batch-size", type=int, default=1024, help="images per evaluation batch (default 1024)")
-    train.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
-    train.add_argument("--data-root", type=Path, default=Path("data"), help="where the cifar10 source keeps its files")
-    train.add_argument("--download", action="store_true", help="let the cifar10 source download (MD5-checked)")
-    train.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
-    train.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                       help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
-    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    add_execution_options(train)
+    train.add_argument("--download", action="store_true",
+                       help="let a data set that is not there yet be fetched (cifar10, MD5-checked) and cached")
+    add_plugin_dir_option(train)
+
+    many = command("train-many", cmd_train_many,
+                   "trickbench train-many --spec \"$(cat a/spec.json)\" --spec \"$(cat b/spec.json)\"   two runs, one process",
+                   "trickbench train-many --spec ... --seed-groups always --device cuda   seeds as one batched pass")
+    many.add_argument("--spec", action="append", required=True, help="a run spec as JSON (repeat: one per run, in order)")
+    many.add_argument("--keep-weights", action="append", default=[], metavar="RUN_ID",
+                      help="write model.pt for this run (repeatable; 'all' for every run)")
+    many.add_argument("--runs-dir", type=Path, default=Path("results/runs"), help="where run folders go (default: results/runs)")
+    many.add_argument("--logs-dir", type=Path, default=Path("results/logs/train"),
+                      help="where each run's log goes (default: results/logs/train)")
+    many.add_argument("--seed-groups", choices=["auto", "always", "never"], default="auto",
+                      help="train runs that differ only in their seed as one batched seed group (auto: on a GPU)")
+    add_execution_options(many)
+
+    prepare = command("prepare-data", cmd_prepare_data,
+                      "trickbench prepare-data --source cifar10 --download     fetch, verify, cache",
+                      "trickbench prepare-data --configfile my-grid.yaml         every data set a config uses",
+                      "trickbench prepare-data --source cifar10 --verify        re-hash an existing cache")
+    prepare.add_argument("--source", help="a data source name or JSON level (default: those of the config)")
+    add_config_options(prepare)
+    prepare.add_argument("--data-root", type=Path, default=Path("data"), help="where data sets live (default: data)")
+    prepare.add_argument("--download", action="store_true", help="fetch what is not there yet (checksummed)")
+    prepare.add_argument("--verify", action="store_true", help="re-hash the cached arrays against their manifest")
 
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",
@@ -343,13 +474,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--results", type=Path, default=Path("results"), help="where run folders are (default: results)")
     show.add_argument("--json", action="store_true", help="print the run's spec as JSON and nothing else")
     add_config_options(show)
+    add_plugin_dir_option(show)
 
     techniques = command("techniques", cmd_techniques,
                          "trickbench techniques                                every family",
-                         "trickbench techniques init                           one family")
+                         "trickbench techniques init                           one family",
+                         "trickbench techniques optimizer --plugin tricks/lion.py  with a plugin's techniques, marked")
     techniques.add_argument("family", nargs="?", help="one family (activation, init, norm, regularizer, ...)")
     techniques.add_argument("--markdown", action="store_true",
                             help="print the README's tables of techniques (name, what it does, parameters, reference)")
+    techniques.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                            help="load a plugin first (a .py file or a module name; repeatable)")
+    add_config_options(techniques)
 
     report = command("report", cmd_report,
                      "trickbench report",

@@ -27,7 +27,33 @@ from trickbench.techniques import FAMILIES
 log = logging.getLogger("trickbench.collect")
 
 #: columns every run row starts with; metrics and provenance follow
-IDENTITY_COLUMNS = ["run_id", "seed", "varies", "data", "model", *FAMILIES, "epochs", "batch_size"]
+IDENTITY_COLUMNS = ["run_id", "seed", "varies", "data", "model", *FAMILIES, "epochs", "batch_size", "role", "base_lr",
+                    "tuned_parameter", "tuned_value"]
+
+
+@dataclass(frozen=True)
+class RunRole:
+    """What a run is for in its design (column `role`): `grid`, a design run at the config's values;
+    `tuning`, a trial of design.tuning; `tuned`, a design run at its cell's tuned values;
+    `grid+tuned`, both (the values chosen are the configured ones). `cell` is the design cell whose
+    level labels the row carries, so `adam` tuned to lr 3e-3 stays level `adam` (its lr is in
+    `base_lr`); `tuned_parameter`/`tuned_value` name the hyperparameter searched beside the lr."""
+
+    role: str = "grid"
+    cell: RunSpec | None = None
+    tuned_parameter: str = ""
+    tuned_value: float = math.nan
+
+
+def compared_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs the report's comparisons rest on: the design's runs at their tuned values where the
+    design was tuned, else at the config's values — never tuning trials. Tables without a `role`
+    column (older results) are all grid runs."""
+    if runs.empty or "role" not in runs:
+        return runs
+    roles = runs["role"].fillna("grid").astype(str).str.split("+")
+    wanted = "tuned" if roles.map(lambda r: "tuned" in r).any() else "grid"
+    return runs[roles.map(lambda r: wanted in r).to_numpy()]
 
 
 @dataclass(frozen=True)
@@ -37,10 +63,13 @@ class Tables:
     skipped: dict[str, str]  # run folder name -> why it has no row (written as skipped.csv)
 
 
-def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Flatten a summary into a table row: factor labels as columns, the spec kept as JSON."""
+def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = None,
+            role: RunRole | None = None) -> dict[str, Any]:
+    """Flatten a summary into a table row: factor labels as columns (its design cell's, for a
+    tuning or tuned run), its role, the spec kept as JSON."""
     spec = RunSpec.from_dict(summary["spec"])
-    labels = {family: spec.label(family) for family in FAMILIES}
+    role = role or RunRole()
+    labels = {family: (role.cell or spec).label(family) for family in FAMILIES}
     row: dict[str, Any] = {
         "run_id": summary["run_id"],
         "seed": spec.seed,
@@ -50,6 +79,10 @@ def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = Non
         **labels,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
+        "role": role.role,
+        "base_lr": spec.optimizer.kwargs.get("lr", math.nan),
+        "tuned_parameter": role.tuned_parameter,
+        "tuned_value": role.tuned_value,
     }
     row.update({k: v for k, v in summary.items() if k not in ("spec", "run_id")})
     row["spec_json"] = spec.canonical_json()
@@ -71,14 +104,16 @@ def varied_factor(labels: Mapping[str, str], baseline: Mapping[str, str] | None)
     return changed[0] if len(changed) == 1 else ("baseline" if not changed else "several")
 
 
-def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None) -> Tables:
+def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None,
+            roles: Mapping[str, RunRole] | None = None) -> Tables:
     """One row per run with a valid summary; every other run folder is skipped with its reason
-    (a result is only what a run finished writing: its summary is written last, atomically)."""
+    (a result is only what a run finished writing: its summary is written last, atomically).
+    `roles` (run id → RunRole) says what each run is for; a run it does not list is a grid run."""
     rows, epoch_rows, skipped = [], [], {}
     for run_dir in map(Path, run_dirs):
         try:
             summary = load_summary(run_dir)
-            row = run_row(summary, baseline)
+            row = run_row(summary, baseline, (roles or {}).get(summary["run_id"]))
             epochs = read_epochs(run_dir / "epochs.csv", summary["run_id"])
         except InvalidSummary as error:
             skipped[run_dir.name] = str(error)
@@ -146,13 +181,14 @@ def write_tables(tables: Tables, runs_csv: Path, epochs_csv: Path, dictionary_cs
 
 def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str | Path,
                  baseline: Mapping[str, str] | None, log_path: str | Path,
-                 dictionary_csv: str | Path | None = None, *, skipped_csv: str | Path | None = None) -> Tables:
+                 dictionary_csv: str | Path | None = None, *, skipped_csv: str | Path | None = None,
+                 roles: Mapping[str, RunRole] | None = None) -> Tables:
     """The collect step of the workflow: read the runs, write both tables (and their data
     dictionary, and the list of runs skipped with why), log what was skipped."""
     from trickbench.logs import logging_to
 
     with logging_to(log_path):
-        tables = collect(run_dirs, baseline)
+        tables = collect(run_dirs, baseline, roles)
         write_tables(tables, Path(runs_csv), Path(epochs_csv), Path(dictionary_csv) if dictionary_csv else None,
                      Path(skipped_csv) if skipped_csv else None)
         log.info("collected %d run(s) and %d epoch row(s); %d skipped", len(tables.runs), len(tables.epochs),

@@ -28,13 +28,19 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.y
 
 def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read YAML configs, later ones updating earlier ones (as `snakemake --configfile` does),
-    then validate. For tests and the command line; the Snakefile validates its own `config`."""
+    validate them and load the plugins they name (relative to the config that names them, see
+    `trickbench.plugins`). For tests and the command line; the Snakefile does the same in
+    workflow/rules/common.smk."""
+    from trickbench.plugins import load_plugins, plugins_folder
+
     config: dict[str, Any] = {}
     for path in paths:
         with open(path) as handle:
             deep_update(config, yaml.safe_load(handle) or {})
     deep_update(config, dict(overrides or {}))
-    return validate_config(config)
+    validate_config(config)
+    load_plugins(config["plugins"], plugins_folder([Path(p) for p in paths], overrides or {}))
+    return config
 
 
 def deep_update(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ level. Techniques are resolved (and checked) once, before any combination is mad
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from typing import Any, Callable, Mapping
@@ -70,21 +71,25 @@ def random_sample(factors: dict[str, list[Level]], baseline: Combination, option
 def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
     factor listing its baseline level twice) collapse to one run."""
+    return [dataclasses.replace(cell, seed=seed) for cell in design_cells(config) for seed in config["design"]["seeds"]]
+
+
+def design_cells(config: Mapping[str, Any]) -> list[RunSpec]:
+    """The design's distinct combinations of levels, in design order, each as its spec at seed 0:
+    what `expand` crosses with the seeds, and what `design.tuning` tunes one by one."""
     plan = config["design"]
     baseline = baseline_levels(config)
     factors = {
         family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
         for family, levels in plan["factors"].items()
     }
-    combinations = DESIGNS[plan["kind"]](factors, baseline, plan)
-    specs: dict[str, RunSpec] = {}
-    for combination in combinations:
-        for seed in plan["seeds"]:
-            spec = make_spec(config, combination, seed)
-            specs.setdefault(spec.run_id, spec)
-    if not specs:
+    cells: dict[str, RunSpec] = {}
+    for combination in DESIGNS[plan["kind"]](factors, baseline, plan):
+        spec = make_spec(config, combination, 0)
+        cells.setdefault(spec.run_id, spec)
+    if not cells:
         raise ConfigError("design", plan["kind"], "a design that yields at least one run")
-    return list(specs.values())
+    return list(cells.values())
 
 
 def baseline_levels(config: Mapping[str, Any]) -> Combination:

@@ -7,8 +7,12 @@ import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from trickbench.spec import RunSpec
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +56,20 @@ def cpu_model() -> str:
     return ""
 
 
-def provenance(device: torch.device) -> dict[str, str | int | bool | None]:
+def plugin_provenance(spec: RunSpec | None) -> str:
+    """The plugins whose code a run used — code that trickbench's commit does not name — as
+    '<file> sha256:<hex>' joined by '; '; empty when it used built-in techniques only."""
+    return "; ".join(f"{ref.file} sha256:{ref.sha256}" for ref in (spec.plugins if spec else ()))
+
+
+def provenance(device: torch.device, spec: RunSpec | None = None) -> dict[str, str | int | bool | None]:
+    """Where a number came from: versions, device, the code's commit and, for `spec`'s run, the
+    plugins it used."""
     return {
         "trickbench_version": metadata.version("trickbench"),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
+        "plugins": plugin_provenance(spec),
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda or "none",

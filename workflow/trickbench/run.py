@@ -4,15 +4,17 @@ Files of a run folder, in the order they are written:
   spec.json        the validated spec (written first, so a folder always says what it is)
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
   epochs.csv       one row per epoch
-  test_probs.npy   test-set class probabilities of the final model (float32, N×classes)
-  model.pt         the final model's state_dict (CPU tensors; load with weights_only=True)
+  test_probs.npy   test-set class probabilities of the returned model (float32, N×classes): the
+                   last epoch's weights, or the weights early stopping restored
+  model.pt         the returned model's state_dict (CPU tensors; load with weights_only=True), where kept
   activations.csv  per-layer activation statistics at the start and the end (train.activations)
   test_probs_mc_dropout.npy  only with `train.mc_dropout_passes`: each pass's test probabilities
                    with dropout active (float32, passes×N×classes); written before summary.json
   val_logits.npy   validation and test logits of the same model (float32, N×classes): what
   test_logits.npy  temperature scaling fits (on validation) and reports (on test)
-  summary.json     final and validation-selected metrics, status, provenance — written last:
-                   its presence is what "this run is done" means
+  summary.json     the returned model's metrics (final_*), the last epoch's (last_epoch_*), the
+                   validation-selected epoch's (best_*), status, provenance — written last: its
+                   presence is what "this run is done" means
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ import torch
 
 from trickbench.atomic import TEMPORARY_SUFFIX, atomic_open, atomic_path, write_json
 from trickbench.calibration import calibration_record
-from trickbench.data.device_data import prepare
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import run_data
 from trickbench.errors import ConfigError, one_line
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
+from trickbench.techniques import FAMILIES
+from trickbench.techniques.pairings import technique_notes
 from trickbench.train.acceleration import choose_acceleration, configure_backends
 from trickbench.train.activations import COLUMNS as ACTIVATION_COLUMNS
 from trickbench.train.compute import StepCost, run_cost
@@ -45,8 +48,11 @@ from trickbench.train.loop import Outcome, Trainer
 
 log = logging.getLogger("trickbench.run")
 
-EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-                 "grad_evals", "train_seconds", "images_per_s"]
+EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc",
+                 "test_loss", "test_acc", "grad_evals", "train_seconds", "images_per_s"]
+#: the scores of a model in an epoch row and in a summary: running training-mode (train_*) and
+#: eval-mode (train_eval_* on the fixed training sample, val_*, test_*)
+METRICS = ("train_loss", "train_acc", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,6 @@ class Execution:
     checkpoint_every: int = 1
     deterministic: bool = False
     data_root: str = "data"
-    download: bool = False
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16; see train.acceleration
     compile: bool = False  # torch.compile the model
 
@@ -98,8 +103,10 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool = False) -> dict[str, Any]:
-    """Train `spec` into `run_dir`, resuming from its checkpoint; a finished run is returned as is."""
+def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool = False,
+              keep_weights: bool = True) -> dict[str, Any]:
+    """Train `spec` into `run_dir`, resuming from its checkpoint; a finished run is returned as is.
+    `keep_weights` writes the final weights (model.pt) too."""
     run_dir = Path(run_dir)
     done = read_summary(run_dir)
     if done is not None and done.get("run_id") == spec.run_id:
@@ -113,8 +120,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     device = resolve_device(execution.device)
     configure_backends(device, execution.deterministic)
     started = time.perf_counter()
-    images = SOURCES.build(spec.data.source, Path(execution.data_root), execution.download)
-    data = prepare(images, spec.data, spec.preprocessing, device)
+    data = run_data(spec, execution.data_root, device)
     acceleration = choose_acceleration(device, execution.precision, execution.compile)
     trainer = resumed_trainer(lambda: Trainer(spec, data, device, execution.eval_batch_size, acceleration),
                               run_dir / "checkpoint.pt")
@@ -122,25 +128,37 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     log.info("run %s: %s on %s (%s), %d train / %d val / %d test images, from epoch %d of %d",
              spec.run_id, describe(spec), device, trainer.acceleration.describe(), len(data.train),
              len(data.val), len(data.test), trainer.epoch, spec.train.epochs)
+    if notes := technique_notes({family: getattr(spec, family) for family in FAMILIES}):
+        log.warning("run %s: %s", spec.run_id, notes)
     while not trainer.finished:
         on_step = epoch_progress(trainer.epoch + 1, spec.train.epochs, trainer.steps_per_epoch,
                                  spec.train.batch_size) if progress else None
         row = trainer.train_epoch(on_step)
-        log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f  val_loss %.4f  val_acc %.3f  lr %.3g  %.0f img/s",
-                 row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
-                 row["val_acc"], row["lr"], row["images_per_s"])
+        log.info("epoch %d/%d  train_loss %.4f  train_acc %.3f (eval mode %.3f)  val_loss %.4f  val_acc %.3f  "
+                 "lr %.3g  %.0f img/s", row["epoch"], spec.train.epochs, row["train_loss"], row["train_acc"],
+                 row["train_eval_acc"], row["val_loss"], row["val_acc"], row["lr"], row["images_per_s"])
         if trainer.finished or trainer.epoch % execution.checkpoint_every == 0:
             with atomic_path(run_dir / "checkpoint.pt") as tmp:
                 torch.save({"run_id": spec.run_id, **trainer.state_dict()}, tmp)
+    return finish_run(spec, run_dir, trainer, time.perf_counter() - started, step_cost, keep_weights)
+
+
+def finish_run(spec: RunSpec, run_dir: Path, trainer: Trainer, wall_seconds: float, step_cost: StepCost,
+               keep_weights: bool = True) -> dict[str, Any]:
+    """Close a trained run: its outcome, weights (if kept), summary and result files, written
+    atomically with summary.json last; its checkpoint removed."""
+    data = trainer.data
     outcome = trainer.finish(sum(row["train_seconds"] for row in trainer.history))
-    write_weights(run_dir / "model.pt", trainer.model)
-    summary = summarize(spec, outcome, device, wall_seconds=time.perf_counter() - started, step_cost=step_cost,
+    if keep_weights:
+        write_weights(run_dir / "model.pt", trainer.model)
+    summary = summarize(spec, outcome, trainer.device, wall_seconds=wall_seconds, step_cost=step_cost,
                         images_seen=trainer.epoch * len(data.train), optimizer_steps=trainer.optimizer_steps,
                         labels={split: data.split(split).labels.cpu().numpy() for split in ("val", "test")})
     _write_results(run_dir, outcome, summary)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-    log.info("run %s finished: status %s, final test_acc %.3f, val-selected test_acc %.3f (epoch %s)",
-             spec.run_id, summary["status"], summary["final_test_acc"], summary["best_test_acc"], summary["best_epoch"])
+    log.info("run %s finished: status %s, test_acc %s of the weights of epoch %s it returns (last epoch %s), "
+             "best val_acc at epoch %s", spec.run_id, summary["status"], summary["final_test_acc"],
+             summary["returned_epoch"], summary["last_epoch_test_acc"], summary["best_val_acc_epoch"])
     return summary
 
 
@@ -165,8 +183,6 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 
 
 def describe(spec: RunSpec) -> str:
-    from trickbench.techniques import FAMILIES
-
     return ", ".join(f"{family}={spec.label(family)}" for family in FAMILIES)
 
 
@@ -205,30 +221,39 @@ def summarize(spec: RunSpec, outcome: Outcome, device: torch.device, wall_second
               labels: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The run's one-row record: what it was (spec), how it ended, what it scored, where it ran,
     what it cost (with the measured `step_cost`) and how calibrated it is (with the `labels` of the
-    val and test splits that the outcome's logits score)."""
+    val and test splits that the outcome's logits score).
+
+    Three sets of scores: `final_*` of the model the run returns (the weights of `returned_epoch`,
+    scored again after restoration: the model of test_probs.npy and the logits), `last_epoch_*`
+    of the last trained epoch, `best_*` of the epoch of highest validation accuracy. The running
+    training-mode `final_train_*` are those of the returned epoch's row."""
     history = outcome.history
     last = history[-1] if history else {}
-    best = next((row for row in history if row["epoch"] == outcome.best_epoch), {})
+    at_epoch = lambda epoch: next((row for row in history if row["epoch"] == epoch), {})
+    best, returned = at_epoch(outcome.best_val_acc_epoch), at_epoch(outcome.returned_epoch)
     finite = lambda x: x if isinstance(x, (int, float)) and math.isfinite(x) else None
     summary: dict[str, Any] = {
         "run_id": spec.run_id,
         "spec": spec.to_dict(),
         "status": outcome.status,
+        "technique_notes": technique_notes({family: getattr(spec, family) for family in FAMILIES}),
         "epochs_completed": len(history),
         "stopped_early": outcome.stopped_early,
-        "best_epoch": outcome.best_epoch,
+        "returned_epoch": outcome.returned_epoch,
+        "best_val_acc_epoch": outcome.best_val_acc_epoch,
         "n_parameters": outcome.n_parameters,
         "train_seconds": outcome.train_seconds,
         "wall_seconds": wall_seconds,
         "images_per_s": sum(r["images_per_s"] * r["train_seconds"] for r in history) / max(outcome.train_seconds, 1e-9),
         "grad_evals": last.get("grad_evals", 0),
-        **provenance(device),
+        **provenance(device, spec),
     }
-    for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
-        summary[f"final_{metric}"] = finite(last.get(metric))
+    for metric in METRICS:
+        summary[f"final_{metric}"] = finite(outcome.final.get(metric, returned.get(metric)))
+        summary[f"last_epoch_{metric}"] = finite(last.get(metric))
         summary[f"best_{metric}"] = finite(best.get(metric))
-    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores
-        summary[f"final_{column}"] = finite(last.get(column))
+    for column in extra_columns(history):  # e.g. the EMA's and SWA's scores: never the returned model's
+        summary[f"last_epoch_{column}"] = finite(last.get(column))
     if step_cost is not None:
         summary.update(run_cost(step_cost, summary["grad_evals"], optimizer_steps, images_seen))
     if labels is not None and outcome.test_logits is not None and outcome.val_logits is not None:

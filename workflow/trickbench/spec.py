@@ -3,7 +3,8 @@
 A `RunSpec` is what travels config → DAG wildcard (its id) → training → summary row. Its id is a
 hash of its canonical JSON, so the same experiment always gets the same folder, and settings that
 do not change the experiment (where data lives, how many threads, the device) are *not* part of
-it: they are `Execution` settings, passed beside the spec.
+it: they are `Execution` settings, passed beside the spec. A technique from a user's plugin carries
+the plugin's file and source hash, so editing a plugin renames the runs that use it, no others.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
 from trickbench.errors import ConfigError
-from trickbench.registry import Technique
+from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
+from trickbench.techniques.schedules import check_warmup
 
 #: bump only when the canonical form changes meaning; it is part of every id
 SPEC_VERSION = 1
@@ -53,10 +55,14 @@ class TrainSpec:
     ema_decay: float = setting(0.0, 0.0, 1.0, optional=True)
     #: stochastic weight averaging: average the weights at the end of every epoch from this one on; 0 = off
     swa_start_epoch: int = setting(0, 0, optional=True)
-    #: constant learning rate from `swa_start_epoch` on (Izmailov et al. 2018); 0 keeps the schedule
+    #: constant learning rate from `swa_start_epoch` on (Izmailov et al. 2018), reached by the
+    #: schedule planned for the epochs before it; 0 keeps the schedule planned for the whole run
     swa_lr: float = setting(0.0, 0.0, optional=True)
     #: test-time passes with dropout active, averaged (Gal & Ghahramani 2016); 0 = off
     mc_dropout_passes: int = setting(0, 0, optional=True)
+    #: training images scored in eval mode after every epoch (a fixed sample, seeded by the split):
+    #: part of the spec because it changes the numbers measured, not how training runs
+    train_eval_sample: int = setting(1024, 1, optional=True)
 
 
 def settings_to_dict(section: Any) -> dict[str, Any]:
@@ -95,6 +101,9 @@ class RunSpec:
     preprocessing: Technique
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_warmup(self.schedule, self.train.warmup_epochs)  # a combination no single key can refuse
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form; `from_dict(to_dict(s)) == s`."""
         out: dict[str, Any] = {"spec_version": SPEC_VERSION, "seed": self.seed}
@@ -108,6 +117,14 @@ class RunSpec:
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def plugins(self) -> tuple[PluginRef, ...]:
+        """The plugins whose techniques this run uses; each one's file and source hash is part of
+        the canonical form (`Technique.as_dict`), so of the id. Empty for built-in techniques only."""
+        techniques = [self.data.source, self.model, *self.regularizer,
+                      *(getattr(self, family) for family in FAMILIES if family != "regularizer")]
+        return tuple(dict.fromkeys(t.plugin for t in techniques if t.plugin is not None))
 
     @property
     def run_id(self) -> str:

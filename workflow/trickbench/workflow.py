@@ -7,7 +7,8 @@ logic of its own and the command line (`trickbench plan`) sees exactly the same 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,10 +24,17 @@ from trickbench.studies import enabled_studies
 class Plan:
     config: Mapping[str, Any]
     runs: dict[str, RunSpec]  # every run to train, grid and studies, by id (a shared run once)
-    grid: list[str]  # ids of the factor grid's runs, in design order
+    grid: list[str]  # ids of the factor grid's runs at the config's values, in design order
     studies: dict[str, list[str]]  # enabled study -> ids of its runs, in the study's order
     execution: Execution
     baseline: dict[str, str]
+    tuning: list[str] = field(default_factory=list)  # design.tuning's trials (stage 1), cells in design order
+    tuned: list[str] = field(default_factory=list)  # the seeds at the tuned values, once the choice table exists
+    #: ids known from the config alone — the grid, the tuning trials, then the studies' first
+    #: rounds — in plan order: every parse of the workflow (the login node's, each cluster job's)
+    #: makes the same list, so the jobs cut from it are the same everywhere; tuned runs and second
+    #: rounds, chosen later from a table, are not in it
+    planned: list[str] = field(default_factory=list)
 
     @property
     def uses_gpu(self) -> bool:
@@ -48,18 +56,42 @@ class Plan:
         return torch.cuda.device_count() * self.config["execution"]["gpu_slots"]
 
     @property
+    def jobs(self) -> list[list[str]]:
+        """The runs each training process trains when `execution.runs_per_job` N > 1: N consecutive
+        runs of `planned` each (so a configuration's seeds share a process, and a seed group
+        where they may); empty when every run is its own job."""
+        size = self.config["execution"]["runs_per_job"]
+        return [self.planned[i:i + size] for i in range(0, len(self.planned), size)] if size > 1 else []
+
+    @property
     def cluster_jobs(self) -> dict[str, list[str]]:
-        """Group name → the runs that share one cluster job (`execution.runs_per_cluster_job` of
-        them, consecutive in plan order, so a combination's seeds travel together); empty when
-        every run is its own job."""
-        return cluster_job_groups(list(self.runs), self.config["execution"]["runs_per_cluster_job"])
+        """Group name → the runs that share one cluster job: `execution.runs_per_cluster_job` of
+        them, rounded up to whole training jobs (`jobs`), consecutive in plan order so that a
+        combination's seeds travel together; empty when every training job is its own cluster job."""
+        execution = self.config["execution"]
+        per_group = math.ceil(execution["runs_per_cluster_job"] / execution["runs_per_job"])
+        return cluster_job_groups(self.jobs or [[run_id] for run_id in self.planned], per_group)
+
+    @property
+    def weights_kept(self) -> set[str] | None:
+        """Runs whose final weights (model.pt) are written: those a study reads (its `run_files`
+        name model.pt; mode connectivity's endpoints), or every run (None) with
+        `execution.keep_weights`."""
+        if self.config["execution"]["keep_weights"]:
+            return None
+        from trickbench.studies import STUDIES
+
+        return {run_id for name, run_ids in self.studies.items() if "model.pt" in STUDIES[name].run_files
+                for run_id in run_ids}
 
 
-def cluster_job_groups(run_ids: list[str], runs_per_job: int) -> dict[str, list[str]]:
-    """Consecutive chunks of `runs_per_job` runs, named train-0, train-1, …; none for 1."""
-    if runs_per_job <= 1:
+def cluster_job_groups(jobs: list[list[str]], jobs_per_group: int) -> dict[str, list[str]]:
+    """The runs of `jobs_per_group` consecutive training jobs per group, named train-0, train-1, …;
+    none when a group would hold one job."""
+    if jobs_per_group <= 1:
         return {}
-    return {f"train-{i // runs_per_job}": run_ids[i:i + runs_per_job] for i in range(0, len(run_ids), runs_per_job)}
+    return {f"train-{i // jobs_per_group}": [run_id for job in jobs[i:i + jobs_per_group] for run_id in job]
+            for i in range(0, len(jobs), jobs_per_group)}
 
 
 def execution_from_config(config: Mapping[str, Any]) -> Execution:
@@ -72,17 +104,27 @@ def plan_from_config(config: dict[str, Any], tables: str | Path | None = None) -
 
     `studies` holds each study's first round. Where a two-round study's stage table already exists
     under `tables`, its second round joins `runs` too, so a process that parses the workflow after
-    the checkpoint (a cluster job, `trickbench plan`) knows those specs by id."""
+    the checkpoint (a cluster job, `trickbench plan`) knows those specs by id. So do the tuned runs
+    of `design.tuning` once its choice table exists there (`tuning`: its trials)."""
     from trickbench.studies.run import second_round
+    from trickbench.tuning import CHOICE_TABLE, trials, tuned_runs_from
 
     validate_config(config)
     runs = {spec.run_id: spec for spec in expand(config)}
     grid = list(runs)
-    studies = {}
+    tuning = [trial.spec for trial in trials(config)]
+    runs.update((spec.run_id, spec) for spec in tuning)
+    studies, staged = {}, []
     for study in enabled_studies(config):
         specs = study.runs(config)
         runs.update((spec.run_id, spec) for spec in specs)
         studies[study.name] = [spec.run_id for spec in specs]
         if study.stage is not None and tables is not None:
-            runs.update((spec.run_id, spec) for spec in second_round(study, config, Path(tables) / f"{study.stage.table}.csv"))
-    return Plan(config, runs, grid, studies, execution_from_config(config), baseline_labels(config))
+            staged.append(study)
+    planned = list(runs)
+    tuned = [run.spec for run in tuned_runs_from(config, Path(tables) / f"{CHOICE_TABLE}.csv")] if tables is not None else []
+    runs.update((spec.run_id, spec) for spec in tuned)
+    for study in staged:
+        runs.update((spec.run_id, spec) for spec in second_round(study, config, Path(tables) / f"{study.stage.table}.csv"))
+    return Plan(config, runs, grid, studies, execution_from_config(config), baseline_labels(config),
+                [spec.run_id for spec in tuning], list(dict.fromkeys(spec.run_id for spec in tuned)), planned)

@@ -21,20 +21,25 @@ class Parts:
     activation: Technique
     norm: Technique
     dropout: float = 0.0
+    #: optimizer steps the model will train for, for norms that follow training's progress (batch
+    #: renorm's relaxation); 0 when unknown (a model built only to load weights into or to probe)
+    total_steps: int = 0
 
     def activation_layer(self, features: int) -> nn.Module:
         return ACTIVATIONS.build(self.activation, features)
 
     def normalized(self, layer: nn.Module, features: int, spatial: bool) -> nn.Module:
-        return NORMS.build(self.norm, layer, features, spatial)
+        return NORMS.build(self.norm, layer, features, spatial, self.total_steps)
 
-    def hidden(self, make_layer: Callable[[int], nn.Module], features: int, spatial: bool) -> nn.Sequential:
+    def hidden(self, make_layer: Callable[[int], nn.Module], features: int, spatial: bool,
+               dropout: bool = True) -> nn.Sequential:
         """`make_layer(n)` builds the affine layer with n outputs; it gets `features` times the
-        activation's expansion (maxout's k pieces), so the block outputs `features` units."""
+        activation's expansion (maxout's k pieces), so the block outputs `features` units. With
+        `dropout` (and a dropout probability), dropout follows the activation."""
         activation = self.activation_layer(features)
         width = features * getattr(activation, "expansion", 1)
         block = [self.normalized(make_layer(width), width, spatial), activation]
-        if self.dropout > 0:
+        if dropout and self.dropout > 0:
             block.append(nn.Dropout(self.dropout))
         return nn.Sequential(*block)
 

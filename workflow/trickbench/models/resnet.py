@@ -9,7 +9,11 @@ from trickbench.models.parts import MODELS, Parts
 
 
 class ResidualBlock(nn.Module):
-    """Two 3×3 conv blocks with an identity (or 1×1 projection) shortcut."""
+    """Two 3×3 conv blocks with an identity (or 1×1 projection) shortcut.
+
+    Dropout, when the run has it, sits between the two convolutions, after the first activation
+    (Zagoruyko & Komodakis 2016, Wide Residual Networks, Fig. 1d): once per block, never after
+    the activation that follows the addition of the shortcut."""
 
     def __init__(self, parts: Parts, channels: int, out: int, stride: int):
         super().__init__()
@@ -27,8 +31,11 @@ class ResidualBlock(nn.Module):
 
 @MODELS.register("resnet", reference="He et al. 2016; Nakkiran et al. 2019", bounds={"width": (1, 512), "blocks": (1, 4)})
 def resnet(parts: Parts, *, width: int = 16, blocks: int = 2) -> nn.Module:
-    """Residual network, four stages of `blocks` blocks at widths k, 2k, 4k, 8k."""
-    layers: list[nn.Module] = [parts.hidden(lambda n: nn.Conv2d(parts.input_shape[0], n, 3, 1, 1), width, spatial=True)]
+    """Residual network, four stages of `blocks` blocks at widths k, 2k, 4k, 8k.
+
+    With dropout: inside each residual block only (see `ResidualBlock`), not after the stem."""
+    stem = parts.hidden(lambda n: nn.Conv2d(parts.input_shape[0], n, 3, 1, 1), width, spatial=True, dropout=False)
+    layers: list[nn.Module] = [stem]
     channels = width
     for stage in range(4):
         out = width * 2**stage

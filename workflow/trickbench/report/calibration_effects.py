@@ -3,7 +3,7 @@
 Raw NLL and ECE mix two things: how well a network ranks its classes and how over-confident it
 is. Temperature scaling on validation (`trickbench.calibration`, Guo et al. 2017) removes most of
 the second, so comparing techniques on the *scaled* numbers asks which one learned better
-probabilities, not which one happens to be less over-confident at the last epoch (Ashukha et al.
+probabilities, not which one happens to be less over-confident in the model it returns (Ashukha et al.
 2020). Both are shown; a regularizer that "improves calibration" only raw has fixed a scalar.
 """
 
@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.grid import SECTION, finished, with_variants
-from trickbench.report.stats import grouped_ci
+from trickbench.report.grid import SECTION, chance_test, finished, with_variants
+from trickbench.report.stats import compare_to_reference, difference_sentence, failure_reasons, grouped_ci
 from trickbench.report.style import PALETTE, apply_theme
 
 #: metric → (raw column, temperature-scaled column, axis label, scale)
@@ -30,12 +30,20 @@ SCALINGS = {"raw": 0, "temperature-scaled": 1}
 MAX_ROWS = 30
 
 
+def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs that trained (`stats.failure_reasons`: not diverged, exploded or at chance on
+    validation), each with its variant label."""
+    runs = finished(runs)
+    if runs.empty:
+        return runs
+    return with_variants(runs[failure_reasons(runs, "final_val_acc", chance_test(config)) == ""], config)
+
+
 def calibration_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per variant × metric × scaling: n, mean, sd and 95 % CI over seeds, and the mean temperature."""
-    runs = finished(runs)
+    runs = trained_variants(runs, config)
     if runs.empty or "test_nll" not in runs or runs["test_nll"].isna().all():
         return pd.DataFrame()
-    runs = with_variants(runs, config)
     temperature = runs.groupby("variant")["temperature"].mean()
     parts = []
     for metric, (raw, scaled, _, scale) in METRICS.items():
@@ -49,8 +57,20 @@ def calibration_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataF
     return table
 
 
-def summary_sentences(table: pd.DataFrame) -> list[str]:
-    """How much temperature scaling changes NLL, and whether it changes which variant is best."""
+def scaled_nll_comparisons(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Every variant's temperature-scaled test NLL against the baseline's: the report's comparison
+    (`stats.compare_to_reference`), every variant one family."""
+    runs = trained_variants(runs, config)
+    if runs.empty or "test_nll_temperature_scaled" not in runs:
+        return pd.DataFrame()
+    values = runs.assign(value=pd.to_numeric(runs["test_nll_temperature_scaled"], errors="coerce"))
+    return compare_to_reference(values, "variant", "value", "baseline")
+
+
+def summary_sentences(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
+    """How much temperature scaling changes NLL, whether it changes which variant is lowest, and
+    whether the lowest after scaling differs detectably from the baseline."""
+    table = calibration_table(runs, config)
     if table.empty:
         return []
     nll = table[table["metric"] == "nll"].pivot(index="variant", columns="scaling", values="mean").dropna()
@@ -58,13 +78,25 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
         return []
     best_raw, best_scaled = nll["raw"].idxmin(), nll["temperature-scaled"].idxmin()
     temperatures = table.drop_duplicates("variant")["temperature"]
-    sentence = (f"Temperature scaling on validation (median T = {temperatures.median():.2f}) lowers the mean test NLL "
-                f"from {nll['raw'].median():.3f} to {nll['temperature-scaled'].median():.3f} nats (medians over variants); ")
-    if best_raw == best_scaled:
-        return [sentence + f"{best_raw} has the lowest NLL both raw and scaled."]
-    return [sentence + f"the lowest raw NLL is {best_raw}'s ({nll.loc[best_raw, 'raw']:.3f}), but after scaling "
-                       f"{best_scaled}'s ({nll.loc[best_scaled, 'temperature-scaled']:.3f} vs "
-                       f"{nll.loc[best_raw, 'temperature-scaled']:.3f}): compare calibration after scaling."]
+    sentences = [f"Temperature scaling on validation (median T = {temperatures.median():.2f}) lowers the mean test NLL "
+                 f"from {nll['raw'].median():.3f} to {nll['temperature-scaled'].median():.3f} nats (medians over variants)."]
+    if best_raw != best_scaled:
+        sentences.append(f"The lowest raw NLL is {best_raw}'s ({nll.loc[best_raw, 'raw']:.3f}), but after scaling "
+                         f"{best_scaled}'s ({nll.loc[best_scaled, 'temperature-scaled']:.3f} vs "
+                         f"{nll.loc[best_raw, 'temperature-scaled']:.3f}): compare calibration after scaling.")
+    compared = scaled_nll_comparisons(runs, config)
+    tested = compared[compared["test"].fillna("").astype(bool)] if len(compared) else compared
+    if len(tested):
+        detectable = int((tested["detectable"] == True).sum())  # noqa: E712
+        lead = f"After scaling, {detectable} of {len(tested)} variants differ detectably from the baseline in test NLL"
+        if best_scaled in set(tested["variant"]):
+            row = tested.set_index("variant").loc[best_scaled].to_dict()
+            sentences.append(f"{lead}. Lowest after scaling, " + difference_sentence(
+                row, best_scaled, "the baseline", quantity="temperature-scaled test NLL", unit="nats", value_unit=" nats",
+                verbs=("is worse than", "is better than"), digits=3))
+        else:
+            sentences.append(f"{lead} (the baseline itself has the lowest).")
+    return sentences
 
 
 @figure("calibration_effects", title="Calibration per variant: raw and temperature-scaled", section=SECTION)

@@ -12,6 +12,13 @@ schedule has not annealed its learning rate, so it is compared as it stood, not 
 trained with a schedule planned for the smaller budget (Li et al. 2020, "Budgeted Training",
 show such budget-aware schedules close much of that gap). Wall-clock budgets depend on the device
 and on what else ran at the time; they are only comparable within one report.
+
+Ranks are by mean and say nothing about noise, so the summary states a change of order only with
+its test: every pair of variants whose order by mean flips between equal epochs and a budget is
+compared at both budgets by `stats.compare_contrasts` (paired t on the shared seeds, else Welch;
+Holm across the 2 × pairs comparisons of that budget's sentence). A flip is a *detectable
+reversal* only when the pair differs detectably at both budgets, in opposite directions. Runs that
+failed to train, and variants most of whose runs failed, are left out (`noise.trained_variants`).
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.grid import finished, with_variants
-from trickbench.report.stats import grouped_ci
+from trickbench.report.noise import trained_variants
+from trickbench.report.stats import compare_contrasts, grouped_ci, interval_text
 from trickbench.report.style import apply_theme
 
 SECTION = "Equal compute"
@@ -66,33 +73,49 @@ def selected_within(epochs: pd.DataFrame, column: str, budget: float) -> pd.Data
     return chosen.assign(cost=chosen[column])[["run_id", "epoch", "val_acc", "test_acc", "cost"]]
 
 
+def budget_scores(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Per comparison × trained run: its variant and seed, the budget, and the validation-selected
+    epoch within it with its validation and test accuracy (%) and cost."""
+    columns = ["comparison", "budget", "unit", "run_id", "variant", "seed", "epoch", "val", "test", "cost"]
+    runs = trained_variants(runs, config) if not runs.empty else runs
+    if runs.empty or epochs.empty:
+        return pd.DataFrame(columns=columns)
+    epochs = epochs[epochs["run_id"].isin(runs["run_id"])]
+    parts = []
+    for name, budget in common_budgets(runs, epochs).items():
+        column, unit = BUDGETS[name]
+        chosen = selected_within(epochs, column, budget).merge(runs[["run_id", "variant", "seed"]], on="run_id")
+        parts.append(chosen.assign(comparison=name, budget=budget, unit=unit, test=100 * chosen["test_acc"],
+                                   val=100 * chosen["val_acc"]))
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
 def equal_compute_table(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per comparison × variant: test accuracy (%) at the validation-selected epoch within the
     common budget (n, mean, sd, 95 % CI), the mean validation accuracy, the budget, and the rank
     of the variant by mean test accuracy within the comparison (1 = highest)."""
-    runs = finished(runs)
-    if runs.empty or epochs.empty:
+    return scores_table(budget_scores(runs, epochs, config), epochs)
+
+
+def scores_table(scores: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """`equal_compute_table` from the runs' `budget_scores`."""
+    if scores.empty:
         return pd.DataFrame()
-    runs = with_variants(runs, config)
-    epochs = epochs[epochs["run_id"].isin(runs["run_id"])]
-    totals = epochs.sort_values("epoch").groupby("run_id").last().join(runs.set_index("run_id")["variant"])
+    trained = epochs[epochs["run_id"].isin(scores["run_id"])]
+    totals = trained.sort_values("epoch").groupby("run_id").last().join(scores.drop_duplicates("run_id").set_index("run_id")["variant"])
     parts = []
-    for name, budget in common_budgets(runs, epochs).items():
-        column, unit = BUDGETS[name]
-        chosen = selected_within(epochs, column, budget).merge(runs[["run_id", "variant"]], on="run_id")
-        if chosen.empty:
-            continue
-        chosen = chosen.assign(test=100 * chosen["test_acc"], val=100 * chosen["val_acc"])
+    for name, chosen in scores.groupby("comparison", sort=False):
+        column = BUDGETS[name][0]
         per_epoch = (totals[column] / totals["epoch"]).groupby(totals["variant"]).mean().rename("cost_per_epoch")
         table = grouped_ci(chosen, "variant", "test").merge(
             chosen.groupby("variant", as_index=False).agg(val_mean=("val", "mean"), epoch_mean=("epoch", "mean")), on="variant")
         table = table.merge(per_epoch, left_on="variant", right_index=True, how="left")
         table["rank"] = table["mean"].rank(ascending=False, method="min").astype(int)
         table.insert(0, "comparison", name)
-        table.insert(1, "budget", budget)
-        table.insert(2, "unit", unit)
+        table.insert(1, "budget", chosen["budget"].iloc[0])
+        table.insert(2, "unit", chosen["unit"].iloc[0])
         parts.append(table)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
 
 
 def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.DataFrame:
@@ -107,21 +130,51 @@ def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.Dat
     for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
         other = part.set_index("variant")["mean"]
         shared = [v for v in base.index if v in other.index]
-        for i, a in enumerate(shared):
-            for b in shared[i + 1:]:
-                if (base[a] - base[b]) * (other[a] - other[b]) < 0:
-                    first, second = (a, b) if base[a] > base[b] else (b, a)
-                    rows.append({"comparison": name, "ahead_at_equal_epochs": first, "ahead_at_equal_budget": second,
-                                 "epochs_gap": base[first] - base[second], "budget_gap": other[second] - other[first]})
+        at_reference, at_budget = base[shared].to_numpy(), other[shared].to_numpy()
+        i, j = np.triu_indices(len(shared), k=1)  # every pair once, in the order of the reference (a 1,000-variant grid: 500,000 pairs)
+        flipped = (at_reference[i] - at_reference[j]) * (at_budget[i] - at_budget[j]) < 0
+        for a, b in zip(i[flipped], j[flipped]):
+            first, second = (a, b) if at_reference[a] > at_reference[b] else (b, a)
+            rows.append({"comparison": name, "ahead_at_equal_epochs": shared[first], "ahead_at_equal_budget": shared[second],
+                         "epochs_gap": at_reference[first] - at_reference[second],
+                         "budget_gap": at_budget[second] - at_budget[first]})
     return pd.DataFrame(rows)
 
 
-def summary_sentences(table: pd.DataFrame, reference: str = "equal epochs") -> list[str]:
-    """Per budget, whether the ranking changes relative to equal epochs and, if so, the variant
-    that moves most (by rank, then by change of its mean), with its cost per epoch for context."""
+def swap_tests(scores: pd.DataFrame, changes: pd.DataFrame, reference: str = "equal epochs") -> pd.DataFrame:
+    """Per budget with pairs that change order: each pair (ahead at `reference` − ahead under the
+    budget) compared at `reference` and at the budget (`stats.compare_contrasts`), one family per
+    budget — the comparisons its summary sentence states. Columns: `budget` (whose sentence),
+    `comparison` (where measured), `variant` and `reference` (the pair), then the stats columns."""
+    parts = []
+    for name, swapped in changes.groupby("comparison", sort=False) if not changes.empty else []:
+        pairs = list(zip(swapped["ahead_at_equal_epochs"], swapped["ahead_at_equal_budget"]))
+        both = scores[scores["comparison"].isin([reference, name])]
+        parts.append(compare_contrasts(both, "variant", "test", pairs, within="comparison").assign(budget=name))
+    if not parts:
+        return pd.DataFrame()
+    tests = pd.concat(parts, ignore_index=True)
+    return tests[["budget", *[c for c in tests.columns if c != "budget"]]]
+
+
+def reversal(at_reference: Mapping[str, Any], at_budget: Mapping[str, Any]) -> bool:
+    """The pair's order detectably reverses: ahead detectably at the reference, behind detectably
+    under the budget (the contrast is ahead-at-reference − ahead-under-budget)."""
+    return bool(at_reference["detectable"] and at_budget["detectable"] and at_reference["diff"] > 0 > at_budget["diff"])
+
+
+def summary_sentences(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[str, Any],
+                      reference: str = "equal epochs") -> list[str]:
+    """Per budget, whether the order of the variants by mean changes relative to equal epochs and,
+    if so, how many of the flips are detectable reversals (`swap_tests`), and the variant that moves
+    most (by rank, then by change of its mean) with its largest flip's two tests and its cost per
+    epoch for context."""
+    scores = budget_scores(runs, epochs, config)
+    table = scores_table(scores, epochs)
     if table.empty:
         return []
     changes = rank_changes(table, reference)
+    tests = swap_tests(scores, changes, reference)
     base = table[table["comparison"] == reference].set_index("variant")
     sentences = []
     for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
@@ -129,20 +182,63 @@ def summary_sentences(table: pd.DataFrame, reference: str = "equal epochs") -> l
         budget = f"≤ {part['budget'].iloc[0]:,.4g} {part['unit'].iloc[0]}"
         swapped = changes[changes["comparison"] == name] if not changes.empty else changes
         if swapped.empty:
-            sentences.append(f"At {name} ({budget}) the ranking of the variants is the same as at {reference}.")
+            sentences.append(f"At {name} ({budget}) the order of the variants by mean test accuracy is the same as at "
+                             f"{reference}.")
             continue
+        mine = tests[tests["budget"] == name].set_index(["comparison", "variant", "reference"])
+        pair_tests = {pair: (mine.loc[(reference, *pair)], mine.loc[(name, *pair)])
+                      for pair in zip(swapped["ahead_at_equal_epochs"], swapped["ahead_at_equal_budget"])}
+        detectable = sum(reversal(*found) for found in pair_tests.values())
+        family = int(mine["family_size"].max()) if mine["family_size"].notna().any() else 0
+        kinds = " or ".join(sorted(set(mine["test"]) - {""})) or "no test: too few runs"
+        flips = len(swapped)
+        sentences.append(
+            f"At {name} ({budget}) {flips} pair{'s' if flips != 1 else ''} of variants change{'s' if flips == 1 else ''} "
+            f"order by mean test accuracy relative to {reference}; {detectable} of them "
+            f"{'is a' if detectable == 1 else 'are'} detectable reversal{'s' if detectable != 1 else ''} (the pair "
+            f"differs detectably at both budgets, in opposite directions; {kinds}, 95 % intervals Holm-corrected over "
+            f"the {family} comparisons of the {flips} pair{'s' if flips != 1 else ''} at both budgets).")
         shared = part.index.intersection(base.index)
         moves = pd.DataFrame({"rank": (part.loc[shared, "rank"] - base.loc[shared, "rank"]).abs(),
                               "mean": (part.loc[shared, "mean"] - base.loc[shared, "mean"]).abs()})
         mover = moves.sort_values(["rank", "mean"]).index[-1]
         cost, median = part.loc[mover, "cost_per_epoch"], part["cost_per_epoch"].median()
+        theirs = swapped[(swapped["ahead_at_equal_epochs"] == mover) | (swapped["ahead_at_equal_budget"] == mover)]
+        largest = theirs.assign(size=theirs["epochs_gap"] + theirs["budget_gap"]).sort_values("size").iloc[-1]
+        pair = (largest["ahead_at_equal_epochs"], largest["ahead_at_equal_budget"])
         sentences.append(
-            f"At {name} ({budget}) {len(swapped)} pair(s) of variants change order relative to {reference}; "
-            f"{mover} moves most, from #{base.loc[mover, 'rank']} to #{part.loc[mover, 'rank']} "
+            f"By mean, {mover} moves most, from #{base.loc[mover, 'rank']} to #{part.loc[mover, 'rank']} "
             f"({base.loc[mover, 'mean']:.1f} → {part.loc[mover, 'mean']:.1f} % test accuracy at the validation-selected "
-            f"epoch), at {cost:,.3g} {part['unit'].iloc[0]} per epoch against a median of {median:,.3g}. "
-            "Compare such moves with the noise floor before believing them.")
+            f"epoch), at {cost:,.3g} {part['unit'].iloc[0]} per epoch against a median of {median:,.3g}; "
+            f"{pair_sentence(pair, *pair_tests[pair], reference, name)}")
     return sentences
+
+
+def pair_sentence(pair: tuple[str, str], at_reference: Mapping[str, Any], at_budget: Mapping[str, Any],
+                  reference: str, budget: str) -> str:
+    """'tanh − baseline: +10.0 points at equal epochs (paired t, 95 % CI …) and −15.0 at equal
+    gradient evaluations (…): a detectable reversal.' — or which budget shows no detectable
+    difference, with its minimum detectable effect."""
+    at = [f"{_difference(row)} at {where}" for row, where in ((at_reference, reference), (at_budget, budget))]
+    if reversal(at_reference, at_budget):
+        verdict = "a detectable reversal"
+    else:
+        unclear = [f"{where} (minimum detectable effect {_magnitude(row['mde'])} points)" if row["test"] else
+                   f"{where} (too few runs to test)" for row, where in ((at_reference, reference), (at_budget, budget))
+                   if not row["detectable"]]
+        verdict = f"not a detectable reversal: no detectable difference at {' or at '.join(unclear)}"
+    return f"{pair[0]} − {pair[1]}: {at[0]} and {at[1]} — {verdict}."
+
+
+def _difference(row: Mapping[str, Any]) -> str:
+    signed = f"{row['diff']:+.1f}".replace("-", "−")
+    if not row["test"]:
+        return f"{signed} points ({int(row['n'])} and {int(row['n_reference'])} runs)"
+    return f"{signed} points ({interval_text(row)})"
+
+
+def _magnitude(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "–"
 
 
 #: rows the figure draws at most (its CSV keeps every variant)
@@ -192,6 +288,7 @@ def equal_compute(tables: Tables, config: Mapping[str, Any]):
     axes[0][0].set_ylim(len(order) - 0.5, -0.5)
     shown = "" if len(order) == table["variant"].nunique() else (
         f" — the {len(order)} of {table['variant'].nunique()} variants whose rank moves most (all in the data)")
-    fig.suptitle(f"Mean ± 95 % CI over seeds; #: rank by mean; rows ordered as at equal epochs{shown}", x=0.01, ha="left")
+    fig.suptitle(f"Mean ± 95 % CI over seeds; #: rank by mean (changes of order are tested in the summary); rows "
+                 f"ordered as at equal epochs{shown}", x=0.01, ha="left")
     fig.tight_layout()
     return fig, table.round(4)  # 4 decimals of a percentage or a second: all the data can tell

@@ -68,7 +68,7 @@ def enabled_figures(config: Mapping[str, Any]) -> list[Figure]:
 
 def load_all() -> None:
     """Import every module that registers figures."""
-    from trickbench.report import calibration_effects, equal_compute, grid, noise  # noqa: F401
+    from trickbench.report import calibration_effects, equal_compute, grid, noise, tuning  # noqa: F401
     from trickbench.studies import load_all as load_studies
 
     load_studies()

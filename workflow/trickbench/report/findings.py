@@ -1,30 +1,37 @@
-"""What the grid says, in sentences computed from the runs table — each number with its uncertainty.
+"""What the grid says, in sentences computed from the runs table — each with its test, its
+corrected interval and its n.
 
-Every technique level is compared with the baseline's level of the same factor: the difference
-of mean final test accuracy with the 95 % confidence interval of the difference (Welch's t
-interval, which does not assume equal variances — Welch 1947, via scipy's `ttest_ind`). In an
-ablation the two groups are the runs that differ only in that factor; in a full or random design
-they are all runs at each level, so the difference is a main effect averaged over the other
-factors. Test accuracy only *reports*: the best configuration is chosen on validation accuracy.
+Every technique level is compared with the baseline's level of the same factor by
+`stats.compare_to_reference` (through `grid.effects_table`): paired t where both arms ran the same
+seeds, else Welch; one family of every level of every factor, Holm-corrected. In an ablation the
+two arms are the runs that differ only in that factor; in a full or random design all runs at each
+level, so the difference is a main effect averaged over the other factors. A difference whose
+corrected interval includes 0 is written "no detectable difference", with the smallest difference
+the seeds could have detected — never as a win or a loss.
+
+Runs that failed to train (diverged, exploded, at chance on validation: `stats.failure_reasons`)
+are named first and never averaged; a level most of whose runs failed is reported as failed, not
+as an effect, and no configuration with it can be the best. Test accuracy only *reports*: the
+best configuration is chosen on validation accuracy.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
-from trickbench.report.grid import factor_rows, finished, variant_label
-from trickbench.report.stats import mean_ci, welch_difference
+from trickbench.report.grid import chance_test, effects_table, finished, variant_label
+from trickbench.report.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
+                                     level_failed, mean_ci)
 from trickbench.techniques import FAMILIES
 
 #: how many comparisons the summary states as sentences; the rest are in the comparisons table
 TOP_FINDINGS = 5
 #: how many failed variants the summary names before saying "and N more"
 NAMED_FAILURES = 5
+#: the validation column that chooses (failure to train, the best configuration)
+SELECT_ON = "final_val_acc"
 
 
 def counted(n: int, noun: str) -> str:
@@ -32,113 +39,90 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Level minus baseline of one factor, in percentage points of test accuracy."""
-
-    factor: str
-    level: str
-    baseline: str
-    mean: float  # %, the level's mean
-    baseline_mean: float  # %, the baseline level's mean
-    diff: float  # points
-    low: float  # points, 95 % CI of the difference (NaN with fewer than 2 runs on a side)
-    high: float
-    n: int
-    n_baseline: int
-
-    @property
-    def clear(self) -> bool:
-        """The interval of the difference excludes 0: a difference beyond seed-to-seed noise."""
-        return self.low > 0 or self.high < 0
-
-    @property
-    def half(self) -> float:
-        return (self.high - self.low) / 2
-
-
-def difference_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """mean(a) − mean(b) and Welch's `level` interval of it; NaN bounds with < 2 values a side
-    (`stats.welch_difference`, the one implementation the noise-floor figures use too)."""
-    difference = welch_difference(a, b, level)
-    return difference.diff, difference.low, difference.high
-
-
-def comparisons(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> list[Comparison]:
-    """Every non-baseline level of every factor against the baseline level, among finished runs."""
+def comparisons(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
+    """Every non-baseline level of every factor against the baseline level: the rows of
+    `effects_table` (failed levels included, flagged `failed`), with the baseline's level name."""
     from trickbench.collect import baseline_labels
 
-    runs, baseline = finished(runs), baseline_labels(config)
-    found = []
-    for family in FAMILIES:
-        if runs.empty or family not in runs:
-            continue
-        rows = factor_rows(runs, family, config["design"]["kind"])
-        values = {str(level): 100 * group[metric].to_numpy(dtype=float) for level, group in rows.groupby(family, sort=False)}
-        reference = values.get(baseline[family])
-        if reference is None:
-            continue
-        for level, x in values.items():
-            if level != baseline[family]:
-                found.append(Comparison(family, level, baseline[family], float(x.mean()), float(reference.mean()),
-                                        *difference_ci(x, reference), len(x), len(reference)))
-    return found
+    effects = effects_table(runs, config, metric)
+    found = effects[~effects["is_baseline"].astype(bool)].reset_index(drop=True)
+    return found.assign(reference=found["factor"].map(baseline_labels(config)))
 
 
-def sentence(c: Comparison, design_kind: str) -> str:
-    """E.g. 'init large_gaussian trails the baseline he_normal by 10.6 ± 3.2 points of test
-    accuracy (30.3 vs 40.9 %; 2 and 2 runs).'"""
-    verb = "beats" if c.diff > 0 else "trails"
-    size = f"{abs(c.diff):.1f}" + (f" ± {c.half:.1f}" if math.isfinite(c.half) else "")
-    where = "" if design_kind == "ablation" else ", averaged over the other factors"
-    noise = "" if c.clear or not math.isfinite(c.half) else " — within the noise: the 95 % CI of the difference includes 0"
-    once = " — one run a side, so no uncertainty estimate" if not math.isfinite(c.half) else ""
-    return (f"{c.factor} {c.level} {verb} the baseline {c.baseline} by {size} points of test accuracy "
-            f"({c.mean:.1f} vs {c.baseline_mean:.1f} %; {c.n} and {c.n_baseline} runs{where}){noise}{once}.")
+def sentence(row: Mapping[str, Any], design_kind: str) -> str:
+    """One comparison as a finding: a failed level as failed, else `stats.difference_sentence`."""
+    subject = f"{row['factor']} {row['level']}"
+    if row["failed"]:
+        return (f"{subject} failed to train: {row['n_failed']} of {counted(int(row['runs']), 'run')} ({row['failures']}); "
+                f"no effect is estimated for it.")
+    context = "" if design_kind == "ablation" else ", averaged over the other factors"
+    return difference_sentence(row, subject, f"the baseline {row['reference']}", context=context)
 
 
 def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
-    """The failures first (a reader must know what did not train), then the largest differences
-    beyond the noise, then one line on what remains."""
+    """The failures first (a reader must know what did not train), then the largest detectable
+    differences, then one line on what remains."""
     kind = config["design"]["kind"]
-    lines = failure_findings(runs, config)
     found = comparisons(runs, config)
-    clear = sorted((c for c in found if c.clear), key=lambda c: -abs(c.diff))
-    unclear = sorted((c for c in found if not c.clear), key=lambda c: -abs(c.diff))
-    shown = clear[:TOP_FINDINGS] or unclear[:1]
-    lines += [sentence(c, kind) for c in shown]
-    more, within = len(clear) - len(shown), len(unclear)
-    if clear and more and within:
-        lines.append(f"Of the other {more + within} levels, {more} differ from their baseline beyond the noise and "
-                     f"{within} do not (every comparison is in the table below).")
-    elif clear and (more or within):
+    lines = failure_findings(runs, config) + failed_level_findings(found, runs)
+    tested = found[~found["failed"].astype(bool)]
+    detectable = tested["detectable"] == True  # noqa: E712 (NaN: no test)
+    clear = tested[detectable].assign(size=lambda t: t["diff"].abs()).sort_values("size", ascending=False)
+    unclear = tested[~detectable].assign(size=lambda t: t["diff"].abs()).sort_values("size", ascending=False)
+    shown = clear.head(TOP_FINDINGS) if len(clear) else unclear.head(1)
+    lines += [sentence(row, kind) for row in shown.to_dict("records")]
+    more, within = len(clear) - min(len(clear), TOP_FINDINGS), len(unclear)
+    if len(clear) and more and within:
+        lines.append(f"Of the other {more + within} levels, {more} differ detectably from their baseline and {within} do "
+                     f"not (every comparison, with its minimum detectable effect, is in the table below).")
+    elif len(clear) and (more or within):
         n = more or within
         subject = "The other level" if n == 1 else f"The other {n} levels"
         verb = ("also differs" if n == 1 else "also differ") if more else ("does not differ" if n == 1 else "do not differ")
-        lines.append(f"{subject} {verb} from the baseline beyond the noise (every comparison is in the table below).")
-    elif not found and not finished(runs).empty:
+        lines.append(f"{subject} {verb} detectably from the baseline (every comparison is in the table below).")
+    elif tested.empty and not finished(runs).empty and found.empty:
         lines.append("No factor takes two levels among the finished runs, so there is nothing to compare.")
-    elif not clear and found:
-        lines.append(f"None of the {counted(len(found), 'level')} compared differs from its baseline beyond seed-to-seed noise "
-                     f"at these seeds.")
+    elif not len(clear) and len(tested) > 1:
+        family = int(tested["family_size"].max()) if tested["family_size"].notna().any() else 0
+        lines.append(f"None of the {counted(len(tested), 'level')} compared differs detectably from its baseline at these "
+                     f"seeds (Holm-corrected over {family} comparisons; each one's minimum detectable effect is in the "
+                     f"table below).")
     return lines
 
 
 def failure_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
-    """One sentence per non-`ok` status, naming the variants (what they change) and their seeds."""
+    """One sentence per way of failing (a status, or at chance on validation), naming the
+    variants (what they change) and their seeds."""
     from trickbench.collect import baseline_labels
 
     if runs.empty or "status" not in runs:
         return []
-    failed = runs[runs["status"] != "ok"]
-    if failed.empty:
-        return []
+    chance = chance_test(config)
+    reasons = failure_reasons(runs, SELECT_ON, chance)
     baseline = baseline_labels(config)
     lines = []
-    for status, group in failed.groupby("status", sort=True):
-        lines.append(f"{len(group)} of {counted(len(runs), 'run')} {status}: {failed_variants(group, baseline)}. "
+    for reason, group in runs[reasons != ""].groupby(reasons[reasons != ""], sort=True):
+        what = _reason_text(reason, chance)
+        lines.append(f"{len(group)} of {counted(len(runs), 'run')} {what}: {failed_variants(group, baseline)}. "
                      f"They are left out of every mean below.")
     return lines
+
+
+def failed_level_findings(found: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """The levels most of whose runs failed: out of every comparison, ranking and the best
+    configuration (said once there is anything left to compare them with)."""
+    failed = found[found["failed"].astype(bool)]
+    if failed.empty or finished(runs).empty:
+        return []
+    named = "; ".join(f"{r['factor']}={r['level']} ({r['n_failed']} of {r['runs']} runs: {r['failures']})"
+                      for r in failed.to_dict("records"))
+    return [f"Failed to train, so left out of every comparison and ranking and of the best configuration: {named}."]
+
+
+def _reason_text(reason: str, chance: ChanceTest | None) -> str:
+    if reason == AT_CHANCE and chance is not None:
+        return f"ended at chance ({chance.describe()})"
+    return {"no score": "have no validation score"}.get(reason, reason)
 
 
 def failed_variants(group: pd.DataFrame, baseline: Mapping[str, str]) -> str:
@@ -156,17 +140,55 @@ def failed_variants(group: pd.DataFrame, baseline: Mapping[str, str]) -> str:
 
 
 def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The combination of levels with the highest mean *validation* accuracy (test never
-    chooses), with its validation and test accuracy (mean ± 95 % CI over its seeds)."""
+    """The combination of levels with the highest mean *validation* accuracy over its trained runs
+    (test never chooses; a combination most of whose runs failed is no candidate), with its
+    validation and test accuracy (mean ± 95 % CI over seeds), and whether its test accuracy differs
+    detectably from the runner-up's and the baseline's (`versus`)."""
     from trickbench.collect import baseline_labels
 
-    runs = finished(runs)
     if runs.empty:
         return None
-    families = list(FAMILIES)
-    scores = runs.groupby(families, sort=False)["final_val_acc"].mean()
-    levels = dict(zip(families, scores.idxmax()))
-    chosen = runs[(runs[families] == pd.Series(levels)).all(axis=1)]
-    return {"variant": variant_label(levels, baseline_labels(config)), "levels": levels,
-            "val": mean_ci(100 * chosen["final_val_acc"]), "test": mean_ci(100 * chosen["final_test_acc"]),
-            "runs": len(chosen), "candidates": len(scores)}
+    families = [family for family in FAMILIES if family in runs]
+    all_runs, runs = runs, runs.assign(failure=failure_reasons(runs, SELECT_ON, chance_test(config)))
+    combinations = runs.groupby(families, sort=False)
+    viable = {_as_tuple(key) for key, part in combinations if (part["failure"] == "").any()
+              and not level_failed(int((part["failure"] != "").sum()), len(part))}
+    if not viable:
+        return None
+    trained = runs[runs["failure"] == ""]
+    scores = trained.groupby(families, sort=False)[SELECT_ON].mean()
+    scores = scores[[_as_tuple(key) in viable for key in scores.index]].sort_values(ascending=False, kind="stable")
+    baseline = baseline_labels(config)
+    arms = {name: dict(zip(families, _as_tuple(key))) for name, key in zip(("chosen", "runner-up"), scores.index)}
+    arms["baseline"] = {family: baseline[family] for family in families}
+    member = lambda levels: trained[(trained[families].astype(str) == pd.Series(levels)).all(axis=1)]
+    chosen = member(arms["chosen"])
+    return {"variant": variant_label(arms["chosen"], baseline), "levels": arms["chosen"],
+            "val": mean_ci(100 * chosen[SELECT_ON]), "test": mean_ci(100 * chosen["final_test_acc"]),
+            "runs": len(chosen), "candidates": len(scores), "versus": versus(all_runs, config, arms, member, baseline)}
+
+
+def _as_tuple(key: Any) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Mapping[str, str]], member,
+           baseline: Mapping[str, str]) -> list[str]:
+    """The chosen configuration's test accuracy against the runner-up on validation — a question of
+    its own, a family of one — and against the baseline: the noise floor's comparison of that
+    variant, so the same family and the same verdict as the findings and the noise-floor figure
+    (a runner-up that is the baseline is stated once, that way)."""
+    from trickbench.report.noise import METRICS, noise_table
+
+    labels = {name: variant_label(levels, baseline) for name, levels in arms.items()}
+    lines = []
+    if "runner-up" in arms and labels["runner-up"] != "baseline":
+        frame = pd.concat([member(arms[arm]).assign(arm=arm) for arm in ("chosen", "runner-up")])
+        table = compare_to_reference(frame.assign(value=100 * frame["final_test_acc"]), "arm", "value", "runner-up")
+        lines += [difference_sentence(row, labels["chosen"], f"the runner-up on validation, {labels['runner-up']}")
+                  for row in table.to_dict("records")]
+    if labels["chosen"] != "baseline":
+        floor = noise_table(runs, config)
+        chosen = floor[(floor["metric"] == METRICS["final_test_acc"]) & (floor["variant"] == labels["chosen"])]
+        lines += [difference_sentence(row, labels["chosen"], "the baseline") for row in chosen.to_dict("records")]
+    return lines

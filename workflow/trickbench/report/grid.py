@@ -12,8 +12,11 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci, versus_reference
+from trickbench.report.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
+
+#: the running training-mode numbers of the epoch's minibatches, drawn beside the eval-mode curves
+RUNNING_STYLE = ":"
 from trickbench.techniques import FAMILIES
 
 SECTION = "Factor grid"
@@ -21,7 +24,11 @@ SECTION = "Factor grid"
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs that trained to the end (status ok) with a finite final test accuracy. A diverged run
-    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged."""
+    can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged.
+    Only the runs comparisons rest on (`collect.compared_runs`: tuned ones in a tuned design)."""
+    from trickbench.collect import compared_runs
+
+    runs = compared_runs(runs)
     if runs.empty:
         return runs
     return runs[(runs["status"] == "ok") & np.isfinite(pd.to_numeric(runs["final_test_acc"], errors="coerce"))]
@@ -35,29 +42,85 @@ def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFra
     return runs
 
 
-def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
-    """Mean and 95 % CI of `metric` (in %) per level of every factor that takes ≥ 2 levels, with
-    the noise floor: the difference to the baseline level, its Welch CI, `within_noise` and the
-    seeds it would need (`stats.versus_reference`). Levels are ordered by mean *validation*
-    accuracy (`val_mean`), so which level comes first is never chosen on test."""
-    from trickbench.collect import baseline_labels
+#: the columns of `effects_table`: the level, its runs and failures, its mean (descriptive 95 % CI),
+#: its mean validation score, then its comparison with the baseline level (`stats.compare_to_reference`)
+EFFECT_COLUMNS = ["factor", "level", "is_baseline", "runs", "n_failed", "failed", "failures", "n", "mean", "sd", "ci_low",
+                  "ci_high", "val_mean", "n_reference", "reference_mean", "diff", "test", "df", "p_value", "p_adjusted",
+                  "correction", "family_size", "ci_level", "diff_ci_low", "diff_ci_high", "detectable", "mde",
+                  "seeds_needed"]
 
-    runs, baseline = finished(runs), baseline_labels(config)
+
+def validation_metric(metric: str) -> str:
+    """The validation column that chooses for a reported metric: final_test_acc → final_val_acc."""
+    return metric.replace("test", "val")
+
+
+def chance_test(config: Mapping[str, Any]) -> ChanceTest | None:
+    """The grid's test of "not above chance": its data's classes and validation-split size (None
+    without a validation split, where nothing can be tested on validation)."""
+    from trickbench.design import baseline_spec
+    from trickbench.studies.data import class_count, split_labels
+
+    spec = baseline_spec(config, config["design"]["seeds"][0])
+    n_val = len(split_labels(spec, config)["val"])
+    return ChanceTest(class_count(spec, config), n_val) if n_val else None
+
+
+def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
+    """`level_effects` of the config's grid: the levels of its design against its baseline, on the
+    runs comparisons rest on (`collect.compared_runs`: the tuned ones in a tuned design)."""
+    from trickbench.collect import baseline_labels, compared_runs
+
+    return level_effects(compared_runs(runs), config["design"]["kind"], baseline_labels(config), metric,
+                         chance_test(config))
+
+
+def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, str], metric: str,
+                  chance: ChanceTest | None, correction: str = "holm") -> pd.DataFrame:
+    """Per level of every factor that takes ≥ 2 levels (in %): its runs and failed runs
+    (`stats.failure_reasons`: diverged, exploded, at chance on validation), whether the level
+    failed (most of its runs did), the mean `metric` of its trained runs with a 95 % CI, its mean
+    validation score, and its difference to the baseline level — every level of every factor one
+    family (`stats.compare_to_reference`). A failed level has no mean and no comparison. Levels
+    are ordered by validation score within each factor (failed ones last): test never orders."""
+    select_on = validation_metric(metric)
+    if runs.empty:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    runs = runs.assign(value=100 * pd.to_numeric(runs[metric], errors="coerce"),
+                       selected=100 * pd.to_numeric(runs[select_on], errors="coerce"),
+                       failure=failure_reasons(runs, select_on, chance))
     parts = []
     for family in FAMILIES:
-        if runs.empty:
-            break
-        rows = factor_rows(runs, family, config["design"]["kind"]).assign(value=lambda r: 100 * r[metric])
-        if rows[family].nunique() < 2:
-            continue
-        table = grouped_ci(rows, family, "value").merge(versus_reference(rows, family, "value", baseline[family]), on=family)
-        table["val_mean"] = table[family].map(100 * rows.groupby(family)["final_val_acc"].mean())
-        table = table.rename(columns={family: "level"})
-        table.insert(0, "factor", family)
-        parts.append(table.sort_values("val_mean", ascending=False))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["factor", "level", "n", "mean", "sd", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
-                 "within_noise", "seeds_needed", "val_mean"])
+        rows = factor_rows(runs, family, design_kind) if family in runs else runs.iloc[:0]
+        if len(rows) and rows[family].nunique() >= 2:
+            parts.append(rows.assign(factor=family, level=rows[family].astype(str)))
+    if not parts:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    long = pd.concat(parts, ignore_index=True)
+    keys = ["factor", "level"]
+    levels = long.groupby(keys, sort=False).agg(runs=("value", "size"), n_failed=("failure", lambda f: int((f != "").sum())),
+                                                failures=("failure", count_reasons)).reset_index()
+    levels["failed"] = [level_failed(failed, total) for failed, total in zip(levels["n_failed"], levels["runs"])]
+    in_failed_level = pd.MultiIndex.from_frame(long[keys]).isin(list(levels.loc[levels["failed"], keys].itertuples(index=False)))
+    trained = long[(long["failure"] == "").to_numpy() & ~in_failed_level]
+    described = _described(trained, keys)
+    compared = compare_to_reference(trained, "level", "value", dict(baseline), within="factor", correction=correction)
+    table = (levels.merge(described, on=keys, how="left")
+             .merge(compared.drop(columns=["n", "mean", "sd"]), on=keys, how="left"))
+    table["n"] = table["n"].fillna(0).astype(int)
+    table["is_baseline"] = [level == baseline.get(factor) for factor, level in zip(table["factor"], table["level"])]
+    table = table.assign(order=table["val_mean"].fillna(-math.inf), factor_order=table["factor"].map(
+        {f: i for i, f in enumerate(dict.fromkeys(table["factor"]))}))
+    table = table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")
+    return table[EFFECT_COLUMNS].reset_index(drop=True)
+
+
+def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per level: n, mean, sd and 95 % CI of `value`, and the mean validation score `val_mean`."""
+    if trained.empty:
+        return pd.DataFrame(columns=[*keys, "n", "mean", "sd", "ci_low", "ci_high", "val_mean"])
+    validation = trained.groupby(keys, sort=False)["selected"].mean().rename("val_mean").reset_index()
+    return grouped_ci(trained, keys, "value").merge(validation, on=keys, how="left")
 
 
 def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
@@ -95,23 +158,28 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
     from trickbench.collect import baseline_labels
 
-    runs, baseline = finished(tables["runs"]), baseline_labels(config)
+    runs, baseline = tables["runs"], baseline_labels(config)
     effects = effects_table(runs, config)
     if effects.empty:
         return placeholder("No factor takes two or more levels among the finished runs."), effects
+    trained = runs[failure_reasons(runs, "final_val_acc", chance_test(config)) == ""]
     factors = list(dict.fromkeys(effects["factor"]))
-    colors = technique_colors(tables["runs"], config)
+    colors = technique_colors(runs, config)
     fig, axes = panel_grid(len(factors), max(effects["factor"].value_counts()))
     for ax, family in zip(axes.flat, factors):
         part = effects[effects.factor == family].reset_index(drop=True)
-        points = factor_rows(runs, family, config["design"]["kind"])
-        for y, level in enumerate(part["level"]):
-            seed_dots(ax, 100 * points.loc[points[family] == level, "final_test_acc"], y, colors(family, level))
-            row = part.loc[y]
+        points = factor_rows(trained, family, config["design"]["kind"])
+        for y, row in part.iterrows():
+            if row["failed"]:  # no mean, no effect: say what happened where its diamond would be
+                ax.annotate(f"failed: {row['n_failed']} of {row['runs']} runs ({row['failures']})", (0.02, y),
+                            xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.35")
+                continue
+            seed_dots(ax, 100 * points.loc[points[family].astype(str) == row["level"], "final_test_acc"], y,
+                      colors(family, row["level"]))
             has_ci = math.isfinite(row["ci_low"])
             ax.errorbar(row["mean"], y, xerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]] if has_ci else None,
                         fmt="D", color="black", markersize=5, capsize=3, zorder=3,
-                        markerfacecolor="black" if row["within_noise"] == False else "white")  # noqa: E712 (NaN: neither)
+                        markerfacecolor="black" if row["detectable"] == True else "white")  # noqa: E712 (NaN: neither)
         ax.set_yticks(range(len(part)), [f"{level} (baseline)" if level == baseline[family] else str(level)
                                          for level in part["level"]])
         ax.set_ylim(len(part) - 0.5, -0.5)
@@ -119,8 +187,9 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
         ax.set_xlabel("test accuracy (%)")
     for ax in list(axes.flat)[len(factors):]:
         ax.set_axis_off()
-    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; hollow: difference to the "
-                 "baseline within the noise (Welch 95 % CI includes 0)", x=0.01, ha="left")
+    family_size = int(effects["family_size"].max()) if effects["family_size"].notna().any() else 0
+    fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; filled: differs detectably from "
+                 f"the baseline (paired or Welch t, Holm-corrected over {family_size} comparisons)", x=0.01, ha="left")
     fig.tight_layout()
     return fig, effects
 
@@ -152,7 +221,12 @@ def variant_color(variant: str, colors: TechniqueColors):
 @figure("learning_curves", title="Learning curves: train vs validation", section=SECTION, tables=("runs", "epochs"))
 def learning_curves(tables: Tables, config: Mapping[str, Any]):
     """Small multiples, one column per run: loss above, accuracy below, the baseline in grey
-    behind each, so every run reads against the same reference without a crowded legend."""
+    behind each, so every run reads against the same reference without a crowded legend.
+
+    The train curve is measured like the validation one — in eval mode, on the run's fixed sample
+    of the training split (`train_eval_*`) — so the gap between them is the model's; the running
+    training-mode mean of the epoch's minibatches (`train_*`: dropout and augmentation on, weights
+    moving) is drawn thin and dotted for the run itself, labelled as such."""
     apply_theme()
     runs, epochs = finished(tables["runs"]), tables["epochs"]
     if runs.empty or epochs.empty:
@@ -176,8 +250,11 @@ def learning_curves(tables: Tables, config: Mapping[str, Any]):
             curves = [(reference["run_id"].iloc[0], BASELINE_COLOR, 1.2)] if len(reference) and variant != "baseline" else []
             for curve_id, color, width in curves + [(run_id, variant_color(variant, colors), 2.0)]:
                 curve = data[data["run_id"] == curve_id]
-                ax.plot(curve["epoch"], scale * curve[f"train_{metric}"], TRAIN_STYLE, color=color, linewidth=width)
+                ax.plot(curve["epoch"], scale * curve[f"train_eval_{metric}"], TRAIN_STYLE, color=color, linewidth=width)
                 ax.plot(curve["epoch"], scale * curve[f"val_{metric}"], VAL_STYLE, color=color, linewidth=width)
+            running = data[data["run_id"] == run_id]
+            ax.plot(running["epoch"], scale * running[f"train_{metric}"], RUNNING_STYLE, color=variant_color(variant, colors),
+                    linewidth=1.0, alpha=0.8)
             integer_ticks(ax)
             ax.set_ylabel(label if column == 0 else "")
             ax.set_xlabel("epoch" if offset == 1 else "")
@@ -186,25 +263,31 @@ def learning_curves(tables: Tables, config: Mapping[str, Any]):
             ax.tick_params(labelbottom=True)
     for ax in [axes[2 * (i // columns) + o, i % columns] for i in range(len(chosen), blocks * columns) for o in (0, 1)]:
         ax.set_axis_off()
-    handles = [Line2D([], [], color="black", linestyle=TRAIN_STYLE, label="train"),
-               Line2D([], [], color="black", linestyle=VAL_STYLE, label="validation")]
+    handles = [Line2D([], [], color="black", linestyle=TRAIN_STYLE, label="train (eval mode)"),
+               Line2D([], [], color="black", linestyle=VAL_STYLE, label="validation"),
+               Line2D([], [], color="black", linestyle=RUNNING_STYLE, linewidth=1.0, label="train, running (train mode)")]
     if len(reference):
         handles.append(Line2D([], [], color=BASELINE_COLOR, linewidth=1.2, label="baseline (for reference)"))
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False, bbox_to_anchor=(1.0, 1.0))
+    fig.legend(handles=handles, loc="lower center", ncol=2 if columns == 1 else len(handles), frameon=False, fontsize=9)
     fig.suptitle("Learning curves (first seed), worst to best validation accuracy", x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    return fig, data[["run_id", "variant", "epoch", "train_loss", "val_loss", "train_acc", "val_acc"]]
+    fig.tight_layout(rect=(0, 0.07 if columns == 1 else 0.04, 1, 0.97))
+    return fig, data[["run_id", "variant", "epoch", "train_eval_loss", "val_loss", "train_eval_acc", "val_acc",
+                      "train_loss", "train_acc"]]
 
 
 @figure("generalization_gap", title="Train − validation accuracy gap", section=SECTION)
 def generalization_gap(tables: Tables, config: Mapping[str, Any]):
     """Per factor level (the same panels as the accuracy figure), so it stays one row per level
-    whether the design has ten runs or a thousand."""
+    whether the design has ten runs or a thousand. The gap is that of the model each run returns,
+    both accuracies in eval mode: train on the run's fixed training sample (`final_train_eval_acc`),
+    not the running training-mode accuracy, which dropout and augmentation pull down."""
     apply_theme()
     runs = finished(tables["runs"])
+    if not runs.empty:
+        runs = runs.assign(gap=100 * (pd.to_numeric(runs["final_train_eval_acc"], errors="coerce") - runs["final_val_acc"]))
+        runs = runs[np.isfinite(runs["gap"])]
     if runs.empty:
-        return placeholder("No finished run to measure the gap of."), pd.DataFrame()
-    runs = runs.assign(gap=lambda r: 100 * (r["final_train_acc"] - r["final_val_acc"]))
+        return placeholder("No finished run with an eval-mode training accuracy to measure the gap of."), pd.DataFrame()
     parts = []
     for family in FAMILIES:
         rows = factor_rows(runs, family, config["design"]["kind"])
@@ -230,7 +313,8 @@ def generalization_gap(tables: Tables, config: Mapping[str, Any]):
         ax.set_yticks(range(len(part)), part["level"].astype(str))
         ax.set_ylim(len(part) - 0.5, -0.5)
         ax.set_title(family, loc="left", fontweight="bold")
-        ax.set_xlabel("train − validation accuracy (points)")
-    fig.suptitle("Generalization gap per factor level — bars: mean; dots: seeds; whiskers: 95 % CI", x=0.01, ha="left")
+        ax.set_xlabel("train − validation accuracy, eval mode (points)")
+    fig.suptitle("Generalization gap per factor level (returned model, eval mode) — bars: mean; dots: seeds; "
+                 "whiskers: 95 % CI", x=0.01, ha="left")
     fig.tight_layout()
     return fig, table

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -19,12 +20,15 @@ from typing import Any, Mapping
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from trickbench.atomic import atomic_open
 from trickbench.claims import scorecard as claims_scorecard
+from trickbench.collect import compared_runs
 from trickbench.progress import duration
+from trickbench.report import tuning
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
-from trickbench.report.findings import best_configuration, comparisons, counted, top_findings
+from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
@@ -32,10 +36,10 @@ TEMPLATE = Path(__file__).with_name("template.html.j2")
 #: columns of the runs table in the report, in order, with their headers: how each run ended and
 #: scored first (visible without scrolling), then what it was
 RUN_COLUMNS = {
-    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc",
-    "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_acc": "train acc",
+    "run_id": "run", "status": "status", "seed": "seed", "final_test_acc": "test acc (returned model)",
+    "best_test_acc": "test acc @ val-selected epoch", "final_val_acc": "val acc", "final_train_eval_acc": "train acc (eval mode)",
     "epochs_completed": "epochs", "grad_evals": "grad evals", "train_seconds": "train s",
-    **{family: family for family in FAMILIES},
+    "role": "role", "base_lr": "lr", **{family: family for family in FAMILIES}, "technique_notes": "notes",
 }
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
@@ -116,8 +120,17 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
         "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
-        "runs": runs_line(len(runs), statuses.to_dict(), failed) + left_out,
+        "runs": runs_line(len(runs), statuses.to_dict(), failed) + at_chance_line(runs, config) + left_out,
     }
+
+
+def at_chance_line(runs: pd.DataFrame, config: Mapping[str, Any]) -> str:
+    """'; 3 of the ok runs ended at chance on validation' (they are failures too: never averaged)."""
+    from trickbench.report.grid import chance_test
+    from trickbench.report.stats import AT_CHANCE, failure_reasons
+
+    at_chance = int((failure_reasons(runs, SELECT_ON, chance_test(config)) == AT_CHANCE).sum())
+    return f"; {at_chance} of the ok runs ended at chance on validation, so did not train either" if at_chance else ""
 
 
 def runs_line(total: int, statuses: Mapping[str, int], failed: int) -> str:
@@ -138,8 +151,8 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     if finished(runs).empty:
         return []
     return (noise.summary_sentences(noise.noise_table(runs, config))
-            + equal_compute.summary_sentences(equal_compute.equal_compute_table(runs, tables["epochs"], config))
-            + calibration_effects.summary_sentences(calibration_effects.calibration_table(runs, config)))
+            + equal_compute.summary_sentences(runs, tables["epochs"], config)
+            + calibration_effects.summary_sentences(runs, config))
 
 
 def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
@@ -160,14 +173,17 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
         env["training FLOPs"] = f"{runs['train_flops'].sum() / 1e12:.3g} TFLOP in all (torch.utils.flop_counter)"
     if "images_per_s" in runs and runs["images_per_s"].notna().any():
         env["training speed"] = f"{runs['images_per_s'].median():,.0f} images/s (median over runs)"
+    env.update(tuning.compute_by_role(runs))
     return env
 
 
 def run_columns(runs: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """The runs table's columns, less the factors every run shares (named once above the table
-    instead, which keeps the metrics in view on a laptop screen)."""
-    shared = {f: str(runs[f].iloc[0]) for f in FAMILIES if f in runs and len(runs) and runs[f].nunique() == 1}
-    return [c for c in RUN_COLUMNS if c in runs and c not in shared], shared
+    instead, which keeps the metrics in view on a laptop screen) and the notes when no run has one."""
+    shared = {f: str(runs[f].iloc[0]) for f in [*FAMILIES, "role"] if f in runs and len(runs) and runs[f].nunique() == 1}
+    noted = "technique_notes" in runs and runs["technique_notes"].dropna().astype(str).str.len().any()
+    left_out = {*shared, *([] if noted else ["technique_notes"])}
+    return [c for c in RUN_COLUMNS if c in runs and c not in left_out], shared
 
 
 def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
@@ -176,22 +192,54 @@ def runs_rows(runs: pd.DataFrame, columns: list[str]) -> list[list[str]]:
     def scored(row: Mapping[str, Any], column: str) -> bool:
         return row.get("status", "ok") == "ok" or not column.startswith(("final_", "best_"))
 
+    wanted = list(dict.fromkeys([*columns, *(["status"] if "status" in runs else [])]))
     return [[cell(row[c], percent=c.endswith("_acc"), decimals=1 if c.endswith("_seconds") else None)
              if scored(row, c) else "–" for c in columns]
-            for row in runs.to_dict("records")]
+            for row in runs[wanted].to_dict("records")]
 
 
-#: the comparisons table: header → how a `Comparison` fills the cell
+#: rows of the runs table on one page: the page holds the first ones as HTML (readable without
+#: script), the page's script shows any other page from the compact JSON of every row, so that a
+#: grid of 10,000 runs stays a few megabytes and opens at once
+RUNS_PAGE_SIZE = 100
+
+
+def script_json(value: Any) -> Markup:
+    """`value` as compact JSON that is safe inside a <script> element (no '<', '>' or '&' that
+    could end it)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def signed(value: float, digits: int = 1) -> str:
+    return f"{value:+.{digits}f}".replace("-", "−") if math.isfinite(value) else "–"
+
+
+def verdict(row: Mapping[str, Any]) -> str:
+    """'yes' / 'no' for a tested comparison; why not for the rest."""
+    if row["failed"]:
+        return f"failed to train ({row['n_failed']} of {row['runs']}: {row['failures']})"
+    if not row["test"] or row["test"] != row["test"]:  # empty or NaN: too few runs
+        return "– (too few runs to test)"
+    return "yes" if row["detectable"] == True else "no"  # noqa: E712
+
+
+#: the comparisons table: header → how a row of `findings.comparisons` fills the cell
 COMPARISON_COLUMNS = {
-    "factor": lambda c: c.factor, "level": lambda c: c.level, "runs": lambda c: c.n,
-    "test acc": lambda c: f"{c.mean:.1f}", "baseline": lambda c: c.baseline, "its runs": lambda c: c.n_baseline,
-    "baseline acc": lambda c: f"{c.baseline_mean:.1f}", "difference": lambda c: pm(c.diff, c.half),
-    "beyond noise": lambda c: "yes" if c.clear else ("no" if math.isfinite(c.half) else "–"),
+    "factor": lambda r: r["factor"], "level": lambda r: r["level"], "runs": lambda r: int(r["n"]),
+    "test acc": lambda r: cell(r["mean"], decimals=1), "baseline": lambda r: r["reference"],
+    "its runs": lambda r: cell(r["n_reference"], decimals=0), "baseline acc": lambda r: cell(r["reference_mean"], decimals=1),
+    "difference": lambda r: signed(r["diff"]), "test": lambda r: r["test"] if isinstance(r["test"], str) and r["test"] else "–",
+    "corrected 95 % CI": lambda r: f"{signed(r['diff_ci_low'])} to {signed(r['diff_ci_high'])}"
+                                   if math.isfinite(r["diff_ci_low"]) else "–",
+    "p (Holm)": lambda r: cell(r["p_adjusted"], decimals=3), "detectable": verdict,
+    "min. detectable effect": lambda r: cell(r["mde"], decimals=1),
+    "seeds needed": lambda r: "more than 10,000" if r["seeds_needed"] == math.inf else cell(r["seeds_needed"], decimals=0),
 }
 
 
 def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[str]]:
-    return [[fill(c) for fill in COMPARISON_COLUMNS.values()] for c in comparisons(runs, config)]
+    return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in comparisons(runs, config).to_dict("records")]
 
 
 def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
@@ -211,13 +259,14 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
     tables = Tables(tables_folder)
-    runs = tables["runs"]
+    runs = compared_runs(tables["runs"])  # the design's runs (tuned ones in a tuned design); the environment counts all
     sections: dict[str, list[dict[str, Any]]] = {}
     for fig in (f for f in FIGURES.values() if f.enabled(config)):
         sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     best = best_configuration(runs, config)
-    columns, shared = run_columns(runs)
+    columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
+    rows = runs_rows(tables["runs"], columns)
     claims = scorecard_block(tables_folder, sections)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
@@ -226,14 +275,19 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
              *((slug(s), s) for s in sections), *CLOSING.items()],
         claims=claims,
         sections=[(slug(s), s, figures) for s, figures in sections.items()],
-        grid=grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
+        grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
+              **tuning.learning_rate_fact(tables, config)},
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
-        findings=top_findings(runs, config) + evidence(tables, config),
+        findings=tuning.summary_findings(tables, config) + top_findings(runs, config) + evidence(tables, config),
+        notes=tuning.section_notes(tables, config),
         comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
         run_headers=[RUN_COLUMNS[c] for c in columns],
-        run_rows=runs_rows(runs, columns),
+        run_rows=rows[:RUNS_PAGE_SIZE],
+        run_total=len(rows),
+        run_rows_json=script_json(rows),
+        run_page_size=RUNS_PAGE_SIZE,
         run_shared=shared,
-        environment=environment(runs, generated),
+        environment=environment(tables["runs"], generated),
     )
     with atomic_open(target) as handle:
         handle.write(page)

@@ -2,9 +2,13 @@
 baseline against that spread, and the seeds a difference would need.
 
 A cell is one variant (one combination of factor levels) run with several seeds. Its standard
-deviation over seeds is the noise any comparison has to beat; a difference whose Welch 95 %
-interval includes 0 is reported as *within the noise*, whatever its sign. The seeds needed are
-those of a two-sided two-sample t test at α = 0.05 with 80 % power (`stats.seeds_needed`).
+deviation over seeds is the noise any comparison has to beat. Each variant is compared with the
+baseline by `stats.compare_to_reference` — paired t where both ran the same seeds, else Welch; the
+family is every variant of the figure, Holm-corrected — so the figure, the findings and the
+factor-effects table state the same comparison the same way. A difference whose corrected
+interval includes 0 is not detectable, whatever its sign; its seeds needed (80 % power, same test,
+same corrected α) are then always more than it has. Runs that failed to train (diverged,
+exploded, at chance on validation) are left out; so is a cell most of whose runs failed.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.grid import SECTION, finished, with_variants
-from trickbench.report.stats import seeds_needed, versus_reference
+from trickbench.report.grid import SECTION, chance_test, with_variants
+from trickbench.report.stats import compare_to_reference, failure_reasons, level_failed
 from trickbench.report.style import PALETTE, apply_theme
 
-#: the two test accuracies of a run: at its last epoch, and at its validation-selected epoch
-METRICS = {"final_test_acc": "final epoch", "best_test_acc": "validation-selected epoch"}
+#: the two test accuracies of a run: of the model it returns (its last epoch, or the weights early
+#: stopping restored), and at its validation-selected epoch (highest val_acc)
+METRICS = {"final_test_acc": "returned model", "best_test_acc": "validation-selected epoch"}
 BASELINE = "baseline"
 #: variants the figure draws at most: the baseline and the largest differences (the CSV has all)
 MAX_ROWS = 30
@@ -29,19 +34,31 @@ MAX_ROWS = 30
 
 def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """One row per variant × metric (in percentage points): seeds n, mean, seed-to-seed sd, and
-    the difference to the baseline variant with its Welch CI, within_noise and seeds_needed."""
-    runs = finished(runs)
+    the comparison with the baseline variant (`stats.compare_to_reference`: test, corrected
+    interval `diff_ci_low/high`, `detectable`, `mde`, `seeds_needed`), among trained runs."""
     if runs.empty:
         return pd.DataFrame()
-    runs = with_variants(runs, config)
+    runs = trained_variants(runs, config)
+    if runs.empty:
+        return pd.DataFrame()
     parts = []
     for metric, label in METRICS.items():
         values = runs.assign(value=100 * pd.to_numeric(runs[metric], errors="coerce"))
         cells = values.groupby("variant", sort=False)["value"].agg(n="count", mean="mean", sd="std").reset_index()
-        table = cells.merge(versus_reference(values, "variant", "value", BASELINE), on="variant")
+        compared = compare_to_reference(values, "variant", "value", BASELINE).drop(columns=["n", "mean", "sd"])
+        table = cells.merge(compared, on="variant", how="left")
         table.insert(0, "metric", label)
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
+
+
+def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs that trained (`stats.failure_reasons`: not diverged, exploded or at chance on
+    validation) of the variants most of whose runs trained, each with its `variant` label."""
+    runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
+    failed_cells = {variant for variant, part in runs.groupby("variant")
+                    if level_failed(int((part["failure"] != "").sum()), len(part))}
+    return runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
 
 
 def summary_sentences(table: pd.DataFrame) -> list[str]:
@@ -52,20 +69,23 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
         return ["No cell was run with more than one seed, so no difference in this report can be told from "
                 "seed-to-seed noise; run at least 2 seeds (design.seeds) to measure it."]
     runs_sd = pooled_sd_of(repeated)
-    compared = final[final["variant"] != BASELINE].dropna(subset=["diff_ci_low"])
-    beyond = compared[compared["within_noise"] == False]  # noqa: E712 (NaN rows are not comparisons)
-    one_point = seeds_needed(runs_sd, 1.0)
-    sentences = [
-        f"Seed-to-seed noise: the pooled standard deviation of final test accuracy is {runs_sd:.2f} points over "
-        f"{len(repeated)} cells with {_range(repeated['n'])} seeds "
-        f"(per cell {repeated['sd'].min():.2f}–{repeated['sd'].max():.2f}); telling a 1-point difference from it "
-        f"would take {_seeds(one_point)} seeds per variant (two-sided t test, α = 0.05, 80 % power)."]
+    compared = final[(final["variant"] != BASELINE) & final["test"].fillna("").astype(bool)]
+    sentences = [f"Seed-to-seed noise: the pooled standard deviation of test accuracy (of the model each run returns) is "
+                 f"{runs_sd:.2f} points over "
+                 f"{len(repeated)} cells with {_range(repeated['n'])} seeds (per cell {repeated['sd'].min():.2f}–"
+                 f"{repeated['sd'].max():.2f})."]
     if len(compared):
-        within = compared.loc[compared["within_noise"] == True, "seeds_needed"]  # noqa: E712
-        others = (f"; the others would need {_seeds(within.min())} or more seeds per variant to be confirmed at "
-                  "their observed size") if len(within) else ""
-        sentences.append(f"{len(beyond)} of {len(compared)} differences to the baseline exceed the noise "
-                         f"(Welch 95 % interval excludes 0){others}.")
+        tests = " or ".join(sorted(set(compared["test"])))
+        mde = compared["mde"]
+        sentences[0] += (f" With these seeds a comparison to the baseline ({tests}, Holm-corrected over "
+                         f"{int(compared['family_size'].iloc[0])}) detects with 80 % power only differences of "
+                         f"{_span(mde.min(), mde.max())} points or more (minimum detectable effect).")
+        detectable = compared[compared["detectable"] == True]  # noqa: E712
+        hidden = compared.loc[compared["detectable"] != True, "seeds_needed"]  # noqa: E712
+        others = (f"; the others would need {_seeds(hidden.min())} or more seeds per variant at their observed size "
+                  "(same test and correction)") if len(hidden) else ""
+        sentences.append(f"{len(detectable)} of {len(compared)} differences to the baseline are detectable (their "
+                         f"corrected 95 % interval excludes 0){others}.")
     return sentences
 
 
@@ -79,6 +99,10 @@ def _seeds(n: float) -> str:
     if not math.isfinite(n):
         return "more than 10,000" if n == math.inf else "–"
     return f"{int(n)}"
+
+
+def _span(low: float, high: float) -> str:
+    return f"{low:.1f}" if round(low, 1) == round(high, 1) else f"{low:.1f}–{high:.1f}"
 
 
 def _range(counts: pd.Series) -> str:
@@ -110,16 +134,18 @@ def noise_floor(tables: Tables, config: Mapping[str, Any]):
     compared = final[(final["variant"] != BASELINE) & final["variant"].isin(order)]
     for row in compared.itertuples():
         has_ci = math.isfinite(row.diff_ci_low)
-        significant = row.within_noise == False  # noqa: E712
         diff_ax.errorbar(row.diff, y[row.variant], capsize=3, fmt="D", color="black", markersize=5,
-                         markerfacecolor="black" if significant else "white",
+                         markerfacecolor="black" if row.detectable == True else "white",  # noqa: E712 (NaN: no test)
                          xerr=[[row.diff - row.diff_ci_low], [row.diff_ci_high - row.diff]] if has_ci else None)
         needed = "n>10,000" if row.seeds_needed == math.inf else f"n={_seeds(row.seeds_needed)}"
         diff_ax.annotate(needed, (1.0, y[row.variant]), xycoords=("axes fraction", "data"), xytext=(4, 0),
                          textcoords="offset points", va="center", fontsize=8, color="0.3")
     diff_ax.axvline(0, color="0.4", linewidth=1)
-    diff_ax.set_title("difference to the baseline (hollow: within the noise; n: seeds needed)", loc="left", fontsize=10)
-    diff_ax.set_xlabel("final test accuracy − baseline (points), Welch 95 % CI")
+    diff_ax.set_title("difference to the baseline (hollow: not detectable; n: seeds needed)", loc="left", fontsize=10)
+    tests = " or ".join(sorted(set(compared["test"].dropna()) - {""})) or "no test"
+    family = int(compared["family_size"].max()) if compared["family_size"].notna().any() else 0
+    diff_ax.set_xlabel(f"test accuracy of the returned model − baseline (points); {tests}, 95 % CI Holm-corrected "
+                       f"over {family}")
     spread_ax.set_yticks(range(len(order)), order)
     spread_ax.set_ylim(len(order) - 0.5, -0.5)
     if len(order) < len(final):

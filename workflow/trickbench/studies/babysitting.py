@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from trickbench.data.device_data import DeviceData, Split, prepare, to_unit_float
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.design import baseline_spec
 from trickbench.errors import ConfigError
 from trickbench.models import MODELS, Parts
@@ -175,8 +175,8 @@ def module_subjects() -> Iterator[Subject]:
 
     def norm(t: Technique) -> list[Variant]:
         w = NORM_WIDTH
-        return [(" (dense)", lambda: NORMS.build(t, nn.Linear(w, w), w, False), lambda m: (3, w)),
-                (" (conv)", lambda: NORMS.build(t, nn.Conv2d(w, w, 3, padding=1), w, True), lambda m: (3, w, 4, 4))]
+        return [(" (dense)", lambda: NORMS.build(t, nn.Linear(w, w), w, False, 0), lambda m: (3, w)),
+                (" (conv)", lambda: NORMS.build(t, nn.Conv2d(w, w, 3, padding=1), w, True, 0), lambda m: (3, w, 4, 4))]
 
     def model(t: Technique) -> list[Variant]:
         # tanh: smooth everywhere, so finite differences never straddle a kink; 16×16 images keep
@@ -300,7 +300,7 @@ def run_checks(config: Mapping[str, Any]) -> pd.DataFrame:
         allowed = ", ".join(e.name for e in REGULARIZERS if "strength" in e.defaults)
         raise ConfigError(f"studies.{NAME}.regularizer", study["regularizer"], f"a regularizer with a strength: {allowed}")
     execution = config["execution"]
-    images = SOURCES.build(spec.data.source, Path(execution["data_root"]), execution["download"])
+    images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, resolve_device(execution["device"]))
     rows = [initial_loss_check(spec, data, study["loss_tolerance"])]
     rows += regularization_check(spec, data, study["regularizer"], study["strengths"])

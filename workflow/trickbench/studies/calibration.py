@@ -12,7 +12,6 @@ members — raw and scaled — with their test ECE and NLL.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,14 +19,12 @@ import numpy as np
 import pandas as pd
 
 from trickbench.calibration import reliability_table, softmax
-from trickbench.data.sources import SOURCES
-from trickbench.data.splits import stratified_split
-from trickbench.registry import Technique
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.reliability import reliability_figure
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies import ensembles
+from trickbench.studies.data import split_labels
 
 NAME = "calibration"
 TABLE = "ensemble_reliability"
@@ -35,20 +32,6 @@ TABLE = "ensemble_reliability"
 
 def member_specs(config: Mapping[str, Any]) -> list[RunSpec]:
     return ensembles.member_specs(config)
-
-
-def split_labels(spec: RunSpec, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Labels of the run's validation and test splits, in the order its saved logits follow."""
-    execution = config["execution"]
-    return _split_labels(spec.data.source, spec.data.val_fraction, spec.data.split_seed, execution["data_root"],
-                         execution["download"])
-
-
-@lru_cache(maxsize=4)
-def _split_labels(source: Technique, val_fraction: float, split_seed: int, data_root: str, download: bool) -> dict[str, np.ndarray]:
-    images = SOURCES.build(source, Path(data_root), download)
-    _, val = stratified_split(images.y_train, val_fraction, split_seed)
-    return {"val": images.y_train[val].numpy(), "test": images.y_test.numpy()}
 
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:

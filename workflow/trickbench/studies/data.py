@@ -1,4 +1,5 @@
-"""What studies need of the data besides run folders: the test labels the probabilities score."""
+"""What studies and the report need of the data besides run folders: the labels that saved
+predictions score (validation and test, in the order the logits follow) and the number of classes."""
 
 from __future__ import annotations
 
@@ -7,17 +8,34 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
+from trickbench.data.splits import stratified_split
 from trickbench.registry import Technique
 from trickbench.spec import RunSpec
 
 
 def test_labels(spec: RunSpec, config: Mapping[str, Any]) -> np.ndarray:
-    execution = config["execution"]
-    return _labels(spec.data.source, execution["data_root"], execution["download"])
+    return split_labels(spec, config)["test"]
+
+
+def split_labels(spec: RunSpec, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Labels of the run's validation and test splits, in the order its saved logits follow."""
+    y_train, y_test, _ = _labels(spec.data.source, *_where(config))
+    _, val = stratified_split(torch.from_numpy(y_train), spec.data.val_fraction, spec.data.split_seed)
+    return {"val": y_train[val.numpy()], "test": y_test}
+
+
+def class_count(spec: RunSpec, config: Mapping[str, Any]) -> int:
+    return _labels(spec.data.source, *_where(config))[2]
+
+
+def _where(config: Mapping[str, Any]) -> tuple[str, bool]:
+    return config["execution"]["data_root"], config["execution"]["download"]
 
 
 @lru_cache(maxsize=4)
-def _labels(source: Technique, data_root: str, download: bool) -> np.ndarray:
-    return SOURCES.build(source, Path(data_root), download).y_test.numpy()
+def _labels(source: Technique, data_root: str, download: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    images = read_images(source, Path(data_root), download)  # from the prepared cache, like training
+    return images.y_train.numpy(), images.y_test.numpy(), images.num_classes

@@ -5,7 +5,10 @@ regularization and long enough to reach (near) zero training error, on training 
 a fraction `label_noise` is wrong (`data.label_noise`). Test error first falls with width, rises
 to a peak around the *interpolation threshold* — the smallest width that fits the noisy training
 set — and falls again beyond it. Errors are those of the last epoch (no early stopping: the
-peak is a property of the trained-to-convergence model).
+peak is a property of the trained-to-convergence model). Training error is that of the final
+weights in eval mode on the run's fixed sample of the (noisy-labelled) training split
+(`final_train_eval_acc`, `train.train_eval_sample` images): whether the model *fits* the training
+set, not the running accuracy of the epoch's minibatches, which the weights changed during.
 
 A model entry is a model level (`{name: mlp, depth: 1}`) plus `widths` and, optionally, its own
 `image_size`, `epochs`, `norm` and `optimizer` (an MLP wants small inputs, a ResNet full ones).
@@ -93,8 +96,8 @@ def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.Dat
         "family": family_label(run.spec), "width": run.spec.model.kwargs["width"], "seed": run.spec.seed,
         "run_id": run.run_id, "n_parameters": run.summary["n_parameters"], "label_noise": run.spec.data.label_noise,
         "train_subset": run.spec.data.train_subset, "epochs": run.summary["epochs_completed"],
-        "train_error": 1 - run.summary["final_train_acc"], "test_error": 1 - run.summary["final_test_acc"],
-        "train_loss": run.summary["final_train_loss"], "test_loss": run.summary["final_test_loss"],
+        "train_error": 1 - run.summary["final_train_eval_acc"], "test_error": 1 - run.summary["final_test_acc"],
+        "train_loss": run.summary["final_train_eval_loss"], "test_loss": run.summary["final_test_loss"],
     } for run in finished_runs(run_dirs)]
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return {NAME: runs, SUMMARY: summary_table(runs, tolerance)}
@@ -165,7 +168,8 @@ def double_descent(tables: Tables, config: Mapping[str, Any]):
     for column, family in enumerate(families):
         part = summary[summary.family == family].sort_values("width")
         seeds = runs[runs.family == family]
-        panels = (("test_error", "test error (%)", PALETTE[0]), ("train_error", "train error on the noisy labels (%)", PALETTE[1]))
+        panels = (("test_error", "test error (%)", PALETTE[0]),
+                  ("train_error", "train error on the noisy labels,\neval mode (%)", PALETTE[1]))
         for (error, label, color), ax in zip(panels, axes[:, column]):
             ax.plot(part["width"], 100 * part[f"{error}_mean"], "o-", color=color, ms=4, label="mean over seeds")
             if part["seeds"].max() > 1:
@@ -185,7 +189,8 @@ def double_descent(tables: Tables, config: Mapping[str, Any]):
         axes[1, column].set_xlabel("width")
         parameters_axis(axes[0, column], part["width"], part["n_parameters"])
     noise = runs["label_noise"].iloc[0] if not runs.empty else float("nan")
-    fig.suptitle(f"Unregularized training on labels with {100 * noise:.0f} % noise; errors at the last epoch",
+    fig.suptitle(f"Unregularized training on labels with {100 * noise:.0f} % noise; errors of the final weights in eval "
+                 "mode (train: a fixed sample of the training split)",
                  x=0.01, ha="left")
     fig.tight_layout()
     return fig, summary

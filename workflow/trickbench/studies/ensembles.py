@@ -1,19 +1,21 @@
 """Ensembles: K independently seeded copies of the baseline, their probabilities averaged.
 
-For k = 1..K the ensemble of the first k members is scored (accuracy, NLL, ECE with 15 bins) on
-the test set, against the mean single member and the single member chosen on validation.
+For k = 1..K the ensembles of k members are scored on the test set (accuracy, NLL, ECE with 15
+bins, raw and temperature-scaled on validation) as the mean over all subsets of k members with a
+band over subsets, against the mean single member and the single member chosen on validation;
+the ensemble of all K is tested against both on the same test images (`ensemble_members`).
 Members are the baseline with seeds 0..K−1, so the grid's baseline seeds are shared, not retrained.
 
 MC dropout is the cheap ensemble (Gal & Ghahramani 2016): the baseline with dropout p added is
 trained with the same K seeds, and T test passes with dropout left on are averaged
-(`train.mc_dropout`); for t = 1..T the average of the first t passes is scored like the ensemble of
-k members, against the same network's single deterministic pass (dropout's weight scaling).
+(`train.mc_dropout`); for t = 1..T the average of the first t passes is scored (the passes are
+exchangeable draws, so their order is no choice), against the same network's single deterministic
+pass (dropout's weight scaling).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trickbench.calibration import softmax
 from trickbench.design import baseline_spec
 from trickbench.metrics import accuracy, expected_calibration_error, nll
 from trickbench.report.figures import Tables, figure, placeholder
@@ -28,12 +31,15 @@ from trickbench.report.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
-from trickbench.studies.data import test_labels
+from trickbench.studies.data import split_labels, test_labels
+from trickbench.studies.ensemble_members import (CHOSEN, MEAN_MEMBER, Member, single_members, subset_curve,
+                                                 versus_members)
 from trickbench.studies.records import finished_runs
 
 NAME = "ensembles"
 TITLE = "Ensembles"
 MC_DROPOUT = f"{NAME}_mc_dropout"
+VERSUS = f"{NAME}_vs_member"
 METRICS = {"accuracy": accuracy, "nll": nll, "ece": expected_calibration_error}
 
 
@@ -60,20 +66,11 @@ def study_specs(config: Mapping[str, Any]) -> list[RunSpec]:
     return member_specs(config) + mc_dropout_specs(config)
 
 
-def ensemble_curve(member_probabilities: list[np.ndarray], labels: np.ndarray) -> pd.DataFrame:
-    """Metrics of the average of the first k members' probabilities, for k = 1..K."""
-    total = np.zeros_like(member_probabilities[0], dtype=np.float64)
-    rows = []
-    for k, probabilities in enumerate(member_probabilities, start=1):
-        total += probabilities
-        rows.append({"k": k, **{name: fn(total / k, labels) for name, fn in METRICS.items()}})
-    return pd.DataFrame(rows)
-
-
 def mc_dropout_curve(pass_probabilities: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     """Metrics of the average of the first t stochastic passes (passes×N×classes), t = 1..T."""
-    curve = ensemble_curve(list(pass_probabilities), labels)
-    return curve.rename(columns={"k": "passes"})
+    running = np.cumsum(pass_probabilities, axis=0) / np.arange(1, len(pass_probabilities) + 1)[:, None, None]
+    return pd.DataFrame([{"passes": t, **{name: fn(mean, labels) for name, fn in METRICS.items()}}
+                         for t, mean in enumerate(running, start=1)])
 
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
@@ -96,51 +93,95 @@ def analyze_mc_dropout(config: Mapping[str, Any], run_dirs: list[Path]) -> pd.Da
 
 
 def analyze_members(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
-    summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs]
-    finished = [(d, s) for d, s in zip(run_dirs, summaries) if s["status"] == "ok"]
-    if not finished:
-        return {NAME: pd.DataFrame(columns=["k", "kind", "metric", "value"])}
-    labels = test_labels(RunSpec.from_dict(finished[0][1]["spec"]), config)
-    probabilities = [np.load(d / "test_probs.npy", allow_pickle=False).astype(np.float64) for d, _ in finished]
-    curve = ensemble_curve(probabilities, labels)
-    singles = pd.DataFrame([{name: fn(p, labels) for name, fn in METRICS.items()} for p in probabilities])
-    chosen = int(np.argmax([s["final_val_acc"] for _, s in finished]))  # chosen on validation, not test
-    rows = [{"k": row["k"], "kind": "ensemble", "metric": m, "value": row[m]} for row in curve.to_dict("records") for m in METRICS]
-    rows += [{"k": np.nan, "kind": "mean single member", "metric": m, "value": singles[m].mean()} for m in METRICS]
-    rows += [{"k": np.nan, "kind": "single member chosen on validation", "metric": m, "value": singles[m].iloc[chosen]}
-             for m in METRICS]
-    return {NAME: pd.DataFrame(rows)}
+    """The curves over k with their bands, the single members, and the ensemble of all against them."""
+    runs = finished_runs(run_dirs)
+    if not runs:
+        return {NAME: pd.DataFrame(columns=TABLE_COLUMNS), VERSUS: pd.DataFrame()}
+    labels = split_labels(runs[0].spec, config)
+    members = [Member(run.array("test_probs"), softmax(run.array("val_logits"))) for run in runs]
+    scores = [run.summary.get("final_val_acc") for run in runs]
+    chosen = int(np.argmax(scores)) if all(s is not None for s in scores) else None  # on validation, never test
+    table = pd.concat([subset_curve(members, labels), single_members(members, labels, chosen)], ignore_index=True)
+    return {NAME: table.reindex(columns=TABLE_COLUMNS), VERSUS: versus_members(members, labels, chosen)}
+
+
+TABLE_COLUMNS = ["k", "kind", "metric", "scaling", "value", "band_low", "band_high", "subsets", "all_subsets"]
 
 
 # MC-dropout runs also write test_probs_mc_dropout.npy, before summary.json (so it exists once the run is done)
-register_study(Study(NAME, TITLE, study_specs, analyze, tables=(NAME, MC_DROPOUT),
-                     run_files=("summary.json", "test_probs.npy")))
+register_study(Study(NAME, TITLE, study_specs, analyze, tables=(NAME, VERSUS, MC_DROPOUT),
+                     run_files=("summary.json", "test_probs.npy", "val_logits.npy")))
 
 LABELS = {"accuracy": "test accuracy (%)", "nll": "test NLL (nats)", "ece": "test ECE, 15 bins (%)"}
 PERCENT = {"accuracy", "ece"}
 
 
+SINGLE_STYLES = {MEAN_MEMBER: ":", CHOSEN: "--"}
+SHORT = {MEAN_MEMBER: "vs mean member", CHOSEN: "vs chosen member"}
+
+
 @figure("ensemble_gain", title="Ensemble of k members vs single members", section=TITLE, tables=(NAME,),
         enabled=lambda config: is_enabled(config, NAME))
 def ensemble_gain(tables: Tables, config: Mapping[str, Any]):
+    """Raw in full colour, temperature-scaled lighter; single members as horizontal lines."""
     apply_theme()
     data = tables[NAME]
     if data.empty:
         return placeholder("No ensemble member finished."), data
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for ax, metric in zip(axes, METRICS):
-        part = data[data.metric == metric]
         scale = 100 if metric in PERCENT else 1
-        curve = part[part.kind == "ensemble"]
-        ax.plot(curve["k"], scale * curve["value"], "o-", color=PALETTE[0], label="ensemble of the first k")
-        for (kind, style), color in zip([("mean single member", ":"), ("single member chosen on validation", "--")], PALETTE[1:]):
-            value = part.loc[part.kind == kind, "value"]
-            ax.axhline(scale * value.iloc[0], linestyle=style, color=color, label=kind)
-        ax.set(xlabel="members k", ylabel=LABELS[metric], xticks=curve["k"].astype(int))
-    # one legend below the panels, outside them: it never covers a line
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
-    fig.suptitle("Averaging the probabilities of k independently seeded networks", x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+        for scaling, alpha, marker in (("raw", 1.0, "o"), ("temperature-scaled", 0.55, "s")):
+            part = data[(data.metric == metric) & (data.scaling == scaling)]
+            curve = part[part.kind == "ensemble"].sort_values("k")
+            if curve.empty:
+                continue
+            ax.plot(curve["k"], scale * curve["value"], marker + "-", color=PALETTE[0], alpha=alpha,
+                    label=f"ensemble of k, mean over subsets ({scaling})")
+            ax.fill_between(curve["k"], scale * curve["band_low"], scale * curve["band_high"], color=PALETTE[0],
+                            alpha=0.15 * alpha, lw=0)
+            for (kind, style), color in zip(SINGLE_STYLES.items(), PALETTE[1:]):
+                value = part.loc[part.kind == kind, "value"]
+                if len(value):
+                    ax.axhline(scale * value.iloc[0], linestyle=style, color=color, alpha=alpha, label=f"{kind} ({scaling})")
+        ax.set(xlabel="members k", ylabel=LABELS[metric])
+        integer_ticks(ax)
+    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, frameon=False, fontsize=8)
+    subsets = data.loc[data.kind == "ensemble"].groupby("k")["all_subsets"].first()
+    which = "all subsets of k members" if subsets.astype(bool).all() else "all (or up to 200 random) subsets of k members"
+    fig.suptitle(f"Averaging the probabilities of k independently seeded networks: mean over {which}, band 2.5–97.5 % "
+                 "of subsets; lighter: after temperature scaling on validation", x=0.01, ha="left", fontsize=10)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return fig, data
+
+
+@figure("ensemble_vs_member", title="The ensemble against single members, tested on the same test images",
+        section=TITLE, tables=(VERSUS,), enabled=lambda config: is_enabled(config, NAME))
+def ensemble_vs_member(tables: Tables, config: Mapping[str, Any]):
+    apply_theme()
+    data = tables[VERSUS]
+    if data.empty:
+        return placeholder("No ensemble member finished."), data
+    fig, axes = plt.subplots(1, 3, figsize=(14, 1.6 + 0.5 * data.groupby("metric").size().max()))
+    for ax, metric in zip(axes, METRICS):
+        part = data[data.metric == metric].reset_index(drop=True)
+        scale = 100 if metric in PERCENT else 1
+        for y, row in part.iterrows():
+            color = PALETTE[1] if row["against"] == MEAN_MEMBER else PALETTE[2]
+            ax.errorbar(scale * row["diff"], y, xerr=[[scale * (row["diff"] - row["diff_ci_low"])],
+                                                     [scale * (row["diff_ci_high"] - row["diff"])]],
+                        fmt="D", capsize=3, color=color, markerfacecolor=color if row["detectable"] else "white")
+        ax.axvline(0, color="0.4", linewidth=1)
+        ax.set_yticks(range(len(part)), [SHORT[row["against"]] + ("" if row["scaling"] == "raw" else ", scaled")
+                                         for _, row in part.iterrows()])
+        ax.set_ylim(len(part) - 0.5, -0.5)
+        ax.set_xlabel(f"ensemble − member: {LABELS[metric]}")
+    fig.suptitle(f"Ensemble of all members minus the mean member and the member chosen on validation, on "
+                 f"{int(data['n_images'].iloc[0])} test images: paired bootstrap, 95 % CI Bonferroni-corrected over "
+                 f"{int(data['family_size'].iloc[0])}; filled: detectable",
+                 x=0.01, ha="left", fontsize=10)
+    fig.tight_layout()
     return fig, data
 
 
@@ -165,8 +206,9 @@ def mc_dropout(tables: Tables, config: Mapping[str, Any]):
         ax.fill_between(part["passes"], scale * part["ci_low"], scale * part["ci_high"], color=PALETTE[2], alpha=0.2, lw=0)
         ax.axhline(scale * single.loc[metric, "mean"], linestyle="--", color=PALETTE[4],
                    label="same nets, deterministic pass")
-        ensemble = members[(members.metric == metric) & (members.kind == "ensemble")]
-        ax.plot(ensemble["k"], scale * ensemble["value"], "o-", color=PALETTE[0], ms=4, label="ensemble of k members")
+        ensemble = members[(members.metric == metric) & (members.kind == "ensemble") & (members.scaling == "raw")]
+        ax.plot(ensemble["k"], scale * ensemble["value"], "o-", color=PALETTE[0], ms=4,
+                label="ensemble of k members (mean over subsets)")
         ax.set(xlabel="passes t / members k", ylabel=LABELS[metric])
         integer_ticks(ax)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from trickbench.data.device_data import DeviceData, prepare, shuffled_batches, to_unit_float
-from trickbench.data.sources import SOURCES
+from trickbench.data.cache import read_images
 from trickbench.design import baseline_spec
 from trickbench.models import Parts, build_model
 from trickbench.report.figures import Tables, figure, placeholder
@@ -36,6 +36,7 @@ from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.schedules import lr_multiplier
+from trickbench.techniques.weight_decay import parameter_groups
 from trickbench.train.averaging import preprocessed_batches
 from trickbench.train.evaluate import evaluate
 
@@ -104,7 +105,7 @@ def train_bezier(model: nn.Module, a: State, b: State, data: DeviceData, spec: R
     start = interpolate(a, b, 0.5)
     control = {k: start[k].clone().requires_grad_(k in names) for k in start}
     buffers = {k: v.clone() for k, v in a.items() if k not in names}  # running statistics, updated as training goes
-    optimizer = OPTIMIZERS.build(spec.optimizer, [control[k] for k in names])
+    optimizer = OPTIMIZERS.build(spec.optimizer, parameter_groups(model, control))  # decayed by role, as in runs
     steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(spec.schedule, epochs * steps_per_epoch))
     shuffle = torch.Generator().manual_seed(spec.seed)
@@ -138,7 +139,7 @@ def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.Dat
             [{"path": "line", "split": "test", "barrier": math.nan, "note": f"an endpoint did not finish: {failed}"}])}
     device = resolve_device(execution["device"])
     spec = RunSpec.from_dict(summaries[0]["spec"])
-    images = SOURCES.build(spec.data.source, Path(execution["data_root"]), execution["download"])
+    images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, device)
     model = build_model(spec.model, Parts(data.input_shape, data.num_classes, spec.activation, spec.norm)).to(device)
     a, b = ({k: v.to(device) for k, v in load_weights(d / "model.pt").items()} for d in run_dirs)

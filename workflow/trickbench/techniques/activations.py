@@ -46,7 +46,7 @@ def elu(features: int, *, alpha: float = 1.0) -> nn.Module:
 
 @ACTIVATIONS.register("selu", reference="Klambauer et al. 2017")
 def selu(features: int) -> nn.Module:
-    """Scaled ELU with fixed constants that make activations self-normalizing (with LeCun init)."""
+    """Scaled ELU with fixed constants that make activations self-normalizing."""
     return nn.SELU()
 
 

@@ -8,32 +8,22 @@ hooks it needs; every other hook is a no-op. A run may combine several (`Regular
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import torch
 from torch import nn
 
 from trickbench.registry import Registry
 from trickbench.techniques.inits import affine_layers, set_weight
+from trickbench.techniques.weight_decay import decayed_parameters
 
 REGULARIZERS = Registry("regularizer")
-
-
-def is_decayed(param: torch.Tensor) -> bool:
-    """Whether weight penalties act on a parameter: weight matrices and kernels (ndim > 1), never
-    biases or normalization gains — decided once here for L1, L2, decoupled decay and AdamW alike."""
-    return param.ndim > 1
-
-
-def decayed_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
-    """The parameters of `model` that weight penalties act on (see `is_decayed`)."""
-    return (p for p in model.parameters() if is_decayed(p))
 
 
 class Regularizer:
     """Base class: every hook is a no-op."""
 
-    #: dropout probability the model builder puts after each hidden activation
+    #: dropout probability of the dropout layers the model builder places (see `Dropout`)
     dropout: float = 0.0
     #: ε of label smoothing in the cross-entropy loss
     label_smoothing: float = 0.0
@@ -98,7 +88,11 @@ class NoRegularization(Regularizer):
 
 @REGULARIZERS.register("dropout", reference="Srivastava et al. 2014", bounds={"p": (0.0, 0.95)})
 class Dropout(Regularizer):
-    """Inverted dropout after each hidden activation: zero units with probability p, scale by 1/(1-p)."""
+    """Inverted dropout after each hidden activation, in a ResNet once per residual block: zero with probability p, scale by 1/(1-p).
+
+    In an mlp and a cnn a dropout layer follows every hidden activation; in a resnet one sits
+    inside every residual block, after its first activation (Zagoruyko & Komodakis 2016, wide
+    ResNets), none after the stem or after a block's sum with its shortcut."""
 
     def __init__(self, *, p: float = 0.3):
         self.dropout = p

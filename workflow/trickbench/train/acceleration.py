@@ -11,6 +11,11 @@ each step goes. The choices, and where they come from:
   convolutions want (cuDNN saves a transpose per layer), and the one oneDNN's CPU convolutions
   run fastest in — 1.5× more images per CPU-second for the small CNN on an AMD EPYC (bench/).
   Still float32, so only the rounding changes. MLPs keep their layout (a flatten would undo it).
+  Not on a CPU for a model with a strided 1×1 convolution of fewer than 16 input channels (a narrow
+  ResNet's projection shortcut): oneDNN's NHWC kernel for its weight gradient writes past its
+  workspace when the input channels are fewer than its channel block (8 or 16 by ISA) —
+  corrupted heaps, crashes or wrong gradients (uxlfoundation/oneDNN#6035, open; seen here with
+  torch 2.14.1 as "double free or corruption" in the double-descent ResNet of width 1).
 - **cuDNN autotuning** (`cudnn.benchmark`) unless deterministic algorithms were asked for: shapes
   repeat every step, so the one-off search pays back within the first epoch.
 - **torch.compile** (Ansel et al. 2024, "PyTorch 2"), off by default: it fuses elementwise work,
@@ -53,11 +58,13 @@ class Acceleration:
 
     def for_model(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> "Acceleration":
         """These settings as they apply to `model` and its optimizer: channels_last only for
-        convolutional models, and not under torch's L-BFGS, which flattens every gradient with
-        `.view(-1)` — impossible for a channels_last tensor."""
+        convolutional models, not under torch's L-BFGS, which flattens every gradient with
+        `.view(-1)` — impossible for a channels_last tensor —, and not on a CPU where oneDNN's
+        NHWC kernels would mishandle one of the model's convolutions (`onednn_nhwc_unsafe`)."""
         convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
         flattens = isinstance(optimizer, torch.optim.LBFGS)
-        return replace(self, channels_last=self.channels_last and convolutional and not flattens)
+        unsafe = self.device.type == "cpu" and onednn_nhwc_unsafe(model)
+        return replace(self, channels_last=self.channels_last and convolutional and not flattens and not unsafe)
 
     def prepare(self, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         """Put `model` in its memory format (in place) and return the callable that runs it:
@@ -72,6 +79,17 @@ class Acceleration:
         if self.channels_last and batch.ndim == 4:
             return batch.contiguous(memory_format=torch.channels_last)
         return batch
+
+
+#: oneDNN's largest input-channel block for 1×1 convolutions (AVX-512; AVX2 uses 8)
+ONEDNN_CHANNEL_BLOCK = 16
+
+
+def onednn_nhwc_unsafe(model: nn.Module) -> bool:
+    """Whether `model` has a strided 1×1 convolution with fewer input channels than oneDNN's channel
+    block, whose NHWC weight-gradient kernel overruns its workspace (uxlfoundation/oneDNN#6035)."""
+    return any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
+               and m.in_channels < ONEDNN_CHANNEL_BLOCK for m in model.modules())
 
 
 def choose_acceleration(device: torch.device, precision: str = "auto", compile: bool = False) -> Acceleration:

@@ -5,9 +5,12 @@
   x_avg = dⁿ·x₀ + (1−d)·Σₖ dⁿ⁻ᵏ·xₖ. Batch-norm running statistics are averaged the same way
   (as timm's ModelEmaV2 does), because recomputing them every epoch would cost a pass over the data.
 - SWA (Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima"): the arithmetic mean of
-  the weights at the end of every epoch from `swa_start_epoch` on, optionally with a constant
-  learning rate over those epochs; the mean of batch-norm statistics is *not* the statistics of the
-  mean network, so they are recomputed with one pass over the training images (`update_bn`).
+  the weights at the end of every epoch from `swa_start_epoch` on. With `swa_lr` > 0 the learning
+  rate follows the paper (§3.2, §4): the run's schedule, planned for the epochs before SWA, decays
+  to swa_lr, which then stays constant while the average is taken, so the iterates keep exploring
+  instead of converging to one point (averaging while the rate anneals to 0 is close to taking the
+  final weights). The mean of batch-norm statistics is *not* the statistics of the mean network,
+  so they are recomputed with one pass over the training images (`update_bn`) after every update.
 
 Both are `torch.optim.swa_utils.AveragedModel`s, so their state checkpoints with the run. Each
 epoch, every average is scored on validation and test into `<name>_{val,test}_{loss,acc}` columns.
@@ -24,7 +27,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from trickbench.data.device_data import DeviceData, to_unit_float
 from trickbench.errors import ConfigError
+from trickbench.registry import Technique
 from trickbench.spec import TrainSpec
+from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.evaluate import evaluate
 
 
@@ -93,19 +98,26 @@ def weight_averages(train: TrainSpec, model: nn.Module) -> list[WeightAverage]:
     return averages
 
 
-def with_swa_phase(multiplier: Callable[[int], float], train: TrainSpec, steps_per_epoch: int,
-                   base_lr: float) -> Callable[[int], float]:
-    """The learning-rate multiplier with the constant-rate SWA phase of Izmailov et al. 2018 (§3.2):
-    `multiplier` until epoch `swa_start_epoch` begins, then swa_lr / base_lr. Unchanged when the
-    spec sets no `swa_lr`."""
+def schedule_with_swa_phase(schedule: Technique, train: TrainSpec, steps_per_epoch: int,
+                            base_lr: float) -> Callable[[int], float]:
+    """The run's learning-rate multiplier for `LambdaLR` (warm-up, then `schedule`, over all its
+    steps), with the SWA phase of Izmailov et al. 2018 when the spec sets `swa_lr`.
+
+    With r = swa_lr / base_lr and S the first step of epoch `swa_start_epoch`: warm-up as planned,
+    then r + (1 − r)·m(t), the schedule m planned for the S steps before SWA and rescaled to end at
+    r (the paper decays its rate to swa_lr, then holds it), and r from step S on."""
+    warmup = round(train.warmup_epochs * steps_per_epoch)
     if not (train.swa_start_epoch and train.swa_lr):
-        return multiplier
+        return lr_multiplier(schedule, train.epochs * steps_per_epoch, warmup)
     if base_lr <= 0:
         raise ConfigError("optimizer.lr", base_lr, "> 0 when train.swa_lr sets the SWA phase's rate")
     start_step, ratio = (train.swa_start_epoch - 1) * steps_per_epoch, train.swa_lr / base_lr
+    planned = lr_multiplier(schedule, start_step, warmup)
 
     def swa_multiplier(step: int) -> float:
-        return ratio if step >= start_step else multiplier(step)
+        if step >= start_step:
+            return ratio
+        return planned(step) if step < warmup else ratio + (1 - ratio) * planned(step)
 
     return swa_multiplier
 

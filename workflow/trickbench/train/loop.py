@@ -7,6 +7,12 @@ is stepped through a closure (see `techniques.optimizers`), and a non-finite los
 with status `diverged`: a result, not a crash. With `train.explode_factor` k > 0 a run also ends,
 with status `exploded`, at the first step whose training loss exceeds k times the first step's
 (the abort rule of a learning-rate search, cs231n "Neural Networks Part 3").
+
+After every epoch the model is scored in eval mode on validation, test and a fixed sample of the
+training split (`train_eval_*`, beside the running training-mode `train_*` of the epoch's
+batches). The run returns one model — the last epoch's weights, or under early stopping the
+restored weights of the lowest validation loss — and `Outcome.final` scores exactly that model:
+the one whose test probabilities and logits the run saves.
 """
 
 from __future__ import annotations
@@ -26,12 +32,11 @@ from trickbench.spec import RunSpec
 from trickbench.techniques.inits import INITS, InitContext
 from trickbench.techniques.optimizers import OPTIMIZERS
 from trickbench.techniques.regularizers import REGULARIZERS, RegularizerSet
-from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.acceleration import Acceleration, choose_acceleration
 from trickbench.train.activations import activation_statistics
-from trickbench.train.averaging import preprocessed_batches, weight_averages, with_swa_phase
+from trickbench.train.averaging import preprocessed_batches, schedule_with_swa_phase, weight_averages
 from trickbench.train.compute import StepCost, measure_step
-from trickbench.train.evaluate import evaluate
+from trickbench.train.evaluate import Evaluation, evaluate, evaluate_split, training_sample
 from trickbench.train.mc_dropout import mc_dropout_test_probabilities
 
 OK, DIVERGED, EXPLODED = "ok", "diverged", "exploded"
@@ -43,8 +48,13 @@ ACTIVATION_SAMPLE = 512
 class Outcome:
     status: str
     history: list[dict[str, float]]
-    best_epoch: int | None
+    #: the epoch of the highest validation accuracy (earliest on ties); what `best_*` report
+    best_val_acc_epoch: int | None
     stopped_early: bool
+    #: the epoch whose weights the run returns: the last one, or the one early stopping restored
+    returned_epoch: int | None
+    #: the returned model's {train_eval,val,test}_{loss,acc}, evaluated once more after restoration
+    final: dict[str, float]
     test_probabilities: torch.Tensor
     n_parameters: int
     train_seconds: float
@@ -62,7 +72,9 @@ class Trainer:
         self.spec, self.data, self.device, self.eval_batch_size = spec, data, device, eval_batch_size
         torch.manual_seed(spec.seed)
         self.regularizer = RegularizerSet(REGULARIZERS.build(t) for t in spec.regularizer)
-        parts = Parts(data.input_shape, data.num_classes, spec.activation, spec.norm, self.regularizer.dropout)
+        self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
+        total = spec.train.epochs * self.steps_per_epoch
+        parts = Parts(data.input_shape, data.num_classes, spec.activation, spec.norm, self.regularizer.dropout, total)
         self.model = build_model(spec.model, parts).to(device)
         self.shuffle_generator = torch.Generator().manual_seed(spec.seed)
         self.augment_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
@@ -70,18 +82,16 @@ class Trainer:
         INITS.build(spec.init, self.model, InitContext(spec.activation, first_batch))
         # At epoch 0, before any step; a resumed run re-initializes identically, so recomputes the same rows.
         self.start_activations = self._activation_rows("start")
-        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model.parameters())
+        self.optimizer = OPTIMIZERS.build(spec.optimizer, self.model)
         # after the init, which may run the model in float32 on a data batch (LSUV)
         self.acceleration = (acceleration or choose_acceleration(device)).for_model(self.model, self.optimizer)
         self.forward = self.acceleration.prepare(self.model)
-        self.steps_per_epoch = math.ceil(len(data.train) / spec.train.batch_size)
-        total = spec.train.epochs * self.steps_per_epoch
-        warmup = round(spec.train.warmup_epochs * self.steps_per_epoch)
-        multiplier = with_swa_phase(lr_multiplier(spec.schedule, total, warmup), spec.train, self.steps_per_epoch,
-                                    self.optimizer.defaults["lr"])
+        multiplier = schedule_with_swa_phase(spec.schedule, spec.train, self.steps_per_epoch,
+                                             self.optimizer.defaults["lr"])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
         self.averages = weight_averages(spec.train, self.model)  # EMA / SWA, when the spec asks
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.regularizer.label_smoothing)
+        self.train_sample = training_sample(data.train, spec.train.train_eval_sample, spec.data.split_seed)
         self.history: list[dict[str, float]] = []
         self.best_val_loss, self.best_state_epoch, self.best_weights = math.inf, 0, None
         self.grad_evals = 0
@@ -236,10 +246,15 @@ class Trainer:
         return [{"moment": moment, **row} for row in activation_statistics(self.model, batch, self.spec.activation)]
 
     def _evaluate_into(self, row: dict[str, float]) -> None:
-        for split in ("val", "test"):
-            result = evaluate(self.model, self.data, split, self.eval_batch_size, acceleration=self.acceleration)
-            row[f"{split}_loss"], row[f"{split}_acc"] = result.loss, result.accuracy
+        row.update(scores({"train_eval": self._evaluate_train_sample(),
+                           **{split: evaluate(self.model, self.data, split, self.eval_batch_size,
+                                              acceleration=self.acceleration) for split in ("val", "test")}}))
         row["grad_evals"] = self.grad_evals
+
+    def _evaluate_train_sample(self) -> Evaluation:
+        """The model in eval mode on the run's fixed sample of training images (see `evaluate`)."""
+        return evaluate_split(self.model, self.train_sample, self.data.preprocess, self.eval_batch_size,
+                              acceleration=self.acceleration)
 
     def _track_best(self, row: dict[str, float]) -> None:
         if self.regularizer.patience is None or not row["val_loss"] < self.best_val_loss:
@@ -248,9 +263,10 @@ class Trainer:
         self.best_weights = copy.deepcopy(self.model.state_dict())
 
     def finish(self, train_seconds: float) -> Outcome:
-        """Close the run: restore early-stopping weights if any, score the test set once more."""
+        """Close the run: restore early-stopping weights if any, then score the returned model."""
         stopped_early = self.status == OK and self._patience_exhausted()
-        if self.best_weights is not None and self.status == OK:
+        restores = self.best_weights is not None and self.status == OK
+        if restores:
             self.model.load_state_dict(self.best_weights)
         test = evaluate(self.model, self.data, "test", self.eval_batch_size, keep_probabilities=True,
                         acceleration=self.acceleration)
@@ -262,8 +278,10 @@ class Trainer:
         return Outcome(
             status=self.status,
             history=self.history,
-            best_epoch=best_epoch(self.history),
+            best_val_acc_epoch=best_val_acc_epoch(self.history),
             stopped_early=stopped_early,
+            returned_epoch=self.best_state_epoch if restores else (self.epoch or None),
+            final=scores({"train_eval": self._evaluate_train_sample(), "val": val, "test": test}),
             test_probabilities=test.probabilities,
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             train_seconds=train_seconds,
@@ -274,7 +292,13 @@ class Trainer:
         )
 
 
-def best_epoch(history: list[dict[str, float]]) -> int | None:
-    """The validation-selected epoch: highest val accuracy, earliest on ties (never uses test)."""
+def scores(results: dict[str, Evaluation]) -> dict[str, float]:
+    """`<name>_loss` and `<name>_acc` of each named evaluation, as epoch rows and `Outcome.final` hold them."""
+    return {f"{name}_{metric}": value for name, result in results.items()
+            for metric, value in (("loss", result.loss), ("acc", result.accuracy))}
+
+
+def best_val_acc_epoch(history: list[dict[str, float]]) -> int | None:
+    """The epoch of the highest validation accuracy, earliest on ties (never uses test)."""
     finite = [row for row in history if math.isfinite(row["val_acc"])]
     return max(finite, key=lambda row: (row["val_acc"], -row["epoch"]))["epoch"] if finite else None

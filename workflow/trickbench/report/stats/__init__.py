@@ -1,0 +1,30 @@
+"""The statistics every comparison of the report goes through (scipy.stats and statsmodels).
+
+- `compare_to_reference`: each level against a reference level — paired t or Welch t, p-values
+  adjusted across the family (Holm; BH or Bonferroni selectable), intervals consistent with the
+  correction, `detectable`, minimum detectable effect and seeds needed from the same test.
+- `compare_contrasts`: chosen pairs of levels (level − reference), the same test, correction and
+  power — for arms compared among themselves rather than with one reference.
+- `difference_sentence`: a comparison row as the sentence the report prints.
+- `ChanceTest`, `failure_reasons`: which runs failed to train (status, or validation accuracy not
+  above chance), so that they stay out of every mean, effect and ranking.
+- `bootstrap_ranking`: factor spreads with stratified-bootstrap intervals and P(ranks first).
+- `interaction_anova`: two-way ANOVA with seeds as blocks and its minimum detectable interaction.
+- `mcnemar_exact`, `paired_bootstrap`: two predictors scored on the same test images.
+- `mean_ci`, `grouped_ci`: descriptive means with Student-t intervals.
+"""
+
+from trickbench.report.stats.anova import interaction_anova
+from trickbench.report.stats.compare import (CORRECTIONS, PAIRED, WELCH, TwoArmTest, compare_contrasts,
+                                             compare_to_reference, interval_alphas, two_arm_test)
+from trickbench.report.stats.failures import AT_CHANCE, ChanceTest, count_reasons, failure_reasons, level_failed
+from trickbench.report.stats.intervals import finite, grouped_ci, mean_ci
+from trickbench.report.stats.paired_images import mcnemar_exact, paired_bootstrap
+from trickbench.report.stats.power import MAX_SEEDS, POWER
+from trickbench.report.stats.ranking import bootstrap_ranking
+from trickbench.report.stats.wording import difference_sentence, interval_text, sample_size
+
+__all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "PAIRED", "POWER", "WELCH", "ChanceTest", "TwoArmTest",
+           "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",
+           "failure_reasons", "finite", "grouped_ci", "interaction_anova", "interval_alphas", "interval_text",
+           "level_failed", "mcnemar_exact", "mean_ci", "paired_bootstrap", "sample_size", "two_arm_test"]

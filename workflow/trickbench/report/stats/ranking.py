@@ -1,0 +1,69 @@
+"""How sure a factor ranking is: a stratified bootstrap of the spread of each factor's level means.
+
+A factor's spread is best − worst of its level means: how much the choice of that factor moves the
+metric. With three seeds per cell it is itself noisy, so the ranking carries, per factor, a
+percentile interval of the spread and the share of bootstrap resamples in which that factor ranks
+first.
+
+Resampling is stratified by cell (a cell is one combination of levels: one variant of an
+ablation, one combination of a full design): each resample draws, within every cell, as many runs
+as it has, with replacement (the stratified bootstrap rliable uses for few runs — Agarwal et al.
+2021). A run shared by several factors (the baseline of an ablation) is drawn once per resample
+and enters every factor it belongs to, so the factors' spreads keep their correlation. scipy's
+`bootstrap` resamples each sample independently too, but needs two or more runs per sample, which
+a one-seed cell does not have; this is the same resampling, written for cells of any size.
+
+The spread of noisy means is biased upward (a max minus a min), and a percentile interval does not
+correct that: read the interval as the spread's uncertainty, not as a bias-corrected estimate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RESAMPLES = 2000
+
+
+def bootstrap_ranking(long: pd.DataFrame, *, factor: str = "factor", level: str = "level", cell: str = "cell",
+                      run: str = "run_id", value: str = "value", resamples: int = RESAMPLES, confidence: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
+    """Per factor with ≥ 2 levels: levels, the observed spread of level means, its percentile
+    interval and `p_first`, the share of resamples in which its spread is the largest.
+
+    `long` has one row per (factor, run that speaks to it): the factor, the run's level of it, its
+    cell (the combination of all its levels), its id and its value. Ordered by observed spread."""
+    columns = ["factor", "levels", "spread", "spread_ci_low", "spread_ci_high", "p_first"]
+    runs = long.drop_duplicates(run)
+    cells = {name: part[value].to_numpy(dtype=float) for name, part in runs.groupby(cell, sort=False)}
+    names = list(cells)
+    index = {name: i for i, name in enumerate(names)}
+    rng = np.random.default_rng(seed)
+    observed = np.array([[cells[c].mean() for c in names]])
+    resampled = np.column_stack([rng.choice(cells[c], size=(resamples, len(cells[c]))).mean(axis=1) for c in names]) \
+        if names else np.empty((resamples, 0))
+    sizes = np.array([len(cells[c]) for c in names], dtype=float)
+    factors, observed_spreads, spreads = [], [], []
+    for name, part in long.groupby(factor, sort=False):
+        levels = [sorted({index[c] for c in rows[cell]}) for _, rows in part.groupby(level, sort=False)]
+        if len(levels) < 2:
+            continue
+        weights = np.zeros((len(names), len(levels)))
+        for j, members in enumerate(levels):
+            weights[members, j] = sizes[members] / sizes[members].sum()
+        factors.append((name, len(levels)))
+        observed_spreads.append(_spread(observed @ weights)[0])
+        spreads.append(_spread(resampled @ weights))
+    if not factors:
+        return pd.DataFrame(columns=columns)
+    spreads_ = np.column_stack(spreads)
+    first = np.bincount(spreads_.argmax(axis=1), minlength=len(factors)) / resamples
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(spreads_, [tail, 1 - tail], axis=0)
+    table = pd.DataFrame({"factor": [f for f, _ in factors], "levels": [n for _, n in factors], "spread": observed_spreads,
+                          "spread_ci_low": low, "spread_ci_high": high, "p_first": first}, columns=columns)
+    return table.sort_values("spread", ascending=False, ignore_index=True)
+
+
+def _spread(level_means: np.ndarray) -> np.ndarray:
+    return level_means.max(axis=1) - level_means.min(axis=1)
