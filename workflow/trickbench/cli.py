@@ -445,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--seed-groups", choices=["auto", "always", "never"], default="auto",
                       help="train runs that differ only in their seed as one batched seed group (auto: on a GPU)")
     add_execution_options(many)
+    add_plugin_dir_option(many)
 
     prepare = command("prepare-data", cmd_prepare_data,
                       "trickbench prepare-data --source cifar10 --download     fetch, verify, cache",
