@@ -18,4 +18,4 @@ rule claims:
     run:
         from trickbench.claims.scorecard import write_scorecard
 
-        write_scorecard("results/tables", output.scorecard, output.evidence, log[0])
+        write_scorecard("results/tables", config, output.scorecard, output.evidence, log[0])

@@ -390,15 +390,17 @@ def cmd_claims(args: argparse.Namespace) -> int:
     inconclusive, not run), its effect with the corrected interval and n, and what it rests on.
     Judged afresh from the tables under --tables (runs.csv, epochs.csv, the studies' tables), as
     the workflow's `claims` rule does; a claim whose runs are absent says which setting runs them
-    (workflow/presets/claims.yaml runs them all)."""
+    (workflow/presets/claims.yaml runs them all). The config (--configfile, as the workflow was
+    given it) says which runs failed to train: the data's chance level on validation."""
     from trickbench.claims import Results
     from trickbench.claims.scorecard import markdown, terminal, use_colour
     from trickbench.claims.verdicts import judge
+    from trickbench.report.grid import chance_test
 
     if not (args.tables / "runs.csv").is_file():
         raise DataError(f"no runs table under {args.tables}: run the workflow first, e.g. "
                         "snakemake --cores 2 --configfile workflow/presets/claims.yaml")
-    scorecard, _ = judge(Results(args.tables))
+    scorecard, _ = judge(Results(args.tables, chance_test(config_from(args))))
     print(markdown(scorecard) if args.markdown else terminal(scorecard, str(args.tables), colour=use_colour()), end="")
     return 0
 
@@ -496,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     claims = command("claims", cmd_claims,
                      "trickbench claims                                    the scorecard of results/tables",
                      "trickbench claims --markdown                         as the README's Markdown table",
-                     "trickbench claims --tables other/results/tables")
+                     "trickbench claims --tables other/results/tables",
+                     "trickbench claims --configfile config.yaml --configfile workflow/presets/claims.yaml")
+    add_config_options(claims)
     claims.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
     claims.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's scorecard)")
     report.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")

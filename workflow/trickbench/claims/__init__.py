@@ -27,6 +27,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from trickbench.report.stats import ChanceTest
+
 #: the phenomena the studies show (technique families are `trickbench.techniques.FAMILIES`)
 PHENOMENA = ("gap", "early stopping", "double descent", "ensembles", "checkpoint averaging",
              "initialization statistics", "babysitting", "mode connectivity", "calibration")
@@ -109,10 +111,13 @@ Measurement = Contrast | Reading | NotRun | Undecided
 
 
 class Results:
-    """The result tables of one folder, read lazily; None for a table that was not written."""
+    """The result tables of one folder, read lazily (None for a table that was not written), and the
+    report's test of a run that did not learn on those data (`report.grid.chance_test` of the config
+    that wrote them; None: only the status and missing scores fail a run)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, chance: ChanceTest | None = None):
         self.folder = Path(folder)
+        self.chance = chance
         self._tables: dict[str, pd.DataFrame | None] = {}
 
     def get(self, name: str) -> pd.DataFrame | None:
@@ -169,9 +174,11 @@ def load_all() -> dict[str, Claim]:
 
 
 def input_tables(config) -> list[str]:
-    """The tables the claims rule waits for: the grid's and every enabled study's (names, no .csv)."""
-    from trickbench.claims.adapter import extra_tables
+    """The tables the claims rule waits for: the grid's, every enabled study's and, in a tuned
+    design, the tuning trials and choices (names, no .csv)."""
     from trickbench.studies import enabled_studies
+    from trickbench.tuning import CHOICE_TABLE, TRIALS_TABLE, enabled
 
     studies = [table for study in enabled_studies(config) for table in study.tables]
-    return list(dict.fromkeys(["runs", "epochs", *studies, *extra_tables(config)]))
+    tuning = [TRIALS_TABLE, CHOICE_TABLE] if enabled(config) else []
+    return list(dict.fromkeys(["runs", "epochs", *studies, *tuning]))

@@ -2,11 +2,21 @@
 what is measured on them (accuracy of the validation-selected model, the generalization gap, how
 fast training gets somewhere).
 
+The runs are those the report's comparisons rest on (`collect.compared_runs`: in a tuned design
+each level at its own tuned learning rate, else at the config's). A run that failed to train
+(diverged, exploded, or not above chance on validation by the report's exact binomial test:
+`report.stats.failures`) is left out of its arm and counted; a level most of whose runs failed is
+*failed* (`level_failed`), and a claim on it is undecided, as the report treats it.
+
 Two levels are compared where everything else is equal: among the runs of each level, only the
 configurations (the other factors, data, model, budget) that both levels were run with — in an
 ablation the baseline and the variant, in a full design every cell. Runs that share a
 configuration and a seed are paired; where no configuration has both levels, the levels' runs are
 compared as they are (averaged over the other factors) with Welch's test, and the claim says so.
+
+Training accuracy and loss are measured in eval mode on the run's fixed training sample
+(`train_eval_*`), like validation: the running training-mode numbers have dropout and
+augmentation on, which would make a regularizer look like it closes the gap by itself.
 """
 
 from __future__ import annotations
@@ -20,10 +30,13 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import Contrast, NotRun, Undecided
-from trickbench.claims.adapter import SELECTED_TEST_ACC, failed, train_curve_column
+from trickbench.report.findings import SELECT_ON
+from trickbench.report.stats import ChanceTest, count_reasons, failure_reasons, level_failed
 
 #: what defines a run's configuration besides the factor compared
 SETTING_COLUMNS = ("data", "model", "epochs", "batch_size")
+#: test accuracy of the model chosen on validation (at the run's best_val_acc_epoch)
+SELECTED_TEST_ACC = "best_test_acc"
 
 
 def technique_of(label: str) -> str:
@@ -55,25 +68,33 @@ class Arms:
     notes: tuple[str, ...]
 
 
-def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, needs: str) -> Arms | NotRun | Undecided:
+def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, needs: str,
+               chance: ChanceTest | None) -> Arms | NotRun | Undecided:
     """The arms of `family`=`higher` (the level the claim predicts higher) and `family`=`lower`
-    among the grid's runs that trained, matched on everything else."""
+    among the compared runs (`collect.compared_runs`) that trained, matched on everything else."""
+    from trickbench.collect import compared_runs
+
     if runs is None or runs.empty:
         return NotRun(f"no grid runs (results/tables/runs.csv); {needs}")
-    labels = {name: level_label(runs, family, name) for name in (higher, lower)}
+    compared = compared_runs(runs)
+    labels = {name: level_label(compared, family, name) for name in (higher, lower)}
     missing = [name for name, label in labels.items() if label is None]
     if missing:
+        if all(level_label(runs, family, name) is not None for name in missing):
+            return Undecided(f"no tuned run with {family} {' or '.join(missing)}: it failed to tune (tuning.csv)")
         return NotRun(f"no run with {family} {' or '.join(missing)}; {needs}")
+    reasons = failure_reasons(compared, SELECT_ON, chance)
     arms, notes = {}, []
     for name, label in labels.items():
-        level = runs[runs[family].astype(str) == label]
-        bad = failed(level)
-        if bad.all():
-            return Undecided(f"every run with {family}={label} failed to train ({describe_failures(level)}): "
-                             "there is nothing to compare")
-        if bad.any():
-            notes.append(f"{int(bad.sum())} of {len(level)} runs with {family}={label} failed to train and are left out")
-        arms[name] = level[~bad]
+        mine = compared[family].astype(str) == label
+        failed = reasons[mine]
+        counted = count_reasons(failed)
+        if level_failed(int((failed != "").sum()), int(mine.sum())):
+            return Undecided(f"{family}={label} failed to train ({counted} of {int(mine.sum())} runs): there is "
+                             "nothing to compare")
+        if counted:
+            notes.append(f"{counted} of {int(mine.sum())} runs with {family}={label} left out (failed to train)")
+        arms[name] = compared[mine & (reasons == "")]
     return matched(arms[higher], arms[lower], family, (labels[higher], labels[lower]), notes)
 
 
@@ -104,14 +125,6 @@ def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tupl
     units = tuple(f"seed {seed}" if len(shared) == 1 else f"configuration {ordered.index(unit.rsplit('|', 1)[0]) + 1}, seed {seed}"
                   for unit, seed in zip(a["_unit"], a["seed"]))
     return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), True, units, labels, tuple(notes))
-
-
-def describe_failures(runs: pd.DataFrame) -> str:
-    """'3 diverged' or '2 ok but at chance, 1 exploded'."""
-    statuses = runs["status"].where(runs["status"] != "ok", "ok but at chance") if "status" in runs else None
-    if statuses is None:
-        return f"{len(runs)} failed"
-    return ", ".join(f"{n} {status}" for status, n in statuses.value_counts().items())
 
 
 def contrast(arms: Arms, value: Callable[[pd.DataFrame], pd.Series], notes: tuple[str, ...] = ()) -> Contrast | Undecided:
@@ -160,10 +173,11 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
     higher − lower = ln(speedup), speedup = epochs(slower) / epochs(faster). The target is the source's accuracy where every run
     of both arms reaches it, else the highest accuracy every run reaches — the same for every run.
 
-    `metric` 'train' reads the training accuracy (eval mode when recorded), 'val' the validation's."""
+    `metric` 'train' reads the training accuracy (eval mode, the fixed training sample), 'val' the
+    validation's."""
     if epochs is None or epochs.empty:
         return NotRun("no epochs table (results/tables/epochs.csv)")
-    column, eval_mode = train_curve_column(epochs, "acc") if metric == "train" else ("val_acc", True)
+    column = "train_eval_acc" if metric == "train" else "val_acc"
     runs = pd.concat([arms.higher, arms.lower])
     by_run = curves(epochs, runs["run_id"], column)
     if set(runs["run_id"]) - set(by_run):
@@ -178,36 +192,28 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
     else:
         note = (f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached "
                 f"(not every run reached the source's {100 * stated_target:.0f} %)")
-    notes = (note,) + (() if eval_mode else ("training-mode running accuracy: no eval-mode column yet",))
     value = lambda frame: frame["run_id"].map(lambda r: math.log(epochs_to_reach(by_run[r], target)))
-    return contrast(arms, value, notes)
+    return contrast(arms, value, (note,))
 
 
-def final_gap(arms: Arms, epochs: pd.DataFrame | None) -> Contrast | Undecided | NotRun:
-    """Values training − validation accuracy (the gap) in points at each run's last epoch: with the
-    unregularized level as `higher`, higher − lower is how much the regularizer narrows the gap.
-    Training accuracy in eval mode when recorded."""
-    from trickbench.claims.adapter import TRAIN_MODE_NOTE
-
-    if epochs is None or epochs.empty:
-        return NotRun("no epochs table (results/tables/epochs.csv)")
-    column, eval_mode = train_curve_column(epochs, "acc")
-    runs = pd.concat([arms.higher, arms.lower])
-    last = epochs[epochs["run_id"].isin(set(runs["run_id"]))].sort_values("epoch").groupby("run_id").last()
-    gap = 100 * (last[column] - last["val_acc"])
-    return contrast(arms, lambda frame: frame["run_id"].map(gap), () if eval_mode else (TRAIN_MODE_NOTE,))
+def final_gap(arms: Arms) -> Contrast | Undecided:
+    """Values training − validation accuracy (the gap) in points of the model each run returns,
+    training accuracy in eval mode on the run's fixed training sample: with the unregularized level
+    as `higher`, higher − lower is how much the regularizer narrows the gap."""
+    gap = lambda frame: 100 * (pd.to_numeric(frame["final_train_eval_acc"], errors="coerce")
+                               - pd.to_numeric(frame["final_val_acc"], errors="coerce"))
+    return contrast(arms, gap)
 
 
 def early_training_loss(arms: Arms, epochs: pd.DataFrame | None, fraction: float,
                         notes: tuple[str, ...] = ()) -> Contrast | Undecided | NotRun:
     """Values training loss at the epoch ⌈fraction·T⌉ of a T-epoch run: with the slower level as
-    `higher`, higher − lower is how much lower the faster level's loss is early on (eval mode when
-    recorded)."""
+    `higher`, higher − lower is how much lower the faster level's loss is early on (eval mode, the
+    fixed training sample)."""
     if epochs is None or epochs.empty:
         return NotRun("no epochs table (results/tables/epochs.csv)")
-    column, eval_mode = train_curve_column(epochs, "loss")
     runs = pd.concat([arms.higher, arms.lower])
-    by_run = curves(epochs, runs["run_id"], column)
+    by_run = curves(epochs, runs["run_id"], "train_eval_loss")
 
     def loss(run_id: str) -> float:
         curve = by_run.get(run_id)
@@ -216,5 +222,4 @@ def early_training_loss(arms: Arms, epochs: pd.DataFrame | None, fraction: float
         epoch = max(1, math.ceil(fraction * curve.index.max()))
         return float(curve.get(epoch, math.nan))
 
-    notes += () if eval_mode else ("training-mode running loss: no eval-mode column yet",)
     return contrast(arms, lambda frame: frame["run_id"].map(loss), notes)

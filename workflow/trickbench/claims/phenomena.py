@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
-from trickbench.claims import adapter
 from trickbench.claims.measures import technique_of
+from trickbench.report.findings import SELECT_ON
+from trickbench.report.stats import failure_reasons
 
 
 def study_needs(study: str, detail: str = "") -> str:
@@ -118,15 +119,17 @@ def large_init_tanh_saturates(results: Results):
 
 # -- early stopping ------------------------------------------------------------------------------
 @claim("early_stopping_improves_generalization",
-       statement="Stopping training when the validation error starts to rise, and keeping the weights of the best "
-                 "validation epoch, gives a network that generalizes better than the one at the end of training.",
+       statement="Stopping training when the validation error starts to rise gives a network that generalizes better "
+                 "than training on to the end.",
        source="Prechelt 1998, Early Stopping — But When?, §1-2",
-       quantity="test accuracy of the early-stopped network (patience on validation loss) − the last epoch's, "
-                "unregularized level, points",
+       quantity="test accuracy of the run trained for the epochs early stopping (patience on validation loss) trained, "
+                "its schedule planned to anneal by then − the full run's last epoch, unregularized level, points",
        needs=study_needs("early_stopping", "with none among studies.early_stopping.regularizers"),
        rule=Difference(unit="points"),
        phenomenon="early stopping", evidence=("early_stopping_test",))
 def early_stopping_improves_generalization(results: Results):
+    """The study's second round, not the restored weights: those come from the middle of a schedule
+    whose rate is still high, so restored-vs-last compares stopping *and* not annealing."""
     table = study_table(results, "early_stopping", "early_stopping")
     if isinstance(table, NotRun):
         return table
@@ -134,9 +137,10 @@ def early_stopping_improves_generalization(results: Results):
     if rows.empty:
         return NotRun("the early-stopping study has no unregularized level; add none to "
                       "studies.early_stopping.regularizers")
-    stopped, last, note = adapter.early_stopping_contrast(rows)
-    return paired_by_seed(100 * by_seed(rows, stopped), 100 * by_seed(rows, last), ("early-stopped", "last epoch"),
-                          (note,))
+    stops = by_seed(rows, "stop_epoch")
+    return paired_by_seed(100 * by_seed(rows, "test_acc_planned"), 100 * by_seed(rows, "test_acc_last"),
+                          ("schedule planned for the stop", "last epoch"),
+                          (f"stopped after {int(stops.min())}–{int(stops.max())} of {int(rows['epochs'].max())} epochs",))
 
 
 # -- double descent ------------------------------------------------------------------------------
@@ -191,14 +195,16 @@ def ensemble_beats_single_model(results: Results):
     table = study_table(results, "ensembles", "ensembles")
     if isinstance(table, NotRun):
         return table
-    curve = table[(table["kind"] == "ensemble") & (table["metric"] == "accuracy")]
+    curve = table[(table["kind"] == "ensemble") & (table["metric"] == "accuracy") & (table["scaling"] == "raw")]
     runs = results.get("runs")
     if curve.empty or runs is None or runs.empty:
         return Undecided("no ensemble member finished")
     size = int(curve["k"].max())
     ensemble = 100 * float(curve.loc[curve["k"] == size, "value"].iloc[0])
-    members = runs[(runs["varies"] == "baseline") & (runs["seed"] < size) & (runs["status"] == "ok")]
-    members = members.drop_duplicates("seed").sort_values("seed")
+    # the members are the baseline at the config's rates (role grid), not its tuned runs
+    at_config_rates = runs["role"].astype(str).str.split("+").map(lambda roles: "grid" in roles)
+    members = runs[at_config_rates & (runs["varies"] == "baseline") & (runs["seed"] < size) & (runs["status"] == "ok")]
+    members = members.sort_values("seed")
     if len(members) < 2:
         return NotRun(f"the ensemble's members (the baseline's seeds 0…{size - 1}) are not in runs.csv; set "
                       f"design.seeds to include them")
@@ -218,7 +224,7 @@ def ensemble_beats_single_model(results: Results):
        source="Izmailov et al. 2018, Averaging Weights Leads to Wider Optima and Better Generalization, abstract "
               "and §5",
        quantity="test accuracy of the SWA weights − the final weights at the last epoch, same run, points",
-       needs=study_needs("checkpoint_averaging", "with a constant studies.checkpoint_averaging.swa_lr"),
+       needs=study_needs("checkpoint_averaging"),
        rule=Difference(unit="points"),
        phenomenon="checkpoint averaging", evidence=("weight_averaging",))
 def swa_improves_generalization(results: Results):
@@ -253,7 +259,10 @@ def temperature_scaling_fixes_calibration(results: Results):
     if not {"test_ece", "test_ece_temperature_scaled"} <= set(runs):
         return NotRun("runs.csv has no test_ece / test_ece_temperature_scaled (tables of an older trickbench): "
                       "set design.seeds and run the workflow again")
-    baseline = runs[(runs["varies"] == "baseline") & ~adapter.failed(runs)]
+    from trickbench.collect import compared_runs
+
+    runs = compared_runs(runs)
+    baseline = runs[(runs["varies"] == "baseline") & (failure_reasons(runs, SELECT_ON, results.chance) == "")]
     if baseline.empty:
         return Undecided("no baseline run finished")
     return paired_by_seed(100 * by_seed(baseline, "test_ece"), 100 * by_seed(baseline, "test_ece_temperature_scaled"),

@@ -17,21 +17,23 @@ import pandas as pd
 
 from trickbench.atomic import atomic_path
 from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, VERDICTS, Results
-from trickbench.claims.adapter import ALPHA
+from trickbench.claims.verdicts import ALPHA
 
 log = logging.getLogger("trickbench.claims")
 
 TABLE, EVIDENCE = "claims", "claims_evidence"
 
 
-def write_scorecard(tables: str | Path, scorecard_csv: str | Path, evidence_csv: str | Path,
-                    log_path: str | Path | None = None) -> pd.DataFrame:
-    """The workflow's step: judge every claim from the tables in `tables`, write both tables atomically."""
+def write_scorecard(tables: str | Path, config: Mapping[str, Any], scorecard_csv: str | Path,
+                    evidence_csv: str | Path, log_path: str | Path | None = None) -> pd.DataFrame:
+    """The workflow's step: judge every claim from the tables in `tables` (failed runs by the
+    config's chance test, as the report), write both tables atomically."""
     from trickbench.claims.verdicts import judge
     from trickbench.logs import logging_to
+    from trickbench.report.grid import chance_test
 
     with logging_to(log_path) if log_path else nullcontext():
-        scorecard, evidence = judge(Results(tables))
+        scorecard, evidence = judge(Results(tables, chance_test(config)))
         for frame, target in ((scorecard, scorecard_csv), (evidence, evidence_csv)):
             with atomic_path(target) as tmp:
                 frame.to_csv(tmp, index=False)
@@ -102,8 +104,9 @@ def method_line(scorecard: pd.DataFrame) -> str:
     return (f"Verdicts over seeds: t test (paired where runs share a seed, else Welch), Holm across the scorecard's "
             f"{tests} test{'s' if tests != 1 else ''} (family-wise α = {ALPHA:g}); each interval at its test's Holm "
             "level, so it excludes 0 exactly when the test rejects. Reproduced: the interval lies above 0 and not "
-            "below the size the source states; not reproduced: it lies below 0 or below that size. Single "
-            "measurements (no seeds) are judged by their stated thresholds.")
+            "below the size the source states; not reproduced: it lies below 0 or below that size. Runs that failed "
+            "to train (diverged, exploded, not above chance on validation) are left out, as in the report; in a tuned "
+            "design the tuned runs are compared. Single measurements (no seeds) are judged by their stated thresholds.")
 
 
 # -- the terminal ------------------------------------------------------------------------------

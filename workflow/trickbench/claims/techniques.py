@@ -1,15 +1,26 @@
 """Claims about the technique families, tested on the factor grid (runs.csv, epochs.csv) — and one
-on the tuning trials. Each compares two levels of one factor (`measures.level_arms`)."""
+on the tuning trials (tuning_trials.csv of `design.tuning`). Each compares two levels of one factor
+(`measures.level_arms`), on the runs the report compares: each level at its own tuned learning rate
+where the design was tuned, else at the config's rates — and says which."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 
+import numpy as np
+import pandas as pd
+
 from trickbench.claims import Difference, NotRun, Reading, Results, Threshold, Undecided, claim
-from trickbench.claims import adapter
 from trickbench.claims.measures import (contrast, early_training_loss, final_gap, level_arms, selected_test_accuracy,
                                         speedup, technique_of)
+from trickbench.techniques import FAMILIES
+from trickbench.tuning import TRIALS_TABLE
+
+TUNING_SETTING = "design.tuning.enabled: true (each level's learning rate tuned on validation; workflow/presets/tuned.yaml)"
+TUNED_NOTE = "each level at its own learning rate, tuned on validation (design.tuning); tuned runs only"
+UNTUNED_NOTE = ("both levels at the config's learning rates, not tuned: the rate may suit one level more; set "
+                + TUNING_SETTING)
 
 
 def factor_needs(family: str, *levels: str) -> str:
@@ -19,10 +30,12 @@ def factor_needs(family: str, *levels: str) -> str:
 def compare_levels(results: Results, family: str, higher: str, lower: str):
     """The runs of `family`=`higher` (predicted higher on the claim's quantity) and of `lower`,
     saying how their learning rates were chosen."""
-    arms = level_arms(results.get("runs"), family, higher, lower, factor_needs(family, higher, lower))
+    runs = results.get("runs")
+    arms = level_arms(runs, family, higher, lower, factor_needs(family, higher, lower), results.chance)
     if isinstance(arms, (NotRun, Undecided)):
         return arms
-    return dataclasses.replace(arms, notes=arms.notes + (adapter.learning_rate_note(results.get(adapter.TUNING_TABLE)),))
+    tuned = runs["role"].astype(str).str.split("+").map(lambda roles: "tuned" in roles).any()
+    return dataclasses.replace(arms, notes=arms.notes + (TUNED_NOTE if tuned else UNTUNED_NOTE,))
 
 
 def on_arms(arms, measure):
@@ -37,8 +50,8 @@ def on_arms(arms, measure):
                  "equivalent network with tanh neurons.",
        source="Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs, §3.1 and Figure 1; "
               "cs231n, Activation functions",
-       quantity="speedup: epochs tanh needs to reach a training accuracy ÷ epochs ReLU needs (linear between epoch "
-                "ends); the paper's 75 % where every run reaches it, else the highest every run reaches; per seed, "
+       quantity="speedup: epochs tanh needs to reach a training accuracy (eval mode, the run's fixed training "
+                "sample) ÷ epochs ReLU needs (linear between epoch ends); the paper's 75 % where every run reaches it, else the highest every run reaches; per seed, "
                 "geometric mean",
        needs=factor_needs("activation", "relu", "tanh"),
        rule=Difference(unit="×", asserted=6.0, ratio=True),
@@ -67,10 +80,12 @@ def batch_norm_trains_faster(results: Results):
 USABLE_SHARE = 0.9
 
 
-def largest_usable_lr(trials) -> float:
-    """The largest learning rate whose validation accuracy (mean over its trials) is at least
-    USABLE_SHARE of the level's best."""
-    curve = trials.groupby("lr")["val_acc"].mean()
+def largest_usable_lr(trials: pd.DataFrame) -> float:
+    """The largest learning rate whose validation accuracy (mean over its trials; a trial that did
+    not train — diverged, exploded, at chance — counts as unusable) is at least USABLE_SHARE of the
+    level's best."""
+    accuracy = trials["val_acc"].astype(float).where(trials["trained"].astype(bool), -math.inf)
+    curve = accuracy.groupby(trials["lr"]).mean()
     return float(curve[curve >= USABLE_SHARE * curve.max()].index.max())
 
 
@@ -79,36 +94,46 @@ def largest_usable_lr(trials) -> float:
                  "train at 5 and 30 times the initial learning rate).",
        source="Ioffe & Szegedy 2015, Batch Normalization, abstract, §3.3 and §4.2.1",
        quantity="ratio of the largest learning rate at which each level keeps 90 % of its best validation accuracy, "
-                "batch norm ÷ none, over the tuning trials",
-       needs=f"set {adapter.TUNING_SETTING}, with norm: [batch, none] among the factors",
+                "batch norm ÷ none, over the tuning trials of configurations that differ only in norm (geometric "
+                "mean over such configurations)",
+       needs=f"set {TUNING_SETTING}, with norm: [none, batch] among the factors",
        rule=Threshold(unit="×", reproduced=(5.0, math.inf), refuted=(0.0, 1.0)),
-       family="norm", evidence=(adapter.TUNING_FIGURE,))
+       family="norm", evidence=("tuning_sensitivity",))
 def batch_norm_allows_higher_learning_rates(results: Results):
-    trials = adapter.tuning_sensitivity(results.get(adapter.TUNING_TABLE))
-    if trials is None:
-        return NotRun(f"no tuning trials; set {adapter.TUNING_SETTING}, with norm: [batch, none] among the factors")
-    norm = trials[trials["factor"] == "norm"]
-    levels = {name: norm[norm["level"].astype(str).map(technique_of) == name] for name in ("batch", "none")}
-    if any(part.empty for part in levels.values()):
-        return NotRun("the tuning trials have no norm level batch or none; set design.factors.norm to include both")
-    usable = {name: largest_usable_lr(part) for name, part in levels.items()}
-    return Reading(usable["batch"] / usable["none"],
-                   f"{len(levels['batch'])} + {len(levels['none'])} tuning trials",
-                   values={f"largest usable lr, norm={name}": lr for name, lr in usable.items()})
+    trials = results.get(TRIALS_TABLE)
+    if trials is None or trials.empty:
+        return NotRun(f"no tuning trials; set {TUNING_SETTING}, with norm: [none, batch] among the factors")
+    norm = trials["norm"].astype(str).map(technique_of)
+    others = [family for family in FAMILIES if family != "norm"]
+    found = []  # per configuration with both levels: {level: largest usable lr}
+    for _, cell in trials.groupby(others, sort=False):
+        levels = {name: cell[norm[cell.index] == name] for name in ("batch", "none")}
+        if not any(part.empty for part in levels.values()):
+            found.append({name: largest_usable_lr(part) for name, part in levels.items()})
+    if not found:
+        return NotRun("no tuning trials of norm batch and none with everything else equal; set "
+                      "design.factors.norm to include both")
+    ratios = [usable["batch"] / usable["none"] for usable in found]
+    values = {f"largest usable lr, norm={name}" + (f", configuration {i}" if len(found) > 1 else ""): lr
+              for i, usable in enumerate(found, 1) for name, lr in usable.items()}
+    per_level = int(trials.groupby("cell").size().min())
+    return Reading(float(np.exp(np.mean(np.log(ratios)))),
+                   f"{len(found)} configuration(s) differing only in norm, {per_level} tuning trials per level",
+                   values=values)
 
 
 # -- regularizer ---------------------------------------------------------------------------------
 @claim("dropout_reduces_overfitting",
        statement="Dropout significantly reduces overfitting.",
        source="Srivastava et al. 2014, Dropout, JMLR, abstract and §7.1",
-       quantity="generalization gap (training − validation accuracy at the last epoch, training accuracy in eval "
-                "mode where recorded): without dropout − with dropout, points",
+       quantity="generalization gap of the returned model (training accuracy in eval mode on the run's fixed "
+                "training sample − validation accuracy): without dropout − with dropout, points",
        needs=factor_needs("regularizer", "dropout", "none"),
        rule=Difference(unit="points"),
        family="regularizer", phenomenon="gap", evidence=("generalization_gap",))
 def dropout_reduces_overfitting(results: Results):
     return on_arms(compare_levels(results, "regularizer", "none", "dropout"),
-                   lambda arms: final_gap(arms, results.get("epochs")))
+                   final_gap)
 
 
 @claim("dropout_improves_test_accuracy",
@@ -128,14 +153,14 @@ def dropout_improves_test_accuracy(results: Results):
                  "the dataset using label-preserving transformations (random crops and horizontal reflections); "
                  "without it the network suffers from substantial overfitting.",
        source="Krizhevsky, Sutskever & Hinton 2012, §4.1; cs231n, Data augmentation",
-       quantity="generalization gap (training − validation accuracy at the last epoch, training accuracy in eval "
-                "mode where recorded): without − with augmentation, points",
+       quantity="generalization gap of the returned model (training accuracy in eval mode on the run's fixed "
+                "training sample − validation accuracy): without − with augmentation, points",
        needs=factor_needs("regularizer", "augment", "none"),
        rule=Difference(unit="points"),
        family="regularizer", phenomenon="gap", evidence=("generalization_gap",))
 def augmentation_reduces_overfitting(results: Results):
     return on_arms(compare_levels(results, "regularizer", "none", "augment"),
-                   lambda arms: final_gap(arms, results.get("epochs")))
+                   final_gap)
 
 
 # -- optimizer -----------------------------------------------------------------------------------
@@ -155,8 +180,8 @@ def sgd_generalizes_better_than_adam(results: Results):
 @claim("adam_faster_initial_progress",
        statement="Adaptive methods often display faster initial progress on the training set.",
        source="Wilson et al. 2017, §1 and §5; Kingma & Ba 2015, Adam, §6",
-       quantity="training loss after the first quarter of the epochs, momentum SGD − Adam, nats (training loss in "
-                "eval mode where recorded)",
+       quantity="training loss (eval mode, the run's fixed training sample) after the first quarter of the "
+                "epochs, momentum SGD − Adam, nats",
        needs=factor_needs("optimizer", "adam", "momentum"),
        rule=Difference(unit="nats"),
        family="optimizer", evidence=("learning_curves",))
@@ -184,8 +209,8 @@ def step_decay_beats_constant_rate(results: Results):
        statement="Convergence is usually faster if the average of each input variable over the training set is "
                  "close to zero, and if the inputs are scaled so that their covariances are about the same.",
        source="LeCun, Bottou, Orr & Müller 1998, Efficient BackProp, §4.3",
-       quantity="speedup: epochs with raw [0, 1] pixels to reach a training accuracy ÷ epochs with per-channel "
-                "standardized inputs (the highest accuracy every run reaches); per seed, geometric mean",
+       quantity="speedup: epochs with raw [0, 1] pixels to reach a training accuracy (eval mode, the run's fixed "
+                "training sample) ÷ epochs with per-channel standardized inputs (the highest accuracy every run reaches); per seed, geometric mean",
        needs=factor_needs("preprocessing", "standardize", "none"),
        rule=Difference(unit="×", ratio=True),
        family="preprocessing", evidence=("learning_curves",))
