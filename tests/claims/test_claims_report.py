@@ -53,7 +53,8 @@ def report(tmp_path_factory) -> tuple[pd.DataFrame, ScorecardPage]:
     config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2],
                                        "factors": {"activation": ["relu", "tanh"], "regularizer": ["none", "dropout"]}})
     write_tables(folder / "tables", config, effects={("regularizer", "dropout"): 5.0}, noise=0.2)
-    scorecard = write_scorecard(folder / "tables", folder / "tables/claims.csv", folder / "tables/claims_evidence.csv")
+    scorecard = write_scorecard(folder / "tables", config, folder / "tables/claims.csv",
+                                folder / "tables/claims_evidence.csv")
     html = render_report(folder / "tables", config, folder).read_text()
     return scorecard, ScorecardPage(html)
 

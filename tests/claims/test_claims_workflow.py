@@ -57,8 +57,9 @@ def test_every_claim_is_judged_from_the_tables(judged: Path):
 
 
 def test_the_command_prints_the_same_verdicts(judged: Path):
-    result = subprocess.run([sys.executable, "-m", "trickbench", "claims", "--tables", "results/tables"], cwd=judged,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "trickbench", "claims", "--tables", "results/tables", "--configfile",
+                             "config.yaml", "--configfile", "workflow/presets/smoke.yaml", "--configfile", "tiny.yaml"],
+                            cwd=judged, capture_output=True, text=True, check=True)
     scorecard = pd.read_csv(judged / "results/tables/claims.csv")
     counts = scorecard["verdict"].value_counts()
     assert f"{int(counts.get('not run', 0))} not run" in result.stdout.splitlines()[0]
