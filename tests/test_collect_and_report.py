@@ -45,6 +45,16 @@ def test_collect_skips_and_names_runs_without_a_valid_summary(results):
     assert sorted(tables.runs["run_id"]) == sorted(s.run_id for s in specs)
 
 
+def test_a_run_listed_twice_is_one_row(results):
+    """A tuned run whose chosen rate is the configured one is the grid's run too (role grid+tuned):
+    the workflow lists its folder twice, the tables hold it once."""
+    root, config, specs, _ = results
+    folders = [root / "runs" / spec.run_id for spec in specs]
+    tables = collect(folders + folders[:1], baseline_labels(config))
+    assert sorted(tables.runs["run_id"]) == sorted(s.run_id for s in specs)
+    assert len(tables.epochs) == 2 * len(specs)
+
+
 def test_run_rows_carry_factor_labels_metrics_and_provenance(results):
     root, _, specs, _ = results
     runs = pd.read_csv(root / "tables" / "runs.csv")

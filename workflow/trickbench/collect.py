@@ -108,9 +108,10 @@ def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None,
             roles: Mapping[str, RunRole] | None = None) -> Tables:
     """One row per run with a valid summary; every other run folder is skipped with its reason
     (a result is only what a run finished writing: its summary is written last, atomically).
-    `roles` (run id → RunRole) says what each run is for; a run it does not list is a grid run."""
+    `roles` (run id → RunRole) says what each run is for; a run it does not list is a grid run.
+    A folder listed twice (a tuned run that is also the grid's: role grid+tuned) is one row."""
     rows, epoch_rows, skipped = [], [], {}
-    for run_dir in map(Path, run_dirs):
+    for run_dir in dict.fromkeys(map(Path, run_dirs)):
         try:
             summary = load_summary(run_dir)
             row = run_row(summary, baseline, (roles or {}).get(summary["run_id"]))
