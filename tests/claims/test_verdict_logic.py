@@ -171,7 +171,8 @@ def swa_scenario(case: str, folder: Path) -> Path:
         return write(folder)
     rows = [{"epoch": epoch, "weights": weights, "seed": seed, "run_id": f"r{seed}",
              "test_acc": 0.40 + (d / 100 if weights == "SWA" and epoch == 2 else 0.0)}
-            for epoch in (1, 2) for weights in ("final weights", "EMA", "SWA") for seed, d in zip(SEEDS, PER_CASE[case])]
+            for epoch in (1, 2) for weights in ("final weights (plain schedule)", "EMA (plain schedule)", "SWA")
+            for seed, d in zip(SEEDS, PER_CASE[case])]
     return write(folder, checkpoint_averaging=pd.DataFrame(rows))
 
 

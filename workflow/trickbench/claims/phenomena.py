@@ -223,7 +223,8 @@ def ensemble_beats_single_model(results: Results):
                  "cyclical learning rate — leads to better generalization than conventional training.",
        source="Izmailov et al. 2018, Averaging Weights Leads to Wider Optima and Better Generalization, abstract "
               "and §5",
-       quantity="test accuracy of the SWA weights − the final weights at the last epoch, same run, points",
+       quantity="test accuracy of the SWA weights − the final weights of the same seed's plain schedule, each at its "
+                "run's last epoch, points",
        needs=study_needs("checkpoint_averaging"),
        rule=Difference(unit="points"),
        phenomenon="checkpoint averaging", evidence=("weight_averaging",))
@@ -233,12 +234,14 @@ def swa_improves_generalization(results: Results):
         return table
     if table.empty:
         return Undecided("no run of the checkpoint-averaging study finished")
+    from trickbench.studies.checkpoint_averaging import FINAL_WEIGHTS, SWA
+
     last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
-    weights = {name: last[last["weights"] == name] for name in ("SWA", "final weights")}
-    if weights["SWA"].empty:
+    weights = {name: last[last["weights"] == name] for name in (SWA, FINAL_WEIGHTS)}
+    if weights[SWA].empty:
         return Undecided("the study recorded no SWA weights")
-    return paired_by_seed(100 * by_seed(weights["SWA"], "test_acc"), 100 * by_seed(weights["final weights"], "test_acc"),
-                          ("SWA", "final weights"))
+    return paired_by_seed(100 * by_seed(weights[SWA], "test_acc"), 100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"),
+                          (SWA, FINAL_WEIGHTS))
 
 
 # -- calibration ---------------------------------------------------------------------------------
