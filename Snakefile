@@ -24,6 +24,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/tuning.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -273,6 +273,21 @@ def test_minimum_detectable_effect_and_seeds_needed_match_solve_power():
     assert even.seeds_needed(0.05) == math.ceil(needed) == 64  # Cohen 1988, Table 2.4.1: d = 0.5 → 64
 
 
+def test_seeds_needed_against_a_stated_size_is_the_t_test_of_that_null():
+    # H0: δ = b is decided by (diff − b)/se: statsmodels' power at the standardized distance (diff − b)/sd
+    rng = np.random.default_rng(5)
+    base, other = rng.normal(40, 2, 6), rng.normal(43, 2, 6)
+    paired = two_arm_test(other, base, range(6), range(6))
+    sd = np.std(other - base, ddof=1)
+    for boundary in (1.0, 6.0, -2.0):
+        n = TTestPower().solve_power(effect_size=abs(paired.diff - boundary) / sd, nobs=None, alpha=0.01, power=0.8)
+        assert paired.seeds_needed(0.01, boundary=boundary) == math.ceil(n)
+    even = two_arm_test([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])  # σ = 1, diff 0.5: 1.0 from a stated size of 1.5
+    n = TTestIndPower().solve_power(effect_size=1.0, nobs1=None, alpha=0.05, power=0.8)
+    assert even.seeds_needed(0.05, boundary=1.5) == math.ceil(n) == 17  # Cohen 1988, Table 2.4.1: d = 1 → 17
+    assert paired.seeds_needed(0.05, boundary=paired.diff) == math.inf  # no distance to tell
+
+
 def test_seeds_needed_for_a_large_welch_difference_follows_the_welch_df():
     # baseline sd 2.12, other 0.15: Welch's df ≈ 2 at n = 3; the pooled t's df = 4 would claim fewer seeds
     welch = two_arm_test(OTHER, BASE)

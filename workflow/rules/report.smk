@@ -34,6 +34,7 @@ for fig in FIGURES:
 rule report_html:
     input:
         tables="results/tables/runs.csv",
+        claims="results/tables/claims.csv",  # the scorecard that opens the page
         figures=[f"reports/figures/{fig.name}.png" for fig in FIGURES],
     output:
         "reports/report.html",

@@ -36,6 +36,7 @@ EPILOG = """examples:
   trickbench prepare-data --source cifar10 --download   fetch, verify and cache the full CIFAR-10
   trickbench techniques optimizer                  every optimizer, its parameters and reference
   trickbench report                                re-draw figures and report from results/tables
+  trickbench claims                                the lecture's claims: reproduced, not reproduced, ...
   snakemake --cores 2                              the whole workflow (see README.md)
 
 `trickbench COMMAND --help` says more about each command."""
@@ -382,6 +383,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    """Print the scorecard of the lecture's and the papers' claims, judged from the result tables.
+
+    Each claim — as its source states it — with its verdict (reproduced, not reproduced,
+    inconclusive, not run), its effect with the corrected interval and n, and what it rests on.
+    Judged afresh from the tables under --tables (runs.csv, epochs.csv, the studies' tables), as
+    the workflow's `claims` rule does; a claim whose runs are absent says which setting runs them
+    (workflow/presets/claims.yaml runs them all). The config (--configfile, as the workflow was
+    given it) says which runs failed to train: the data's chance level on validation."""
+    from trickbench.claims import Results
+    from trickbench.claims.scorecard import markdown, terminal, use_colour
+    from trickbench.claims.verdicts import judge
+    from trickbench.report.grid import chance_test
+
+    if not (args.tables / "runs.csv").is_file():
+        raise DataError(f"no runs table under {args.tables}: run the workflow first, e.g. "
+                        "snakemake --cores 2 --configfile workflow/presets/claims.yaml")
+    scorecard, _ = judge(Results(args.tables, chance_test(config_from(args))))
+    print(markdown(scorecard) if args.markdown else terminal(scorecard, str(args.tables), colour=use_colour()), end="")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -472,6 +495,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "trickbench report --out reports/my-grid.html --config report='{title: My grid}'",
                      "trickbench report --configfile workflow/presets/smoke.yaml")
     add_config_options(report)
+    claims = command("claims", cmd_claims,
+                     "trickbench claims                                    the scorecard of results/tables",
+                     "trickbench claims --markdown                         as the README's Markdown table",
+                     "trickbench claims --tables other/results/tables",
+                     "trickbench claims --configfile config.yaml --configfile workflow/presets/claims.yaml")
+    add_config_options(claims)
+    claims.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
+    claims.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's scorecard)")
     report.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
     report.add_argument("--figures", type=Path, default=Path("reports/figures"), help="default: reports/figures")
     report.add_argument("--out", type=Path, default=Path("reports/report.html"), help="default: reports/report.html")

@@ -23,6 +23,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from trickbench.atomic import atomic_open
+from trickbench.claims import scorecard as claims_scorecard
 from trickbench.collect import compared_runs
 from trickbench.progress import duration
 from trickbench.report import tuning, versus
@@ -43,7 +44,7 @@ RUN_COLUMNS = {
 #: rows of a figure's plotted data shown under it (all of them are in its CSV, linked beside)
 DATA_PREVIEW_ROWS = 12
 #: the page's own sections around the figure sections: id → title in the navigation bar
-OPENING = {"summary": "Summary"}
+OPENING = {"claims": "Claims", "summary": "Summary"}  # claims: only when the workflow judged them
 CLOSING = {"runs": "All runs", "environment": "Environment"}
 
 
@@ -241,6 +242,19 @@ def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[
     return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in comparisons(runs, config).to_dict("records")]
 
 
+def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The claims' scorecard that opens the page (`trickbench.claims`), its evidence linked to the
+    figures on the page; None when the tables hold no claims.csv."""
+    scorecard = claims_scorecard.read_scorecard(tables_folder)
+    if scorecard is None or scorecard.empty:
+        return None
+    ids = {f"figure-{fig['name']}" for figures in sections.values() for fig in figures}
+    evidence = Path(tables_folder) / f"{claims_scorecard.EVIDENCE}.csv"
+    return {"counts": claims_scorecard.counts_line(scorecard), "method": claims_scorecard.method_line(scorecard),
+            "rows": claims_scorecard.html_rows(scorecard, ids),
+            "evidence_uri": csv_data_uri(evidence) if evidence.is_file() else None}
+
+
 def write_report(tables_folder: str | Path, figures_folder: str | Path, config: Mapping[str, Any], target: str | Path) -> None:
     """The page, from the tables and the already drawn figures (PNG + CSV) of every enabled figure."""
     load_all()
@@ -255,10 +269,13 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     rows = runs_rows(tables["runs"], columns)
     titles = versus.section_titles(config)  # a section named for the config's technique: it leads
     sections = {s: sections[s] for s in sorted(sections, key=lambda s: s not in titles)}
+    claims = scorecard_block(tables_folder, sections)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,
-        nav=[*OPENING.items(), *((slug(titles.get(s, s)), titles.get(s, s)) for s in sections), *CLOSING.items()],
+        nav=[*((a, label) for a, label in OPENING.items() if a != "claims" or claims),
+             *((slug(titles.get(s, s)), titles.get(s, s)) for s in sections), *CLOSING.items()],
+        claims=claims,
         sections=[(slug(titles.get(s, s)), titles.get(s, s), figures) for s, figures in sections.items()],
         grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
               **tuning.learning_rate_fact(tables, config)},

@@ -98,20 +98,24 @@ class TwoArmTest:
             return 0.0
         return detectable_effect(lambda d: self.power(d * self.spread, alpha), power) * self.spread
 
-    def seeds_needed(self, alpha: float, power: float = POWER) -> float:
-        """Seeds per arm for this test to detect the observed difference with probability `power`
-        (the same sds, equal arms): inf for a zero difference or beyond MAX_SEEDS."""
+    def seeds_needed(self, alpha: float, power: float = POWER, boundary: float = 0.0) -> float:
+        """Seeds per arm for this test to tell the observed difference from `boundary` with
+        probability `power` (the same sds, equal arms): inf when they are equal or beyond MAX_SEEDS.
+        `boundary` 0 asks for a difference at all; another value is the same t test of the null
+        "the difference is `boundary`" (a size a claim's source states), whose statistic is
+        (diff − boundary) / se — so its power is this test's at the distance diff − boundary."""
         if not self.test or not math.isfinite(alpha):
             return math.nan
-        if self.diff == 0:
+        distance = self.diff - boundary
+        if distance == 0:
             return math.inf
         if self.se == 0:
             return 2.0
         if self.test == PAIRED:
-            return smallest_n(lambda n: paired_power(self.diff / self.spread, n, alpha), power)
+            return smallest_n(lambda n: paired_power(distance / self.spread, n, alpha), power)
         variances = self.sd ** 2 + self.reference_sd ** 2
         sigma = math.sqrt(variances / 2)  # σ_eff of two equal arms
-        return smallest_n(lambda n: welch_power(self.diff / sigma, n, n, alpha,
+        return smallest_n(lambda n: welch_power(distance / sigma, n, n, alpha,
                                                 welch_df(self.sd ** 2, self.reference_sd ** 2, n, n)), power)
 
 

@@ -1,0 +1,72 @@
+"""`trickbench claims`: the scorecard in a terminal and as the README's Markdown table, judged from
+the tables of a results folder; one clear line when there are none."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from claim_tables import SEEDS, level_runs, run_row, write
+from trickbench.claims import NOT_RUN, REPRODUCED, VERDICTS, load_all
+from trickbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> Path:
+    """Dropout clearly beats no dropout on test accuracy (every seed +5 points); the baseline's
+    temperature scaling lowers ECE by 4 points in every seed; nothing else ran."""
+    runs = level_runs("regularizer", {"dropout": [0.45, 0.452, 0.448, 0.451], "none": [0.40] * 4})
+    runs["test_ece"] = [0.10] * 4 + [0.14, 0.141, 0.139, 0.14]
+    runs["test_ece_temperature_scaled"] = 0.10
+    return write(tmp_path_factory.mktemp("tables"), runs=runs)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_scorecard_says_each_verdict_with_its_numbers(capsys, tables):
+    status, out, _ = run(capsys, "claims", "--tables", str(tables))
+    assert status == 0
+    claims = load_all()
+    first = out.splitlines()[0]
+    # dropout's gap is measured too (every run records its eval-mode training accuracy) and equal in both arms
+    assert first == f"Claims on {tables} — {len(claims)} claims: 2 reproduced, 0 not reproduced, 1 inconclusive, " \
+                    f"{len(claims) - 3} not run"
+    blocks = out.split("\n\n")[1:]
+    assert len(blocks) == len(claims)
+    for block, c in zip(blocks, claims.values()):
+        assert block.split()[0] in {v.split()[0].upper() for v in VERDICTS}
+        assert " ".join(c.statement.split()[:4]) in " ".join(block.split())
+    dropout = next(b for b in blocks if "Dropout improves" in b)
+    assert dropout.startswith(REPRODUCED.upper())
+    text = " ".join(dropout.split())
+    # three tests: the ECE's (t ≈ 98) is Holm's first step at 1 − 0.05/3, dropout's (t ≈ 59) the second at
+    # 1 − 0.05/2; the gap's (exactly 0, p = 1) is not rejected and gets the stopping step's level, 95 %
+    assert re.search(r"\+5\.0 points \[4\.\d, 5\.\d\] \(97\.5 % CI, Holm\), 4 seeds, paired", text)
+    ece = " ".join(next(b for b in blocks if "poorly calibrated" in b).split())
+    assert re.search(r"\+4\.0 points \[3\.\d, 4\.\d\] \(98\.33 % CI, Holm\), 4 seeds, paired", ece)
+    not_run = next(b for b in blocks if "Batch Normalization alone" in b)
+    assert not_run.startswith(NOT_RUN.upper()) and "not run: no run with norm" in " ".join(not_run.split())
+
+
+def test_markdown_is_the_readme_table(capsys, tables):
+    status, out, _ = run(capsys, "claims", "--tables", str(tables), "--markdown")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].startswith("| claim | source | verdict |") and lines[1] == "|---|---|---|---|---|"
+    rows = lines[2:]
+    assert len(rows) == len(load_all())
+    assert all(row.count(" | ") == 4 and re.search(r"\| \*\*(reproduced|not reproduced|inconclusive|not run)\*\* \|", row)
+               for row in rows)
+    assert any("**reproduced** | +5.0 points" in row and "`factor_effects`" in row for row in rows)
+
+
+def test_no_tables_is_one_line(capsys, tmp_path):
+    status, out, err = run(capsys, "claims", "--tables", str(tmp_path))
+    assert status == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "run the workflow first" in err

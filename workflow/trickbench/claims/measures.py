@@ -1,0 +1,225 @@
+"""Quantities the claims of the factor grid share: two levels of one factor as two arms of runs, and
+what is measured on them (accuracy of the validation-selected model, the generalization gap, how
+fast training gets somewhere).
+
+The runs are those the report's comparisons rest on (`collect.compared_runs`: in a tuned design
+each level at its own tuned learning rate, else at the config's). A run that failed to train
+(diverged, exploded, or not above chance on validation by the report's exact binomial test:
+`report.stats.failures`) is left out of its arm and counted; a level most of whose runs failed is
+*failed* (`level_failed`), and a claim on it is undecided, as the report treats it.
+
+Two levels are compared where everything else is equal: among the runs of each level, only the
+configurations (the other factors, data, model, budget) that both levels were run with — in an
+ablation the baseline and the variant, in a full design every cell. Runs that share a
+configuration and a seed are paired; where no configuration has both levels, the levels' runs are
+compared as they are (averaged over the other factors) with Welch's test, and the claim says so.
+
+Training accuracy and loss are measured in eval mode on the run's fixed training sample
+(`train_eval_*`), like validation: the running training-mode numbers have dropout and
+augmentation on, which would make a regularizer look like it closes the gap by itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from trickbench.claims import Contrast, NotRun, Undecided
+from trickbench.report.findings import SELECT_ON
+from trickbench.report.stats import ChanceTest, count_reasons, failure_reasons, level_failed
+
+#: what defines a run's configuration besides the factor compared
+SETTING_COLUMNS = ("data", "model", "epochs", "batch_size")
+#: test accuracy of the model chosen on validation (at the run's best_val_acc_epoch)
+SELECTED_TEST_ACC = "best_test_acc"
+
+
+def technique_of(label: str) -> str:
+    """The technique name(s) of a level label: 'dropout(p=0.5)' → 'dropout', 'dropout+l2(strength=0.1)' → 'dropout+l2'."""
+    return re.sub(r"\([^)]*\)", "", str(label))
+
+
+def level_label(runs: pd.DataFrame, family: str, name: str) -> str | None:
+    """The level of `family` the claim means by technique `name`: the baseline's own level when it
+    is that technique, else the most frequent level of that name; None when no run has it."""
+    labels = runs[family].astype(str)
+    matching = labels[labels.map(technique_of) == name]
+    if matching.empty:
+        return None
+    baseline = matching[runs.loc[matching.index, "varies"] == "baseline"] if "varies" in runs else matching.iloc[:0]
+    return str((baseline if len(baseline) else matching).value_counts().index[0])
+
+
+@dataclass(frozen=True)
+class Arms:
+    """The runs of two levels, restricted to what they can be compared on; `paired`: row i of each
+    shares configuration and seed (the frames are in that order)."""
+
+    higher: pd.DataFrame  # the level the claim predicts higher on its quantity
+    lower: pd.DataFrame
+    paired: bool
+    units: tuple[str, ...]
+    labels: tuple[str, str]
+    notes: tuple[str, ...]
+
+
+def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, needs: str,
+               chance: ChanceTest | None) -> Arms | NotRun | Undecided:
+    """The arms of `family`=`higher` (the level the claim predicts higher) and `family`=`lower`
+    among the compared runs (`collect.compared_runs`) that trained, matched on everything else."""
+    from trickbench.collect import compared_runs
+
+    if runs is None or runs.empty:
+        return NotRun(f"no grid runs (results/tables/runs.csv); {needs}")
+    compared = compared_runs(runs)
+    labels = {name: level_label(compared, family, name) for name in (higher, lower)}
+    missing = [name for name, label in labels.items() if label is None]
+    if missing:
+        if all(level_label(runs, family, name) is not None for name in missing):
+            return Undecided(f"no tuned run with {family} {' or '.join(missing)}: it failed to tune (tuning.csv)")
+        return NotRun(f"no run with {family} {' or '.join(missing)}; {needs}")
+    reasons = failure_reasons(compared, SELECT_ON, chance)
+    arms, notes = {}, []
+    for name, label in labels.items():
+        mine = compared[family].astype(str) == label
+        failed = reasons[mine]
+        counted = count_reasons(failed)
+        if level_failed(int((failed != "").sum()), int(mine.sum())):
+            return Undecided(f"{family}={label} failed to train ({counted} of {int(mine.sum())} runs): there is "
+                             "nothing to compare")
+        if counted:
+            notes.append(f"{counted} of {int(mine.sum())} runs with {family}={label} left out (failed to train)")
+        arms[name] = compared[mine & (reasons == "")]
+    return matched(arms[higher], arms[lower], family, (labels[higher], labels[lower]), notes)
+
+
+def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tuple[str, str], notes: list[str]) -> Arms:
+    """The two levels' runs restricted to the configurations both ran, paired on configuration and
+    seed where at least two such pairs exist; else as they are (Welch), saying so."""
+    from trickbench.techniques import FAMILIES
+
+    key_columns = [c for c in (*SETTING_COLUMNS, *FAMILIES) if c != family and c in higher]
+    configuration = lambda frame: frame[key_columns].astype(str).agg("|".join, axis=1)
+    shared = set(configuration(higher)) & set(configuration(lower))
+    if not shared:
+        notes.append("no configuration ran both levels with everything else equal: the levels are compared averaged "
+                     "over the other factors")
+        return Arms(higher, lower, False, (), labels, tuple(notes))
+    framed = []
+    for frame in (higher, lower):
+        frame = frame[configuration(frame).isin(shared)]
+        framed.append(frame.assign(_unit=(configuration(frame) + "|" + frame["seed"].astype(str)).to_numpy()))
+    a, b = framed
+    common = sorted(set(a["_unit"]) & set(b["_unit"])) if a["_unit"].is_unique and b["_unit"].is_unique else []
+    if len(common) < 2:  # no seeds in common (or several runs per seed): the arms as they are
+        return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), False, (), labels, tuple(notes))
+    if unpaired := len(a) + len(b) - 2 * len(common):
+        notes.append(f"{unpaired} run(s) without a partner of the same seed are left out of the pairs")
+    a, b = (frame.set_index("_unit").loc[common].reset_index() for frame in (a, b))
+    ordered = sorted(shared)
+    units = tuple(f"seed {seed}" if len(shared) == 1 else f"configuration {ordered.index(unit.rsplit('|', 1)[0]) + 1}, seed {seed}"
+                  for unit, seed in zip(a["_unit"], a["seed"]))
+    return Arms(a.drop(columns="_unit"), b.drop(columns="_unit"), True, units, labels, tuple(notes))
+
+
+def contrast(arms: Arms, value: Callable[[pd.DataFrame], pd.Series], notes: tuple[str, ...] = ()) -> Contrast | Undecided:
+    """The arms' values (a pair is dropped when either value is not finite)."""
+    a = value(arms.higher).to_numpy(dtype=float)
+    b = value(arms.lower).to_numpy(dtype=float)
+    units = arms.units
+    if arms.paired:
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b, units = a[keep], b[keep], tuple(u for u, k in zip(units, keep) if k)
+    else:
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if not len(a) or not len(b):
+        return Undecided("the quantity is not defined on these runs")
+    return Contrast(a, b, arms.paired, units, arms.labels, arms.notes + notes)
+
+
+# -- the quantities ------------------------------------------------------------------------------
+def selected_test_accuracy(runs: pd.DataFrame) -> pd.Series:
+    """Test accuracy (points) of the model chosen on validation: the run's validation-selected epoch."""
+    return 100 * pd.to_numeric(runs[SELECTED_TEST_ACC], errors="coerce")
+
+
+def curves(epochs: pd.DataFrame, run_ids: pd.Series, column: str) -> dict[str, pd.Series]:
+    """Per run: `column` indexed by epoch (ascending)."""
+    part = epochs[epochs["run_id"].isin(set(run_ids))]
+    return {run_id: group.set_index("epoch")[column].sort_index() for run_id, group in part.groupby("run_id")}
+
+
+def epochs_to_reach(curve: pd.Series, target: float) -> float:
+    """The (fractional) epoch at which `curve` (indexed by epoch) first reaches `target`, linear
+    between epoch ends; the first epoch when it starts there; NaN when it never does."""
+    epochs, values = curve.index.to_numpy(dtype=float), curve.to_numpy(dtype=float)
+    reached = np.flatnonzero(values >= target)
+    if not len(reached):
+        return math.nan
+    i = int(reached[0])
+    if i == 0:
+        return float(epochs[0])
+    e0, e1, v0, v1 = epochs[i - 1], epochs[i], values[i - 1], values[i]
+    return float(e0 + (target - v0) / (v1 - v0) * (e1 - e0))
+
+
+def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target: float | None) -> Contrast | Undecided | NotRun:
+    """Values ln(epochs to reach the target accuracy) per run: with the slower level as `higher`,
+    higher − lower = ln(speedup), speedup = epochs(slower) / epochs(faster). The target is the source's accuracy where every run
+    of both arms reaches it, else the highest accuracy every run reaches — the same for every run.
+
+    `metric` 'train' reads the training accuracy (eval mode, the fixed training sample), 'val' the
+    validation's."""
+    if epochs is None or epochs.empty:
+        return NotRun("no epochs table (results/tables/epochs.csv)")
+    column = "train_eval_acc" if metric == "train" else "val_acc"
+    runs = pd.concat([arms.higher, arms.lower])
+    by_run = curves(epochs, runs["run_id"], column)
+    if set(runs["run_id"]) - set(by_run):
+        return Undecided("some runs have no epochs recorded")
+    peak = min(float(curve.max()) for curve in by_run.values())
+    target = peak if stated_target is None else min(stated_target, peak)
+    what = "training" if metric == "train" else "validation"
+    if stated_target is None:
+        note = f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached"
+    elif target == stated_target:
+        note = f"target: the source's {100 * target:.0f} % {what} accuracy"
+    else:
+        note = (f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached "
+                f"(not every run reached the source's {100 * stated_target:.0f} %)")
+    value = lambda frame: frame["run_id"].map(lambda r: math.log(epochs_to_reach(by_run[r], target)))
+    return contrast(arms, value, (note,))
+
+
+def final_gap(arms: Arms) -> Contrast | Undecided:
+    """Values training − validation accuracy (the gap) in points of the model each run returns,
+    training accuracy in eval mode on the run's fixed training sample: with the unregularized level
+    as `higher`, higher − lower is how much the regularizer narrows the gap."""
+    gap = lambda frame: 100 * (pd.to_numeric(frame["final_train_eval_acc"], errors="coerce")
+                               - pd.to_numeric(frame["final_val_acc"], errors="coerce"))
+    return contrast(arms, gap)
+
+
+def early_training_loss(arms: Arms, epochs: pd.DataFrame | None, fraction: float,
+                        notes: tuple[str, ...] = ()) -> Contrast | Undecided | NotRun:
+    """Values training loss at the epoch ⌈fraction·T⌉ of a T-epoch run: with the slower level as
+    `higher`, higher − lower is how much lower the faster level's loss is early on (eval mode, the
+    fixed training sample)."""
+    if epochs is None or epochs.empty:
+        return NotRun("no epochs table (results/tables/epochs.csv)")
+    runs = pd.concat([arms.higher, arms.lower])
+    by_run = curves(epochs, runs["run_id"], "train_eval_loss")
+
+    def loss(run_id: str) -> float:
+        curve = by_run.get(run_id)
+        if curve is None or curve.empty:
+            return math.nan
+        epoch = max(1, math.ceil(fraction * curve.index.max()))
+        return float(curve.get(epoch, math.nan))
+
+    return contrast(arms, lambda frame: frame["run_id"].map(loss), notes)

@@ -1,0 +1,358 @@
+"""Claims about the phenomena of training, each tested on the tables of its study."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
+from trickbench.claims.measures import technique_of
+from trickbench.report.findings import SELECT_ON
+from trickbench.report.stats import failure_reasons
+
+
+def study_needs(study: str, detail: str = "") -> str:
+    return f"set studies.{study}.enabled: true" + (f" ({detail})" if detail else "")
+
+
+def study_table(results: Results, name: str, study: str) -> pd.DataFrame | NotRun:
+    table = results.get(name)
+    if table is None:
+        return NotRun(f"no {name} table; {study_needs(study)}")
+    return table
+
+
+def by_seed(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame.set_index("seed")[column].sort_index()
+
+
+def paired_by_seed(higher: pd.Series, lower: pd.Series, arms: tuple[str, str], notes: tuple[str, ...] = ()) -> Contrast | Undecided:
+    """Two per-seed series as a paired contrast over the seeds both have (finite values only)."""
+    joined = pd.concat({"higher": higher, "lower": lower}, axis=1).dropna()
+    if joined.empty:
+        return Undecided("no seed has both values")
+    return Contrast(joined["higher"].to_numpy(float), joined["lower"].to_numpy(float), True,
+                    tuple(f"seed {s}" for s in joined.index), arms, notes)
+
+
+# -- initialization statistics -------------------------------------------------------------------
+INIT_NEEDS = "with activation {activation} and init {init} among studies.init_stats.activations / inits"
+
+
+def init_layers(results: Results, activation: str, init: str) -> pd.DataFrame | NotRun:
+    """The study's per-layer statistics of the demonstration network for one activation × init."""
+    table = study_table(results, "init_stats", "init_stats")
+    if isinstance(table, NotRun):
+        return table
+    rows = table[(table["activation"].map(technique_of) == activation) & (table["init"].map(technique_of) == init)]
+    if rows.empty:
+        return NotRun("the init-statistics study has no " + INIT_NEEDS.format(activation=activation, init=init))
+    return rows.sort_values("layer")
+
+
+def depth_sample(layers: pd.DataFrame) -> str:
+    return f"1 network of {int(layers['layer'].max())} hidden layers on N(0, I) inputs (deterministic: no seeds)"
+
+
+def std_ratio(layers: pd.DataFrame) -> float:
+    """std of the deepest hidden layer's outputs ÷ std of the first's."""
+    return float(layers["std"].iloc[-1] / layers["std"].iloc[0])
+
+
+@claim("he_init_keeps_relu_variance",
+       statement="Initializing weights with variance 2/n (n inputs per unit) keeps the magnitude of ReLU activations "
+                 "from shrinking or growing exponentially with depth, which the Xavier initialization (variance 1/n) "
+                 "does not: under it the variance halves at every ReLU layer.",
+       source="He, Zhang, Ren & Sun 2015, Delving Deep into Rectifiers, §2.2 and Figure 3; cs231n, Weight "
+              "initialization",
+       quantity="std of the deepest hidden layer's activations ÷ std of the first, ReLU network under He init",
+       needs=study_needs("init_stats", INIT_NEEDS.format(activation="relu", init="he_normal")),
+       rule=Threshold(unit="×", reproduced=(0.5, 2.0)),
+       family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
+def he_init_keeps_relu_variance(results: Results):
+    layers = init_layers(results, "relu", "he_normal")
+    if isinstance(layers, NotRun):
+        return layers
+    values = {"std ratio, he_normal": std_ratio(layers)}
+    xavier = init_layers(results, "relu", "xavier_normal")
+    if not isinstance(xavier, NotRun):
+        values["std ratio, xavier_normal (for contrast)"] = std_ratio(xavier)
+    return Reading(std_ratio(layers), depth_sample(layers), values=values)
+
+
+@claim("small_init_activations_collapse",
+       statement="With small random weights (W = 0.01·randn), the activations of a deep tanh network shrink layer "
+                 "after layer until they are all nearly zero, and so do the gradients.",
+       source="cs231n, Lecture 6 (Training Neural Networks I): Weight initialization, activation statistics",
+       quantity="std of the deepest hidden layer's activations ÷ std of the first, tanh network under N(0, 0.01²)",
+       needs=study_needs("init_stats", INIT_NEEDS.format(activation="tanh", init="small_gaussian")),
+       rule=Threshold(unit="×", reproduced=(0.0, 0.01)),
+       family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
+def small_init_activations_collapse(results: Results):
+    layers = init_layers(results, "tanh", "small_gaussian")
+    if isinstance(layers, NotRun):
+        return layers
+    return Reading(std_ratio(layers), depth_sample(layers),
+                   values={"std, first hidden layer": float(layers["std"].iloc[0]),
+                           "std, last hidden layer": float(layers["std"].iloc[-1])})
+
+
+@claim("large_init_tanh_saturates",
+       statement="With weights drawn from a unit Gaussian (W = randn), almost all tanh neurons saturate at −1 and 1, "
+                 "where their gradients are zero.",
+       source="cs231n, Lecture 6 (Training Neural Networks I): Weight initialization, activation statistics",
+       quantity="share of saturated units in the deepest hidden layer of a tanh network under N(0, 1), %",
+       needs=study_needs("init_stats", INIT_NEEDS.format(activation="tanh", init="large_gaussian")),
+       rule=Threshold(unit="%", reproduced=(50.0, 100.0)),
+       family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
+def large_init_tanh_saturates(results: Results):
+    layers = init_layers(results, "tanh", "large_gaussian")
+    if isinstance(layers, NotRun):
+        return layers
+    return Reading(100 * float(layers["saturated_fraction"].iloc[-1]), depth_sample(layers),
+                   values={f"saturated %, layer {int(r.layer)}": 100 * float(r.saturated_fraction)
+                           for r in layers.itertuples()})
+
+
+# -- early stopping ------------------------------------------------------------------------------
+@claim("early_stopping_improves_generalization",
+       statement="Stopping training when the validation error starts to rise gives a network that generalizes better "
+                 "than training on to the end.",
+       source="Prechelt 1998, Early Stopping — But When?, §1-2",
+       quantity="test accuracy of the run trained for the epochs early stopping (patience on validation loss) trained, "
+                "its schedule planned to anneal by then − the full run's last epoch, unregularized level, points",
+       needs=study_needs("early_stopping", "with none among studies.early_stopping.regularizers"),
+       rule=Difference(unit="points"),
+       phenomenon="early stopping", evidence=("early_stopping_test",))
+def early_stopping_improves_generalization(results: Results):
+    """The study's second round, not the restored weights: those come from the middle of a schedule
+    whose rate is still high, so restored-vs-last compares stopping *and* not annealing."""
+    table = study_table(results, "early_stopping", "early_stopping")
+    if isinstance(table, NotRun):
+        return table
+    rows = table[(table["monitor"] == "val_loss") & (table["regularizer"].astype(str) == "none")]
+    if rows.empty:
+        return NotRun("the early-stopping study has no unregularized level; add none to "
+                      "studies.early_stopping.regularizers")
+    stops = by_seed(rows, "stop_epoch")
+    return paired_by_seed(100 * by_seed(rows, "test_acc_planned"), 100 * by_seed(rows, "test_acc_last"),
+                          ("schedule planned for the stop", "last epoch"),
+                          (f"stopped after {int(stops.min())}–{int(stops.max())} of {int(rows['epochs'].max())} epochs",))
+
+
+# -- double descent ------------------------------------------------------------------------------
+@claim("double_descent_peak_at_interpolation",
+       statement="Test error peaks around the interpolation threshold, where models are just barely able to fit the "
+                 "training set, and decreases again as models grow beyond it.",
+       source="Nakkiran et al. 2019, Deep Double Descent, §1 and §5 (model-wise double descent); Belkin et al. 2019",
+       quantity="per seed, test error at the interpolation threshold (the smallest width that fits the noisy "
+                "training labels) − the higher of the mean test errors of the widths ≤ ¼ of it and of the widths "
+                "≥ 4× it, points",
+       needs=study_needs("double_descent", "widths spanning ¼× to 4× the interpolation threshold"),
+       rule=Difference(unit="points"),
+       phenomenon="double descent", evidence=("double_descent",))
+def double_descent_peak_at_interpolation(results: Results):
+    runs = study_table(results, "double_descent", "double_descent")
+    summary = study_table(results, "double_descent_summary", "double_descent")
+    for table in (runs, summary):
+        if isinstance(table, NotRun):
+            return table
+    if runs.empty or summary.empty:
+        return Undecided("no run of the double-descent study finished")
+    family = summary["family"].iloc[0]
+    widths = summary[summary["family"] == family].sort_values("width")
+    threshold = widths.loc[widths["interpolation_threshold"].astype(bool), "width"]
+    if threshold.empty:
+        return Undecided("no width reached zero training error (studies.double_descent.interpolation_error): train "
+                         "longer (studies.double_descent.epochs) or add wider models")
+    at = int(threshold.iloc[0])
+    below = widths.loc[widths["width"] <= at / 4, "width"].astype(int).tolist()
+    above = widths.loc[widths["width"] >= 4 * at, "width"].astype(int).tolist()
+    if not below or not above:
+        return Undecided(f"the widths do not reach from ¼× to 4× the interpolation threshold (width {at}): add "
+                         "smaller or wider models to studies.double_descent.models")
+    errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
+    flank = np.maximum(errors[below].mean(axis=1), errors[above].mean(axis=1))
+    return paired_by_seed(100 * errors[at], 100 * flank, (f"width {at} (threshold)", "higher flank"),
+                          (f"{family}: threshold at width {at}; flanks: widths {', '.join(map(str, below))} and "
+                           f"{', '.join(map(str, above))}",))
+
+
+# -- ensembles -----------------------------------------------------------------------------------
+@claim("ensemble_beats_single_model",
+       statement="Training several independent models and averaging their predictions at test time reliably "
+                 "improves on a single model, typically by a few percent.",
+       source="cs231n, Neural Networks Part 3: Model ensembles; Lakshminarayanan, Pritzel & Blundell 2017, §1",
+       quantity="test accuracy of the ensemble of all K members − each member's, points (the members are the "
+                "baseline's seeds 0…K−1)",
+       needs=study_needs("ensembles", "and design.seeds covering its members 0…K−1"),
+       rule=Difference(unit="points"),
+       phenomenon="ensembles", evidence=("ensemble_gain",))
+def ensemble_beats_single_model(results: Results):
+    table = study_table(results, "ensembles", "ensembles")
+    if isinstance(table, NotRun):
+        return table
+    curve = table[(table["kind"] == "ensemble") & (table["metric"] == "accuracy") & (table["scaling"] == "raw")]
+    runs = results.get("runs")
+    if curve.empty or runs is None or runs.empty:
+        return Undecided("no ensemble member finished")
+    size = int(curve["k"].max())
+    ensemble = 100 * float(curve.loc[curve["k"] == size, "value"].iloc[0])
+    # the members are the baseline at the config's rates (role grid), not its tuned runs
+    at_config_rates = runs["role"].astype(str).str.split("+").map(lambda roles: "grid" in roles)
+    members = runs[at_config_rates & (runs["varies"] == "baseline") & (runs["seed"] < size) & (runs["status"] == "ok")]
+    members = members.sort_values("seed")
+    if len(members) < 2:
+        return NotRun(f"the ensemble's members (the baseline's seeds 0…{size - 1}) are not in runs.csv; set "
+                      f"design.seeds to include them")
+    notes = ("one-sample t of the members' test accuracies against the ensemble's: the ensemble's own test-set "
+             "noise is not in the interval",)
+    if len(members) < size:
+        notes += (f"{len(members)} of the {size} members are in runs.csv",)
+    accuracy = 100 * members["final_test_acc"].to_numpy(float)
+    return Contrast(np.full(len(accuracy), ensemble), accuracy, True, tuple(f"seed {s}" for s in members["seed"]),
+                    (f"ensemble of {size}", "member"), notes)
+
+
+# -- checkpoint averaging ------------------------------------------------------------------------
+@claim("swa_improves_generalization",
+       statement="Stochastic Weight Averaging — averaging the weights along the trajectory of SGD with a constant or "
+                 "cyclical learning rate — leads to better generalization than conventional training.",
+       source="Izmailov et al. 2018, Averaging Weights Leads to Wider Optima and Better Generalization, abstract "
+              "and §5",
+       quantity="test accuracy of the SWA weights − the final weights of the same seed's plain schedule, each at its "
+                "run's last epoch, points",
+       needs=study_needs("checkpoint_averaging"),
+       rule=Difference(unit="points"),
+       phenomenon="checkpoint averaging", evidence=("weight_averaging",))
+def swa_improves_generalization(results: Results):
+    table = study_table(results, "checkpoint_averaging", "checkpoint_averaging")
+    if isinstance(table, NotRun):
+        return table
+    if table.empty:
+        return Undecided("no run of the checkpoint-averaging study finished")
+    from trickbench.studies.checkpoint_averaging import FINAL_WEIGHTS, SWA
+
+    last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
+    weights = {name: last[last["weights"] == name] for name in (SWA, FINAL_WEIGHTS)}
+    if weights[SWA].empty:
+        return Undecided("the study recorded no SWA weights")
+    return paired_by_seed(100 * by_seed(weights[SWA], "test_acc"), 100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"),
+                          (SWA, FINAL_WEIGHTS))
+
+
+# -- calibration ---------------------------------------------------------------------------------
+@claim("temperature_scaling_fixes_calibration",
+       statement="Modern neural networks are poorly calibrated (over-confident); temperature scaling, a single "
+                 "parameter fitted on validation, is surprisingly effective at calibrating their predictions.",
+       source="Guo, Pleiss, Sun & Weinberger 2017, On Calibration of Modern Neural Networks, abstract and §5",
+       quantity="test expected calibration error (15 bins) of the baseline's runs, raw − after temperature scaling, "
+                "points",
+       needs="the grid's baseline runs (runs.csv records test_ece and test_ece_temperature_scaled for every run)",
+       rule=Difference(unit="points"),
+       phenomenon="calibration", evidence=("calibration_effects",))
+def temperature_scaling_fixes_calibration(results: Results):
+    runs = results.get("runs")
+    if runs is None or runs.empty:
+        return NotRun("no grid runs (results/tables/runs.csv); every run records it: set design.seeds to 2 or more "
+                      "seeds of the baseline")
+    if not {"test_ece", "test_ece_temperature_scaled"} <= set(runs):
+        return NotRun("runs.csv has no test_ece / test_ece_temperature_scaled (tables of an older trickbench): "
+                      "set design.seeds and run the workflow again")
+    from trickbench.collect import compared_runs
+
+    runs = compared_runs(runs)
+    baseline = runs[(runs["varies"] == "baseline") & (failure_reasons(runs, SELECT_ON, results.chance) == "")]
+    if baseline.empty:
+        return Undecided("no baseline run finished")
+    return paired_by_seed(100 * by_seed(baseline, "test_ece"), 100 * by_seed(baseline, "test_ece_temperature_scaled"),
+                          ("raw", "temperature-scaled"))
+
+
+# -- babysitting ---------------------------------------------------------------------------------
+def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
+    table = study_table(results, "babysitting", "babysitting")
+    if isinstance(table, NotRun):
+        return table
+    rows = table[table["check"].astype(str).str.startswith(check)]
+    if rows.empty:
+        return NotRun(f"the babysitting table has no check '{check}'; {study_needs('babysitting')}")
+    return rows.iloc[0]
+
+
+@claim("initial_loss_is_ln_classes",
+       statement="Look for the correct loss at chance performance: when you initialize with small parameters, a "
+                 "softmax classifier on CIFAR-10 should start at a loss of ln(10) = 2.302, a diffuse probability of 0.1 "
+                 "for each class.",
+       source="cs231n, Neural Networks Part 3: Sanity checks (before learning)",
+       quantity="initial training loss of the baseline (regularization off, one batch) ÷ ln(classes)",
+       needs=study_needs("babysitting"),
+       rule=Threshold(unit="× ln(classes)", reproduced=(0.9, 1.1)),
+       phenomenon="babysitting", evidence=("babysitting_checks",))
+def initial_loss_is_ln_classes(results: Results):
+    row = babysitting_row(results, "initial loss")
+    if isinstance(row, NotRun):
+        return row
+    classes = re.search(r"ln\((\d+)\)", str(row["detail"]))
+    if classes is None:
+        return Undecided("the babysitting check does not say its number of classes")
+    expected = math.log(int(classes.group(1)))
+    return Reading(float(row["measured"]) / expected, f"the baseline at init, one batch ({row['subject']})",
+                   notes=(f"measured at the baseline's own initialization ({baseline_init(results)}), "
+                          "whether or not its parameters are small",),
+                   values={"initial loss": float(row["measured"]), f"ln({classes.group(1)})": expected})
+
+
+def baseline_init(results: Results) -> str:
+    """The baseline's init level, from runs.csv ('unknown' without it)."""
+    runs = results.get("runs")
+    baseline = runs[runs["varies"] == "baseline"] if runs is not None and "varies" in runs else None
+    return str(baseline["init"].iloc[0]) if baseline is not None and len(baseline) else "init unknown"
+
+
+@claim("overfit_tiny_subset",
+       statement="Before training on the full data, make sure you can overfit a tiny subset of it (e.g. 20 examples) "
+                 "and reach zero cost, with regularization off.",
+       source="cs231n, Neural Networks Part 3: Sanity checks (overfit a tiny subset of data)",
+       quantity="training accuracy the unregularized baseline reaches on 20 examples within the study's full-batch "
+                "steps, %",
+       needs=study_needs("babysitting"),
+       rule=Threshold(unit="%", reproduced=(100.0, 100.0)),
+       phenomenon="babysitting", evidence=("babysitting_checks",))
+def overfit_tiny_subset(results: Results):
+    row = babysitting_row(results, "overfit")
+    if isinstance(row, NotRun):
+        return row
+    return Reading(100 * float(row["measured"]), f"{row['check']}: {row['subject']}", notes=(str(row["detail"]),))
+
+
+# -- mode connectivity ---------------------------------------------------------------------------
+@claim("curves_connect_minima",
+       statement="The optima of deep networks' loss functions are connected by simple curves over which training and "
+                 "test accuracy are nearly constant; a straight line between them crosses a region of high loss.",
+       source="Garipov, Izmailov, Podoprikhin, Vetrov & Wilson 2018, Loss Surfaces, Mode Connectivity, and Fast "
+              "Ensembling of DNNs, abstract and §3",
+       quantity="largest drop of training accuracy along the trained quadratic Bezier curve below the mean of its "
+                "two endpoints', points",
+       needs=study_needs("mode_connectivity", "with studies.mode_connectivity.bezier: true"),
+       rule=Threshold(unit="points", reproduced=(-math.inf, 2.0), refuted=(5.0, math.inf)),
+       phenomenon="mode connectivity", evidence=("mode_connectivity",))
+def curves_connect_minima(results: Results):
+    table = study_table(results, "mode_connectivity", "mode_connectivity")
+    if isinstance(table, NotRun):
+        return table
+    if table.empty:
+        return Undecided("an endpoint of the paths did not finish training")
+    drops = {}
+    for path, part in table.groupby("path", sort=False):
+        part = part.sort_values("t")
+        ends = (part["train_acc"].iloc[0] + part["train_acc"].iloc[-1]) / 2
+        drops[path] = 100 * float(ends - part["train_acc"].min())
+    if "bezier" not in drops:
+        return NotRun("no trained curve between the solutions; set studies.mode_connectivity.bezier: true")
+    return Reading(drops["bezier"], "one pair of solutions (the baseline's two seeds), "
+                   f"{table['t'].nunique()} points along each path",
+                   values={f"training-accuracy drop along the {path}, points": drop for path, drop in drops.items()})

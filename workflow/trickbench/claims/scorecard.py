@@ -1,0 +1,163 @@
+"""The scorecard where people look: written as results/tables/claims.csv (with the values behind each
+verdict in claims_evidence.csv) by the workflow's `claims` rule, printed by `trickbench claims`
+(plain or Markdown) and shown at the top of the HTML report."""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import nullcontext
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from trickbench.atomic import atomic_path
+from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, VERDICTS, Results
+from trickbench.claims.verdicts import ALPHA
+
+log = logging.getLogger("trickbench.claims")
+
+TABLE, EVIDENCE = "claims", "claims_evidence"
+
+
+def write_scorecard(tables: str | Path, config: Mapping[str, Any], scorecard_csv: str | Path,
+                    evidence_csv: str | Path, log_path: str | Path | None = None) -> pd.DataFrame:
+    """The workflow's step: judge every claim from the tables in `tables` (failed runs by the
+    config's chance test, as the report), write both tables atomically."""
+    from trickbench.claims.verdicts import judge
+    from trickbench.logs import logging_to
+    from trickbench.report.grid import chance_test
+
+    with logging_to(log_path) if log_path else nullcontext():
+        scorecard, evidence = judge(Results(tables, chance_test(config)))
+        for frame, target in ((scorecard, scorecard_csv), (evidence, evidence_csv)):
+            with atomic_path(target) as tmp:
+                frame.to_csv(tmp, index=False)
+        log.info("claims: %s", counts_line(scorecard))
+    return scorecard
+
+
+def read_scorecard(tables: str | Path) -> pd.DataFrame | None:
+    """claims.csv of a tables folder, or None when the workflow has not written one."""
+    return Results(tables).get(TABLE)
+
+
+# -- words and numbers ---------------------------------------------------------------------------
+DIGITS = {"points": 1, "nats": 3, "%": 1}
+
+
+def number(value: float, unit: str) -> str:
+    """A value in its unit's precision: points and % to 0.1, nats to 0.001, ratios to 3 significant
+    digits (trailing zeros kept: '1.00×')."""
+    if not math.isfinite(value):
+        return "–"
+    if unit in DIGITS:
+        return f"{value:.{DIGITS[unit]}f}".replace("-", "−")
+    return f"{value:#.3g}".rstrip(".").replace("-", "−")
+
+
+def signed(value: float, unit: str) -> str:
+    text = number(value, unit)
+    return text if text.startswith("−") or not math.isfinite(value) or unit.startswith("×") else f"+{text}"
+
+
+def with_unit(text: str, unit: str) -> str:
+    return f"{text}×" if unit == "×" else f"{text} {unit}"
+
+
+def seeds(n: float) -> str:
+    return "more than 10,000" if n == math.inf else f"{int(n)}"
+
+
+def result_line(row: Mapping[str, Any]) -> str:
+    """The effect with its interval and n, e.g. '+8.1 points [3.2, 13.0] (99.7 % CI, Holm), 8 seeds,
+    paired'; a reading's value and what was measured; what is missing for a claim that did not run."""
+    unit, verdict = str(row["unit"]), row["verdict"]
+    if verdict == NOT_RUN:
+        return f"not run: {row['note']}"
+    if not math.isfinite(row["effect"]):
+        return str(row["note"] or row["sample"] or "–")
+    if not math.isfinite(row["ci_low"]):  # a reading: one measured value, no interval
+        return f"{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
+    effect = with_unit(signed(row["effect"], unit), unit)
+    interval = f"[{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}]"
+    line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, Holm), {row['sample']}"
+    if verdict == INCONCLUSIVE and math.isfinite(row["minimum_detectable_effect"]):
+        mde = with_unit(number(row["minimum_detectable_effect"], unit), unit)
+        line += (f" — no detectable difference with {int(row['n'])} seeds (minimum detectable effect {mde}); "
+                 f"{seeds(row['seeds_to_decide'])} seeds would decide it")
+    return line
+
+
+def counts_line(scorecard: pd.DataFrame) -> str:
+    """'21 claims: 7 reproduced, 3 not reproduced, 5 inconclusive, 6 not run'."""
+    counts = scorecard["verdict"].value_counts()
+    return f"{len(scorecard)} claims: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+
+
+def method_line(scorecard: pd.DataFrame) -> str:
+    tests = int(scorecard["p_holm"].notna().sum())
+    return (f"Verdicts over seeds: t test (paired where runs share a seed, else Welch), Holm across the scorecard's "
+            f"{tests} test{'s' if tests != 1 else ''} (family-wise α = {ALPHA:g}); each interval at its test's Holm "
+            "level, so it excludes 0 exactly when the test rejects. Reproduced: the interval lies above 0 and not "
+            "below the size the source states; not reproduced: it lies below 0 or below that size. Runs that failed "
+            "to train (diverged, exploded, not above chance on validation) are left out, as in the report; in a tuned "
+            "design the tuned runs are compared. Single measurements (no seeds) are judged by their stated thresholds.")
+
+
+# -- the terminal ------------------------------------------------------------------------------
+COLOURS = {REPRODUCED: "32", NOT_REPRODUCED: "31", INCONCLUSIVE: "33", NOT_RUN: "90"}
+
+
+def coloured(text: str, verdict: str, colour: bool) -> str:
+    return f"\033[{COLOURS[verdict]}m{text}\033[0m" if colour else text
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: int = 100) -> str:
+    """One block per claim: verdict and statement, source, quantity, result, notes."""
+    lines = [f"Claims on {where} — {counts_line(scorecard)}", *textwrap.wrap(method_line(scorecard), width), ""]
+    indent = " " * 17
+    for row in scorecard.to_dict("records"):
+        wrap = lambda text, first=indent: textwrap.wrap(text, width, initial_indent=first, subsequent_indent=indent)
+        head = wrap(row["statement"], " " * 17)
+        head[0] = coloured(f"{row['verdict'].upper():<16} ", row["verdict"], colour) + head[0][17:]
+        lines += head + wrap(f"— {row['source']}") + wrap(f"measured: {row['quantity']}")
+        lines += wrap(result_line(row))
+        if row["note"] and row["verdict"] != NOT_RUN and isinstance(row["note"], str):
+            lines += wrap(f"note: {row['note']}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown(scorecard: pd.DataFrame) -> str:
+    """The scorecard as a Markdown table (the README's), evidence named by its report figure."""
+    lines = ["| claim | source | verdict | effect [interval], n | evidence in the report |", "|---|---|---|---|---|"]
+    for row in scorecard.to_dict("records"):
+        evidence = ", ".join(f"`{name}`" for name in str(row["evidence"] or "").split(";") if name) or "–"
+        cells = [row["statement"], row["source"], f"**{row['verdict']}**", result_line(row), evidence]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# -- the HTML report -----------------------------------------------------------------------------
+def html_rows(scorecard: pd.DataFrame, page_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of the report's scorecard; evidence links only to figures the page has (`figure-<name>`)."""
+    ids = set(page_ids)
+    rows = []
+    for row in scorecard.to_dict("records"):
+        links = [{"anchor": f"figure-{name}", "label": name.replace("_", " ")}
+                 for name in str(row["evidence"] or "").split(";") if name and f"figure-{name}" in ids]
+        note = row["note"] if isinstance(row["note"], str) and row["verdict"] != NOT_RUN else ""
+        rows.append({"id": f"claim-{row['claim']}", "statement": row["statement"], "source": row["source"],
+                     "quantity": row["quantity"], "verdict": row["verdict"], "verdict_class": row["verdict"].replace(" ", "-"),
+                     "result": result_line(row), "note": note, "links": links})
+    return rows
