@@ -18,7 +18,7 @@ from trickbench.design import expand
 from trickbench.report.figures import enabled_figures, render
 from trickbench.report.grid import effects_table
 from trickbench.report.html import write_report
-from trickbench.report.stats import mean_ci
+from trickbench.stats import mean_ci
 from trickbench.run import Execution, train_run
 
 

@@ -17,7 +17,7 @@ from scipy import stats
 from conftest import TINY_CONFIG
 from trickbench import tuning
 from trickbench.errors import ConfigError
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 
 ADAM = {"name": "adam", "lr": 0.001}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from trickbench.claims import CLAIMS, Results, load_all
 from trickbench.claims.verdicts import judge
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.techniques import FAMILIES
 
 CHANCE = ChanceTest(classes=10, n_val=466)

@@ -17,7 +17,7 @@ from synthetic_results import grid_config, render_report, write_tables
 from trickbench import tuning
 from trickbench.report import tuning as report
 from trickbench.report.figures import Tables
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 
 FACTORS = {"activation": ["relu", "tanh"],

@@ -19,7 +19,7 @@ from synthetic_results import grid_config, render_report, write_tables
 from trickbench import tuning
 from trickbench.report import versus as report
 from trickbench.report.figures import Tables, enabled_figures
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 
 CHALLENGER = {"name": "adam", "lr": 0.003}  # a built-in challenger: no plugin to load in a unit test

@@ -13,7 +13,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from trickbench.config import validate_config
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.studies import factor_effects as fe
 
 BASELINE = {"activation": "relu", "init": "he_normal", "norm": "batch", "regularizer": "none", "optimizer": "momentum",

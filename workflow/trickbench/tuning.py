@@ -16,7 +16,7 @@ on a log scale, then rerun it over seeds at the value chosen. `design.tuning` of
   range as a second coordinate. Same trial count and epochs for every cell: the same budget.
 - **Choice**: the trial with the highest final validation accuracy (test never chooses). A cell
   none of whose trials trained (status not ok, or validation accuracy not above chance by the report's
-  exact binomial test, `report.stats.ChanceTest`) *failed to tune*
+  exact binomial test, `trickbench.stats.ChanceTest`) *failed to tune*
   and gets no tuned runs. A value chosen in the outer `edge_fraction` of its log range is flagged:
   the optimum may lie outside the range.
 - **Tuned runs** (stage 2): each tuned cell at its chosen values over `design.seeds`. A Snakemake
@@ -48,7 +48,7 @@ from trickbench.collect import RunRole, baseline_labels
 from trickbench.design import design_cells, expand
 from trickbench.errors import ConfigError
 from trickbench.registry import Technique
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 
@@ -254,7 +254,7 @@ def cell_label(labels: Mapping[str, str], reference: Mapping[str, str]) -> str:
 # -- the choice (the checkpoint) -------------------------------------------------------------------
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
     """One trial as a row; it *trained* when it ended ok above chance on validation (the report's
-    failed-run rule, `report.stats.failures`)."""
+    failed-run rule, `trickbench.stats.failures`)."""
     from trickbench.collect import varied_factor
 
     searched = searched_parameter(config)

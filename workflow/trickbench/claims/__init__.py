@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from trickbench.report.stats import ChanceTest
+from trickbench.stats import ChanceTest
 
 #: the phenomena the studies show (technique families are `trickbench.techniques.FAMILIES`)
 PHENOMENA = ("gap", "early stopping", "double descent", "ensembles", "checkpoint averaging",

@@ -5,7 +5,7 @@ fast training gets somewhere).
 The runs are those the report's comparisons rest on (`collect.compared_runs`: in a tuned design
 each level at its own tuned learning rate, else at the config's). A run that failed to train
 (diverged, exploded, or not above chance on validation by the report's exact binomial test:
-`report.stats.failures`) is left out of its arm and counted; a level most of whose runs failed is
+`trickbench.stats.failures`) is left out of its arm and counted; a level most of whose runs failed is
 *failed* (`level_failed`), and a claim on it is undecided, as the report treats it.
 
 Two levels are compared where everything else is equal: among the runs of each level, only the
@@ -31,7 +31,7 @@ import pandas as pd
 
 from trickbench.claims import Contrast, NotRun, Undecided
 from trickbench.report.findings import SELECT_ON
-from trickbench.report.stats import ChanceTest, count_reasons, failure_reasons, level_failed
+from trickbench.stats import ChanceTest, count_reasons, failure_reasons, level_failed
 
 #: what defines a run's configuration besides the factor compared
 SETTING_COLUMNS = ("data", "model", "epochs", "batch_size")

@@ -11,7 +11,7 @@ import pandas as pd
 from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
 from trickbench.claims.measures import technique_of
 from trickbench.report.findings import SELECT_ON
-from trickbench.report.stats import failure_reasons
+from trickbench.stats import failure_reasons
 
 
 def study_needs(study: str, detail: str = "") -> str:

@@ -1,7 +1,7 @@
 """From measurements to verdicts: the scorecard of every registered claim, as a table.
 
 A claim measured over seeds (`Contrast` under a `Difference` rule) goes through the report's
-statistics (`report.stats`): `two_arm_test` of higher − lower (paired t where the arms share their
+statistics (`trickbench.stats`): `two_arm_test` of higher − lower (paired t where the arms share their
 seeds, else Welch). The scorecard's tests form one family: Holm's correction keeps its family-wise
 error at α = 0.05, and each interval is taken at its test's Holm level (`interval_alphas`), so that
 an interval excludes 0 exactly when its test is rejected. Then, with the source's asserted size s
@@ -29,7 +29,7 @@ import pandas as pd
 
 from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Claim, Contrast, Difference,
                                NotRun, Reading, Results, Threshold, Undecided, load_all)
-from trickbench.report.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
+from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
 
 #: family-wise error rate of the scorecard's tests
 ALPHA = 0.05

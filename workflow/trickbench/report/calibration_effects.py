@@ -17,7 +17,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION, chance_test, finished, with_variants
-from trickbench.report.stats import compare_to_reference, difference_sentence, failure_reasons, grouped_ci
+from trickbench.stats import compare_to_reference, difference_sentence, failure_reasons, grouped_ci
 from trickbench.report.style import PALETTE, apply_theme
 
 #: metric → (raw column, temperature-scaled column, axis label, scale)

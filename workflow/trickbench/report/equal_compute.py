@@ -32,7 +32,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.noise import trained_variants
-from trickbench.report.stats import compare_contrasts, grouped_ci, interval_text
+from trickbench.stats import compare_contrasts, grouped_ci, interval_text
 from trickbench.report.style import apply_theme
 
 SECTION = "Equal compute"

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from trickbench.report.grid import chance_test, effects_table, finished, variant_label
-from trickbench.report.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
+from trickbench.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
                                      level_failed, mean_ci)
 from trickbench.techniques import FAMILIES
 

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
+from trickbench.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
 
 #: the running training-mode numbers of the epoch's minibatches, drawn beside the eval-mode curves

@@ -127,7 +127,7 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0
 def at_chance_line(runs: pd.DataFrame, config: Mapping[str, Any]) -> str:
     """'; 3 of the ok runs ended at chance on validation' (they are failures too: never averaged)."""
     from trickbench.report.grid import chance_test
-    from trickbench.report.stats import AT_CHANCE, failure_reasons
+    from trickbench.stats import AT_CHANCE, failure_reasons
 
     at_chance = int((failure_reasons(runs, SELECT_ON, chance_test(config)) == AT_CHANCE).sum())
     return f"; {at_chance} of the ok runs ended at chance on validation, so did not train either" if at_chance else ""

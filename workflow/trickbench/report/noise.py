@@ -21,7 +21,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION, chance_test, with_variants
-from trickbench.report.stats import compare_to_reference, failure_reasons, level_failed
+from trickbench.stats import compare_to_reference, failure_reasons, level_failed
 from trickbench.report.style import PALETTE, apply_theme
 
 #: the two test accuracies of a run: of the model it returns (its last epoch, or the weights early

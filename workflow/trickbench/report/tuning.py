@@ -29,7 +29,7 @@ from trickbench.progress import duration
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION as GRID_SECTION
 from trickbench.report.grid import chance_test, factor_rows, technique_colors
-from trickbench.report.stats import (count_reasons, failure_reasons, interval_alphas, level_failed, mean_ci,
+from trickbench.stats import (count_reasons, failure_reasons, interval_alphas, level_failed, mean_ci,
                                      two_arm_test)
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
@@ -69,7 +69,7 @@ def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per factor with ≥ 2 levels, ranking (fixed | tuned) and level: runs, mean test accuracy
     (%) with its 95 % CI over its trained runs, mean validation accuracy, rank (1 = best) or why the
     level is not ranked: failed to tune, or failed to train by the report's rule (most of its runs
-    diverged, exploded or stayed at chance on validation: `report.stats.failures`)."""
+    diverged, exploded or stayed at chance on validation: `trickbench.stats.failures`)."""
     runs, choice = tables["runs"], tables[CHOICE_TABLE]
     kind, chance = config["design"]["kind"], chance_test(config)
     untuned = set() if choice.empty else {tuple(row[f] for f in FAMILIES) for row in choice.to_dict("records")
@@ -128,7 +128,7 @@ def swapped_pairs(fixed: Mapping[str, float], tuned: Mapping[str, float]) -> lis
 
 def pairwise_differences(runs: pd.DataFrame, family: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Per pair (a, b) of levels: mean(a) − mean(b) of test accuracy in points by the report's test
-    (paired t on shared seeds, else Welch: `report.stats.two_arm_test`), its interval at the level
+    (paired t on shared seeds, else Welch: `trickbench.stats.two_arm_test`), its interval at the level
     Holm's correction over the factor's pairs gives it (`interval_alphas`: the interval excludes 0
     exactly when Holm rejects), and the runs on each side. The one comparison this module makes."""
     arms = {level: runs[runs[family].astype(str) == level] for pair in pairs for level in pair}

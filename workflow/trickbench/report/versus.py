@@ -27,9 +27,9 @@ import pandas as pd
 import seaborn as sns
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import (bootstrap_level_ranks, compare_contrasts, count_reasons, difference_sentence,
+from trickbench.stats import (bootstrap_level_ranks, compare_contrasts, count_reasons, difference_sentence,
                                      failure_reasons, grouped_ci, level_failed)
-from trickbench.report.stats.ranking import RESAMPLES
+from trickbench.stats.ranking import RESAMPLES
 from trickbench.report.style import apply_theme
 from trickbench.tuning import CHOICE_TABLE
 from trickbench.versus import challenger_label, is_versus

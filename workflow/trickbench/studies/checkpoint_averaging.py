@@ -34,7 +34,7 @@ import pandas as pd
 from trickbench.design import baseline_spec
 from trickbench.errors import ConfigError
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci
+from trickbench.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study

@@ -3,12 +3,12 @@
 The early-stopping study keeps several weights of each seed's run (the last epoch, the restored
 weights, a run planned for the stop epoch); the checkpoint-averaging study scores a plain run, its
 EMA and an SWA run of the same seed. Such arms are compared among themselves, not with one
-reference level, so their differences go through `report.stats.compare_contrasts`: paired t on the
+reference level, so their differences go through `trickbench.stats.compare_contrasts`: paired t on the
 per-seed differences (Welch where the arms' seeds differ), Holm-adjusted p-values across the
 family — every comparison one figure draws — intervals at Holm's per-comparison level (they
 exclude 0 exactly when Holm rejects), and the minimum detectable effect and seeds needed of the
 same test at the same level. Each row adds the label its figure prints ("a − b") and its finding,
-worded by `report.stats.difference_sentence`: "no detectable difference with n seeds (minimum
+worded by `trickbench.stats.difference_sentence`: "no detectable difference with n seeds (minimum
 detectable effect X)" wherever the corrected interval includes 0.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from trickbench.report.stats import CORRECTIONS, compare_contrasts, difference_sentence
+from trickbench.stats import CORRECTIONS, compare_contrasts, difference_sentence
 
 
 @dataclass(frozen=True)

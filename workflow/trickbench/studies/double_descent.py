@@ -28,7 +28,7 @@ from scipy.signal import find_peaks, peak_prominences
 from trickbench.design import baseline_spec, resolve_level
 from trickbench.models import MODELS
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci
+from trickbench.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study

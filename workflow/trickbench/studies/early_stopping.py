@@ -35,7 +35,7 @@ import pandas as pd
 
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci
+from trickbench.stats import grouped_ci
 from trickbench.report.style import (BASELINE_COLOR, PALETTE, TECHNIQUE_PALETTE, TRAIN_STYLE, VAL_STYLE, apply_theme,
                                      integer_ticks)
 from trickbench.spec import RunSpec, regularizer_label, resolve_regularizers

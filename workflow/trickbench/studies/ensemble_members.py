@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from trickbench.calibration import BINS, fit_temperature, log_probabilities, softmax
-from trickbench.report.stats import mcnemar_exact, paired_bootstrap
+from trickbench.stats import mcnemar_exact, paired_bootstrap
 
 #: subsets of size k scored at most; beyond, that many distinct random ones (seeded)
 MAX_SUBSETS = 200

@@ -27,7 +27,7 @@ from trickbench.calibration import softmax
 from trickbench.design import baseline_spec
 from trickbench.metrics import accuracy, expected_calibration_error, nll
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.report.stats import grouped_ci
+from trickbench.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study

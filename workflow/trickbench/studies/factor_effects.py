@@ -37,7 +37,7 @@ from trickbench.design import baseline_levels, expand, make_spec, resolve_level
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import EFFECT_COLUMNS as LEVEL_COLUMNS
 from trickbench.report.grid import chance_test, factor_rows, level_effects, validation_metric, variant_label
-from trickbench.report.stats import (ChanceTest, bootstrap_ranking, failure_reasons, interaction_anova, interval_alphas,
+from trickbench.stats import (ChanceTest, bootstrap_ranking, failure_reasons, interaction_anova, interval_alphas,
                                      mean_ci)
 from trickbench.report.style import PALETTE, apply_theme
 from trickbench.spec import RunSpec, regularizer_label

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from trickbench.report.stats.compare import CORRECTIONS, PAIRED
+from trickbench.stats.compare import CORRECTIONS, PAIRED
 
 
 def sample_size(row: Mapping[str, Any]) -> str:

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from trickbench.report.stats import (PAIRED, WELCH, ChanceTest, bootstrap_level_ranks, bootstrap_ranking, compare_contrasts,
+from trickbench.stats import (PAIRED, WELCH, ChanceTest, bootstrap_level_ranks, bootstrap_ranking, compare_contrasts,
                                      compare_to_reference, difference_sentence, failure_reasons, interaction_anova,
                                      interval_alphas, mcnemar_exact, paired_bootstrap, two_arm_test)
-from trickbench.report.stats.power import paired_power, welch_power
+from trickbench.stats.power import paired_power, welch_power
 
 BASE, OTHER = [40.0, 43.0, 38.9], [45.1, 45.3, 45.0]
 

@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from trickbench.report.stats.power import (POWER, detectable_effect, paired_power, smallest_n, welch_df,
+from trickbench.stats.power import (POWER, detectable_effect, paired_power, smallest_n, welch_df,
                                            welch_power)
 
 PAIRED, WELCH = "paired t", "Welch t"

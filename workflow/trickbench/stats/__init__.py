@@ -1,4 +1,4 @@
-"""The statistics every comparison of the report goes through (scipy.stats and statsmodels).
+"""The statistics every comparison goes through — the report, tuning, claims and studies (scipy.stats and statsmodels).
 
 - `compare_to_reference`: each level against a reference level — paired t or Welch t, p-values
   adjusted across the family (Holm; BH or Bonferroni selectable), intervals consistent with the
@@ -15,15 +15,15 @@
 - `mean_ci`, `grouped_ci`: descriptive means with Student-t intervals.
 """
 
-from trickbench.report.stats.anova import interaction_anova
-from trickbench.report.stats.compare import (CORRECTIONS, PAIRED, WELCH, TwoArmTest, compare_contrasts,
+from trickbench.stats.anova import interaction_anova
+from trickbench.stats.compare import (CORRECTIONS, PAIRED, WELCH, TwoArmTest, compare_contrasts,
                                              compare_to_reference, interval_alphas, two_arm_test)
-from trickbench.report.stats.failures import AT_CHANCE, ChanceTest, count_reasons, failure_reasons, level_failed
-from trickbench.report.stats.intervals import finite, grouped_ci, mean_ci
-from trickbench.report.stats.paired_images import mcnemar_exact, paired_bootstrap
-from trickbench.report.stats.power import MAX_SEEDS, POWER
-from trickbench.report.stats.ranking import bootstrap_level_ranks, bootstrap_ranking
-from trickbench.report.stats.wording import difference_sentence, interval_text, sample_size
+from trickbench.stats.failures import AT_CHANCE, ChanceTest, count_reasons, failure_reasons, level_failed
+from trickbench.stats.intervals import finite, grouped_ci, mean_ci
+from trickbench.stats.paired_images import mcnemar_exact, paired_bootstrap
+from trickbench.stats.power import MAX_SEEDS, POWER
+from trickbench.stats.ranking import bootstrap_level_ranks, bootstrap_ranking
+from trickbench.stats.wording import difference_sentence, interval_text, sample_size
 
 __all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "PAIRED", "POWER", "WELCH", "ChanceTest", "TwoArmTest",
            "bootstrap_level_ranks", "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",

@@ -23,7 +23,7 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.power import ftest_power
 
-from trickbench.report.stats.power import POWER, detectable_effect
+from trickbench.stats.power import POWER, detectable_effect
 
 INTERACTION = "C(first):C(second)"
 
