@@ -1,5 +1,5 @@
 """bench/device.sh, the one script that runs every GPU measurement, run as its CPU smoke: every
-stage runs at toy sizes and writes the result file it promises, with the fields the README reads."""
+stage runs at toy sizes and writes the result file it promises, with the fields docs/performance.md reads."""
 
 from __future__ import annotations
 

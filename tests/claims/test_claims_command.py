@@ -1,4 +1,4 @@
-"""`trickbench claims`: the scorecard in a terminal and as the README's Markdown table, judged from
+"""`trickbench claims`: the scorecard in a terminal and as docs/claims.md's Markdown table, judged from
 the tables of a results folder; one clear line when there are none."""
 
 from __future__ import annotations

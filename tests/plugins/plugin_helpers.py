@@ -21,7 +21,7 @@ LION = EXAMPLES / "lion.py"
 @pytest.fixture
 def clean_registries():
     """Every plugin a test loads is unloaded after it: registries are process-wide, and other tests
-    (the README's catalogue, the preset listing every technique) expect the built-ins alone."""
+    (docs/catalogue.md, the preset listing every technique) expect the built-ins alone."""
     unload_all()
     yield
     unload_all()

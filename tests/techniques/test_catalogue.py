@@ -1,5 +1,5 @@
-"""The catalogue's documentation and preset cannot drift from the registries: the README's tables
-are exactly what `trickbench techniques --markdown` generates, and the catalogue preset lists
+"""The catalogue's documentation and preset cannot drift from the registries: docs/catalogue.md's
+tables are exactly what `trickbench techniques --markdown` generates, and the catalogue preset lists
 every registered technique."""
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ from trickbench.techniques.optimizers import OPTIMIZERS
 PRESET = REPO / "workflow" / "presets" / "catalogue.yaml"
 
 
-def test_readme_tables_are_the_generated_ones():
-    """To update: replace the README's block between the two markers with the output of
+def test_catalogue_page_tables_are_the_generated_ones():
+    """To update: replace docs/catalogue.md's block between the two markers with the output of
     `trickbench techniques --markdown`."""
-    readme = (REPO / "README.md").read_text()
-    assert BEGIN in readme and END in readme, "README.md lacks the generated techniques tables"
-    block = readme[readme.index(BEGIN):readme.index(END) + len(END)]
-    assert block == markdown(), "README.md's techniques tables are out of date: paste `trickbench techniques --markdown`"
+    page = (REPO / "docs" / "catalogue.md").read_text()
+    assert BEGIN in page and END in page, "docs/catalogue.md lacks the generated techniques tables"
+    block = page[page.index(BEGIN):page.index(END) + len(END)]
+    assert block == markdown(), "docs/catalogue.md's techniques tables are out of date: paste `trickbench techniques --markdown`"
 
 
 def test_tables_list_every_technique_with_its_reference():
     text = markdown()
     for family, registry in FAMILIES.items():
-        assert f"### {family} " in text
+        assert f"## {family} (" in text
         for entry in registry:
             row = next(line for line in text.splitlines() if line.startswith(f"| `{entry.name}` |") and entry.summary.replace("|", "\\|") in line)
             assert entry.reference in row

@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "trickbench techniques optimizer --plugin tricks/lion.py  with a plugin's techniques, marked")
     techniques.add_argument("family", nargs="?", help="one family (activation, init, norm, regularizer, ...)")
     techniques.add_argument("--markdown", action="store_true",
-                            help="print the README's tables of techniques (name, what it does, parameters, reference)")
+                            help="print the catalogue's tables (docs/catalogue.md: name, what it does, parameters, reference)")
     techniques.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                             help="load a plugin first (a .py file or a module name; repeatable)")
     add_config_options(techniques)
@@ -497,12 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(report)
     claims = command("claims", cmd_claims,
                      "trickbench claims                                    the scorecard of results/tables",
-                     "trickbench claims --markdown                         as the README's Markdown table",
+                     "trickbench claims --markdown                         as a Markdown table (docs/claims.md)",
                      "trickbench claims --tables other/results/tables",
                      "trickbench claims --configfile config.yaml --configfile workflow/presets/claims.yaml")
     add_config_options(claims)
     claims.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
-    claims.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's scorecard)")
+    claims.add_argument("--markdown", action="store_true", help="print a Markdown table (the scorecard of docs/claims.md)")
     report.add_argument("--tables", type=Path, default=Path("results/tables"), help="default: results/tables")
     report.add_argument("--figures", type=Path, default=Path("reports/figures"), help="default: reports/figures")
     report.add_argument("--out", type=Path, default=Path("reports/report.html"), help="default: reports/report.html")

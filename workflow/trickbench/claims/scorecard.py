@@ -139,7 +139,7 @@ def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: i
 
 
 def markdown(scorecard: pd.DataFrame) -> str:
-    """The scorecard as a Markdown table (the README's), evidence named by its report figure."""
+    """The scorecard as a Markdown table (docs/claims.md's), evidence named by its report figure."""
     lines = ["| claim | source | verdict | effect [interval], n | evidence in the report |", "|---|---|---|---|---|"]
     for row in scorecard.to_dict("records"):
         evidence = ", ".join(f"`{name}`" for name in str(row["evidence"] or "").split(";") if name) or "–"

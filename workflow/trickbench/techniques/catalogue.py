@@ -2,8 +2,8 @@
 (name, what it does and the partner technique it is meant for, parameters with defaults and
 allowed values, reference).
 
-The README's "Techniques" section is this output (`trickbench techniques --markdown`), and a test
-fails when the two differ — so the documentation cannot drift from what a config may select.
+docs/catalogue.md holds this output (`trickbench techniques --markdown`), and a test fails when
+the two differ — so the documentation cannot drift from what a config may select.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def summary_cell(family: str, entry: Entry) -> str:
 
 
 def family_table(family: str, registry: Registry) -> str:
-    rows = [f"### {family} (`{family}:` in config.yaml)", "",
+    rows = [f"## {family} (`{family}:` in config.yaml)", "",
             "| name | what it does | parameters | reference |", "|---|---|---|---|"]
     for entry in registry:
         name = f"`{entry.name}`" + (f" (plugin `{entry.plugin.file}`)" if entry.plugin else "")
@@ -51,5 +51,5 @@ def family_table(family: str, registry: Registry) -> str:
 
 
 def markdown(families: dict[str, Registry] = FAMILIES) -> str:
-    """Every family's table, between the markers the README keeps them in."""
+    """Every family's table, between the markers docs/catalogue.md keeps them in."""
     return "\n\n".join([BEGIN, *(family_table(f, r) for f, r in families.items()), END])
