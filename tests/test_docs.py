@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import REPO
 
@@ -81,21 +83,28 @@ def slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-def anchors(text: str) -> set[str]:
-    """Every anchor a page has: its headings' slugs (the second of a name gets -1, the third -2)
-    and explicit `<a id=…>` / `<a name=…>` targets."""
+def heading_anchors(text: str) -> list[str]:
+    """The anchors of a page's headings, in order, made unique as GitHub does (github-slugger):
+    the second heading of a slug gets -1, the third -2, skipping any already taken."""
     prose, _ = split_markdown(text)
-    seen: dict[str, int] = {}
-    found = set(HTML_ANCHOR.findall(prose))
+    occurrences: dict[str, int] = {}
+    found = []
     for line in prose.splitlines():
         match = re.match(r"^ {0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$", line)
         if not match:
             continue
-        base = slug(match.group(1))
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        found.add(base if count == 0 else f"{base}-{count}")
+        base = result = slug(match.group(1))
+        while result in occurrences:
+            occurrences[base] += 1
+            result = f"{base}-{occurrences[base]}"
+        occurrences[result] = 0
+        found.append(result)
     return found
+
+
+def anchors(text: str) -> set[str]:
+    """Every anchor a page has: its headings' and explicit `<a id=…>` / `<a name=…>` targets."""
+    return set(heading_anchors(text)) | set(HTML_ANCHOR.findall(split_markdown(text)[0]))
 
 
 def links(text: str) -> list[str]:
@@ -324,6 +333,18 @@ def test_slugs_follow_github():
     assert slug("My technique vs the [catalogue](x.md), in one command") == "my-technique-vs-the-catalogue-in-one-command"
     assert anchors(GUIDE) == {"guide", "run-it-the---cores-option-twice", "run-it-the---cores-option-twice-1",
                               "ünïcode--and-parentheses", "custom-target"}
+
+
+def test_duplicate_headings_get_the_suffixes_github_gives():
+    assert heading_anchors("# A\n## A\n### A-1\n## A\n") == ["a", "a-1", "a-1-1", "a-2"]
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("aZ-_ 1é:`()"), min_size=1, max_size=6), min_size=1, max_size=8))
+def test_every_heading_gets_its_own_anchor(headings):
+    text = "\n".join(f"## {heading}" for heading in headings)
+    found = heading_anchors(text)
+    assert len(found) == len(set(found)) == len(headings)
+    assert all(anchor == anchor.lower() and " " not in anchor for anchor in found)
 
 
 def test_good_links_pass(tmp_path):
