@@ -300,6 +300,16 @@ def cell_label(labels: Mapping[str, str], reference: Mapping[str, str]) -> str:
     return ", ".join(f"{f}={labels[f]}" for f in FAMILIES if labels[f] != reference.get(f)) or "baseline"
 
 
+def ran_label(labels: Mapping[str, str], spec: RunSpec, baseline: Mapping[str, str]) -> str:
+    """What a tuned cell ran, in the words a config uses: the levels its cell (`labels`, its
+    configured levels) changes from the baseline, at the values `spec` ran them, and the learning
+    rate — e.g. 'regularizer=l2(strength=0.0172) at lr 0.0137', 'optimizer=adam(lr=0.00316)',
+    'baseline at lr 0.0158'. A tuned level's configured values are not what its runs used."""
+    changed = [family for family in FAMILIES if labels[family] != baseline.get(family)]
+    text = ", ".join(f"{family}={spec.label(family)}" for family in changed) or "baseline"
+    return text if "optimizer" in changed else f"{text} at lr {spec.optimizer.kwargs['lr']:.3g}"
+
+
 # -- the choice (the checkpoint) -------------------------------------------------------------------
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
     """One trial run (a trial point at one tuning seed) as a row; it *trained* when it ended ok
@@ -491,6 +501,20 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
         spec = at_values(cell, float(row["lr"]), value, searched)
         runs += [TunedRun(dataclasses.replace(spec, seed=seed), cell, value) for seed in config["design"]["seeds"]]
     return runs
+
+
+def chosen_labels(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, str]:
+    """cell run id → `ran_label` of its chosen values, for every tuned cell of the choice table."""
+    searched = searched_parameter(config)
+    cells, baseline = {cell.run_id: cell for cell in design_cells(config)}, baseline_labels(config)
+    found = {}
+    for row in choice.to_dict("records"):
+        cell = cells.get(row["cell"])
+        if cell is None or row["status"] != "tuned":
+            continue
+        value = float(row["value"]) if searched is not None and searched.used_by(cell) else None
+        found[row["cell"]] = ran_label(spec_labels(cell), at_values(cell, float(row["lr"]), value, searched), baseline)
+    return found
 
 
 def tuned_runs_from(config: Mapping[str, Any], choice_csv: str | Path) -> list[TunedRun]:
