@@ -310,6 +310,11 @@ def ran_label(labels: Mapping[str, str], spec: RunSpec, baseline: Mapping[str, s
     return text if "optimizer" in changed else f"{text} at lr {spec.optimizer.kwargs['lr']:.3g}"
 
 
+def ran_level(family: str, spec: RunSpec) -> str:
+    """One level of a tuned cell as it ran: 'l2(strength=0.0172) at lr 0.0137', 'adam(lr=0.00316)'."""
+    return spec.label(family) + ("" if family == "optimizer" else f" at lr {spec.optimizer.kwargs['lr']:.3g}")
+
+
 # -- the choice (the checkpoint) -------------------------------------------------------------------
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
     """One trial run (a trial point at one tuning seed) as a row; it *trained* when it ended ok
@@ -503,18 +508,25 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
     return runs
 
 
-def chosen_labels(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, str]:
-    """cell run id → `ran_label` of its chosen values, for every tuned cell of the choice table."""
+def chosen_specs(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, tuple[RunSpec, RunSpec]]:
+    """cell run id → (the cell, the cell at its chosen values) for every tuned cell of the choice table."""
     searched = searched_parameter(config)
-    cells, baseline = {cell.run_id: cell for cell in design_cells(config)}, baseline_labels(config)
+    cells = {cell.run_id: cell for cell in design_cells(config)}
     found = {}
     for row in choice.to_dict("records"):
         cell = cells.get(row["cell"])
         if cell is None or row["status"] != "tuned":
             continue
         value = float(row["value"]) if searched is not None and searched.used_by(cell) else None
-        found[row["cell"]] = ran_label(spec_labels(cell), at_values(cell, float(row["lr"]), value, searched), baseline)
+        found[row["cell"]] = (cell, at_values(cell, float(row["lr"]), value, searched))
     return found
+
+
+def chosen_labels(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, str]:
+    """cell run id → `ran_label` of its chosen values, for every tuned cell of the choice table."""
+    baseline = baseline_labels(config)
+    return {cell_id: ran_label(spec_labels(cell), spec, baseline)
+            for cell_id, (cell, spec) in chosen_specs(config, choice).items()}
 
 
 def tuned_runs_from(config: Mapping[str, Any], choice_csv: str | Path) -> list[TunedRun]:

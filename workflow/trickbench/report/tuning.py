@@ -340,6 +340,48 @@ def learning_rate_fact(tables: Tables, config: Mapping[str, Any]) -> dict[str, s
                               f"runs above are the tuned ones, the fixed-rate runs are compared with them under Tuning"}
 
 
+def failed_to_tune(tables: Tables, config: Mapping[str, Any]) -> list[str]:
+    """The configurations of a tuned design that failed to tune (the levels they change), from the
+    choice table: none of them has a run at the compared seeds, so no count of runs names them."""
+    if not enabled(config) or tables[CHOICE_TABLE].empty:
+        return []
+    choice = tables[CHOICE_TABLE]
+    return [cell_name(row, config) for row in choice[choice["status"] != "tuned"].to_dict("records")]
+
+
+def ran_names(tables: Tables, config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(factor, level) → the level as its tuned runs ran it ('l2(strength=0.0172) at lr 0.0137'),
+    where one cell holds the level's tuned runs (an ablation's level, the baseline's level of each
+    factor); empty without tuning. A table or sentence that names a tuned level shows these values:
+    the configured ones are not what its runs used."""
+    from trickbench.collect import baseline_labels
+    from trickbench.design import ONE_FACTOR_AT_A_TIME
+    from trickbench.tuning import chosen_specs, ran_level
+
+    if not enabled(config) or tables[CHOICE_TABLE].empty or config["design"]["kind"] not in ONE_FACTOR_AT_A_TIME:
+        return {}
+    baseline, names = baseline_labels(config), {}
+    for cell, spec in chosen_specs(config, tables[CHOICE_TABLE]).values():
+        changed = [family for family in FAMILIES if cell.label(family) != baseline.get(family)]
+        for family in changed or FAMILIES:  # the baseline cell speaks for each factor's baseline level
+            names[(family, cell.label(family))] = ran_level(family, spec)
+    return names
+
+
+def ran_variant(tables: Tables, config: Mapping[str, Any], levels: Mapping[str, str]) -> str | None:
+    """A combination of levels (e.g. the best configuration) as its tuned runs ran it, or None
+    where the design was not tuned or the combination is no tuned cell."""
+    from trickbench.collect import baseline_labels
+    from trickbench.tuning import chosen_specs, ran_label, spec_labels
+
+    if not enabled(config) or tables[CHOICE_TABLE].empty:
+        return None
+    for cell, spec in chosen_specs(config, tables[CHOICE_TABLE]).values():
+        if all(cell.label(family) == str(level) for family, level in levels.items()):
+            return ran_label(spec_labels(cell), spec, baseline_labels(config))
+    return None
+
+
 def compute_by_role(runs: pd.DataFrame) -> dict[str, str]:
     """The environment's line on what each role of run cost (tuning trials are real runs)."""
     if runs.empty or "role" not in runs or runs["role"].nunique() < 2:
