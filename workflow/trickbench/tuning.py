@@ -363,7 +363,8 @@ def tie_rule(best: Mapping[str, Any], runner_up: Mapping[str, Any]) -> str:
     or the tie-break that did."""
     if best["correct"] != runner_up["correct"]:
         return ""
-    if best["val_loss"] != runner_up["val_loss"]:
+    losses = (best["val_loss"], runner_up["val_loss"])
+    if all(map(math.isfinite, losses)) and losses[0] != losses[1]:
         return "validation loss"
     return "learning rate" if best["lr"] != runner_up["lr"] else "second value"
 
