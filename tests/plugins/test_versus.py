@@ -50,7 +50,7 @@ def test_versus_is_the_baseline_the_challenger_and_the_catalogues_standard_level
     for cell in cells[2:]:  # the catalogue's parameters
         assert cell.optimizer.kwargs["lr"] == by_name[cell.optimizer.name]["lr"]
     assert len(expand(config)) == 8 * 2  # every level × seeds
-    assert len(trials(config)) == 8 * 2  # every level tuned: 2 trials each
+    assert len(trials(config)) == 8 * 2 * 2  # every level tuned: 2 trials each, each on 2 tuning seeds
 
 
 def test_versus_runs_are_the_runs_of_the_same_ablation_written_by_hand(clean_registries):
@@ -120,4 +120,4 @@ def test_the_lion_versus_example_plans_the_same_grid_as_the_lion_ablation_plus_e
     unload_all()
     ablation = plan_from_config(load_config(REPO / "config.yaml", EXAMPLES / "lion.yaml"))
     assert set(versus.grid) == set(ablation.grid) and len(versus.grid) == 8 * 3
-    assert len(versus.tuning) == 8 * 5 and versus.tuned == []  # the tuned runs join once the trials are chosen
+    assert len(versus.tuning) == 8 * 5 * 2 and versus.tuned == []  # the tuned runs join once the trials are chosen

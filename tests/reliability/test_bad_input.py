@@ -137,9 +137,12 @@ CONFIG_CASES = [
     ("warm-up before one-cycle", lambda config: (set_in("train.warmup_epochs", 1)(config),
                                                  set_in("baseline.schedule", "one_cycle")(config)),
      lambda: message("train.warmup_epochs", 1.0, "0 with schedule one_cycle, which has its own warm-up (its pct_start)")),
-    ("tuning on a compared seed", set_in("design.tuning", {"enabled": True, "seed": 0}),
-     lambda: message("design.tuning.seed", 0, "a seed not in design.seeds [0]: the runs that choose must not be the "
-                                              "runs that are compared")),
+    ("tuning on a compared seed", set_in("design.tuning", {"enabled": True, "seeds": [0, 100]}),
+     lambda: message("design.tuning.seeds", [0, 100], "seeds not in design.seeds [0]: the runs that choose must not be "
+                                                      "the runs that are compared")),
+    ("tuning seeds neither a count nor a list", set_in("design.tuning", {"enabled": True, "seeds": "two"}),
+     lambda: message("design.tuning.seeds", "two", "a count >= 1 (seeds 100, 101, …) or a list of distinct integer "
+                                                   "seeds >= 0, none of design.seeds [0]")),
     ("tuning: sobol trials not a power of 2", set_in("design.tuning", {"enabled": True, "search": "sobol", "trials": 6}),
      lambda: message("design.tuning.trials", 6, "a power of 2 with search sobol (its balance needs it; halton takes any count)")),
     ("tuning: unknown second technique",

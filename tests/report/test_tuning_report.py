@@ -36,12 +36,15 @@ def test_kendall_tau_and_swapped_pairs_of_a_hand_example():
     assert math.isnan(report.kendall_tau(fixed, {"a": 1.0}))
 
 
-def tuned_design(tmp_path, fixed_effects, tuned_effects, tuned_status=lambda spec: "ok", failed_cells=()):
+def tuned_design(tmp_path, fixed_effects, tuned_effects, tuned_status=lambda spec: "ok", failed_cells=(),
+                 trial_accuracy=lambda trial: 0.3 + 0.1 * trial.index, factors=FACTORS, second=None, trials=3):
     """runs.csv of a tuned ablation (3 seeds at the fixed rates, 3 at tuned ones, each with known
-    effects in points), with the tuning tables of its trials; `failed_cells`: optimizer names whose
+    effects in points), with the tuning tables of its trials (validation accuracy
+    `trial_accuracy(trial)`, on tuning seeds 100 and 101); `failed_cells`: optimizer names whose
     every trial stayed at chance."""
-    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2], "factors": FACTORS,
-                                       "tuning": {"enabled": True, "trials": 3, "lr_decades": 1.0}})
+    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2], "factors": factors,
+                                       "tuning": {"enabled": True, "trials": trials, "lr_decades": 1.0,
+                                                  **({"second": second} if second else {})}})
     fixed = write_tables(tmp_path / "fixed", config, fixed_effects, seed=0).assign(role="grid")
     tuned = write_tables(tmp_path / "tuned", config, tuned_effects, status=tuned_status, seed=1).assign(role="tuned")
     tuned["run_id"] = "t" + tuned["run_id"].str[1:]  # distinct runs, as tuned runs are
@@ -50,7 +53,7 @@ def tuned_design(tmp_path, fixed_effects, tuned_effects, tuned_status=lambda spe
     config = plan_from_config(config).config
     rows = []
     for trial in tuning.trials(config):
-        accuracy = 0.12 if trial.cell.optimizer.name in failed_cells else 0.3 + 0.1 * trial.index
+        accuracy = 0.12 if trial.cell.optimizer.name in failed_cells else trial_accuracy(trial)
         summary = {"status": "ok", "final_val_acc": accuracy, "final_test_acc": accuracy, "epochs_completed": 2}
         rows.append(tuning.trial_row(config, trial, summary, ChanceTest(10, 40)))  # 40 validation images
     trials = pd.DataFrame(rows, columns=tuning.TRIAL_COLUMNS)
@@ -169,3 +172,97 @@ def test_in_a_tuned_design_the_reports_comparisons_rest_on_the_tuned_runs(tmp_pa
     found = comparisons(runs, config)
     adam = found[found["level"] == "adam"].iloc[0]
     assert adam["diff"] == pytest.approx(3.0, abs=1.5) and adam["n"] == 3
+
+
+# -- the choices: values as run, margins over the runner-up, failures named -----------------------
+def test_each_choice_shows_its_margin_over_the_runner_up_with_its_paired_standard_error(tmp_path):
+    """Trial 2 wins on both tuning seeds (50 and 56 %) over trial 1 (45 and 47 %): a margin of 7
+    points whose paired t interval (1 degree of freedom) includes 0 — within noise. Expected values
+    from scipy's paired t test, not the package."""
+    accuracy = {(0, 100): 0.30, (0, 101): 0.30, (1, 100): 0.45, (1, 101): 0.47, (2, 100): 0.50, (2, 101): 0.56}
+    config, tables = tuned_design(tmp_path, {}, {}, trial_accuracy=lambda trial: accuracy[(trial.index, trial.seed)])
+    choice = tables[tuning.CHOICE_TABLE]
+    expected = stats.ttest_rel([50.0, 56.0], [45.0, 47.0])
+    assert choice["margin"].to_numpy() == pytest.approx([7.0] * len(choice))
+    assert choice["margin_se"].to_numpy() == pytest.approx([7.0 / expected.statistic] * len(choice))
+    interval = expected.confidence_interval(0.95)
+    assert choice["margin_low"].to_numpy() == pytest.approx([interval.low] * len(choice)) and interval.low < 0
+    assert choice["within_noise"].all()
+    sentence = next(s for s in report.tuning_sentences(tables, config) if s.startswith("Chosen values"))
+    adam = choice.set_index("optimizer").loc["adam"]
+    assert f"optimizer=adam(lr={adam['lr']:g}): +7.0 ± 2.0 over lr {adam['runner_up_lr']:.3g}, within noise" in sentence
+    assert "4 of 4 choices are within noise" in sentence and "the standard error of the 2 per-seed differences" in sentence
+    assert "4 of 4 choices are within noise of their runner-up" in report.summary_findings(tables, config)[0]
+
+
+L2 = {"name": "l2", "strength": 0.001}
+SECOND = {"technique": "l2", "parameter": "strength", "range": [1e-5, 1e-1]}
+
+
+def test_a_tuned_level_is_named_by_the_values_its_runs_ran_wherever_a_user_could_copy_it(tmp_path):
+    """The l2 level is configured at strength 0.001 and tuned to other values: the best
+    configuration, the comparisons table and the findings name those values and the lr they ran."""
+    from trickbench.report.findings import best_configuration, top_findings
+    from trickbench.report.html import comparison_rows
+
+    factors = {"regularizer": ["none", L2], "optimizer": [{"name": "momentum", "lr": 0.05}, ADAM_LEVEL]}
+    config, tables = tuned_design(tmp_path, {}, {("regularizer", "l2(strength=0.001)"): 8.0}, factors=factors,
+                                  second=SECOND, trials=4)  # a 2 × 2 grid of lr × strength where l2 is used
+    choice = tables[tuning.CHOICE_TABLE].set_index("regularizer").loc["l2(strength=0.001)"]
+    assert choice["value"] != 0.001  # tuned away from the configured strength
+    ran = f"l2(strength={choice['value']:g}) at lr {choice['lr']:.3g}"
+    runs = tables["runs"][tables["runs"]["role"] == "tuned"]
+    best = best_configuration(runs, config, lambda levels: report.ran_variant(tables, config, levels))
+    assert best["variant"] == f"regularizer={ran}"
+    names = report.ran_names(tables, config)
+    row = next(r for r in comparison_rows(runs, config, names) if r[0] == "regularizer")
+    assert row[1] == ran and row[4].startswith("none at lr ")
+    assert any(f"regularizer {ran} beats the baseline none at lr" in line for line in top_findings(runs, config, names))
+    assert "l2(strength=0.001)" not in best["variant"] + " ".join(best["versus"])
+
+
+ADAM_LEVEL = {"name": "adam", "lr": 0.001}
+
+
+def test_a_level_that_failed_to_tune_is_named_in_the_summary_counts_and_the_factor_grid(tmp_path):
+    """sgd's every trial stayed at chance: it has tuning trials but no tuned run. The design's count
+    of configurations, the factor grid's table and the findings name it as failed to tune."""
+    from trickbench.report.findings import top_findings
+    from trickbench.report.grid import effects_table
+    from trickbench.report.html import COMPARISON_COLUMNS, comparison_rows, grid_summary
+
+    config, tables = tuned_design(tmp_path, {SGD: -5.0}, {}, failed_cells=("sgd",))
+    runs = tables["runs"]
+    tuned_sgd = (runs["role"] == "tuned") & (runs["optimizer"] == "sgd")
+    trials = runs[(runs["role"] == "grid") & (runs["optimizer"] == "sgd")].assign(role="tuning")
+    trials["run_id"] = "x" + trials["run_id"].str[1:]  # its trial runs, which the collect step lists too
+    runs = pd.concat([runs[~tuned_sgd], trials], ignore_index=True)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    tables = Tables(tmp_path)
+    compared = runs[runs["role"] == "tuned"]
+
+    effects = effects_table(runs, config).set_index(["factor", "level"])
+    assert effects.loc[("optimizer", "sgd"), "failed"] and effects.loc[("optimizer", "sgd"), "failures"] == "failed to tune"
+    sgd = next(row for row in comparison_rows(runs, config) if row[:2] == ["optimizer", "sgd"])
+    assert sgd[list(COMPARISON_COLUMNS).index("detectable")] == "failed to tune"
+    design = grid_summary(compared, config, 0, report.failed_to_tune(tables, config))["design"]
+    assert design.startswith("ablation: 4 configurations × seeds") and "1 of them failed to tune" in design
+    assert "optimizer=sgd" in design
+    assert any(line.startswith("Failed to tune") and "optimizer=sgd" in line for line in top_findings(runs, config))
+
+
+def test_swap_differences_leave_out_the_runs_at_chance_that_the_ranking_means_leave_out(tmp_path):
+    """One tuned adam run ends at chance (12 % on 40 validation images): the ranking's mean drops it,
+    and so must the momentum − adam difference (today's rule kept it: ok status, finite score)."""
+    config, tables = tuned_design(tmp_path, {ADAM: 5.0}, {ADAM: -5.0})
+    runs = tables["runs"]
+    dead = runs.index[(runs["role"] == "tuned") & (runs["optimizer"] == "adam")][0]
+    runs.loc[dead, ["final_val_acc", "final_test_acc"]] = 0.12
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    tables = Tables(tmp_path)
+    ranking = report.ranking_table(tables, config).set_index(["ranking", "level"])
+    assert ranking.loc[("tuned", "adam"), "n"] == 2
+    agreement = report.agreement_table(tables, config, report.ranking_table(tables, config))
+    pair = agreement[(agreement["a"] == "adam") & (agreement["b"] == "momentum")].iloc[0]
+    assert pair["tuned_n"] == "2 v 3"
+    assert pair["tuned_diff"] == pytest.approx(ranking.loc[("tuned", "adam"), "mean"] - ranking.loc[("tuned", "momentum"), "mean"])

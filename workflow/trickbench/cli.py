@@ -232,6 +232,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     Says how many runs the grid and each study make, how many are already done under the
     results folder, and lists the first few with their status and what they change."""
     from trickbench.run import describe
+    from trickbench.tuning import tuning_seeds
     from trickbench.workflow import plan_from_config
 
     plan = plan_from_config(config_from(args), tables=args.results / "tables")  # tables: runs chosen by a checkpoint
@@ -240,7 +241,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     design = plan.config["design"]
     shared = sum(map(len, [*plan.studies.values(), plan.grid, plan.tuning, plan.tuned])) - len(plan.runs)
-    tuning = (f"; {len(plan.tuning)} tuning trials, "
+    tuning = (f"; {len(plan.tuning)} tuning trial runs (each trial on {len(tuning_seeds(plan.config))} tuning seeds), "
               + (f"{len(plan.tuned)} at the tuned values" if plan.tuned else "the tuned runs once the trials are chosen")
               if plan.tuning else "")
     print(f"{len(plan.runs)} run(s): {len(plan.grid)} in the grid (design '{design['kind']}', seeds {design['seeds']})"

@@ -8,17 +8,28 @@ through a Crowded Valley"). The protocol is DeepOBS's (Schneider et al. 2019): s
 on a log scale, then rerun it over seeds at the value chosen. `design.tuning` of config.yaml:
 
 - **Trials** (stage 1): each cell of the design — a level of an ablation, a cell of a full or
-  random design — trains `trials` runs of `epochs` epochs at seed `seed`, which is none of
-  `design.seeds`: the runs that choose are not the runs that are compared. The trial points are
-  the same unit points for every cell (a log grid, or scrambled Sobol/Halton points: Owen 1998),
-  mapped to the cell's own ranges: its configured lr × 10^(±lr_decades), so Adam searches around
-  1e-3 and SGD around 5e-2, and — for cells using the `second` technique — that parameter's log
-  range as a second coordinate. Same trial count and epochs for every cell: the same budget.
-- **Choice**: the trial with the highest final validation accuracy (test never chooses). A cell
-  none of whose trials trained (status not ok, or validation accuracy not above chance by the report's
-  exact binomial test, `trickbench.stats.ChanceTest`) *failed to tune*
-  and gets no tuned runs. A value chosen in the outer `edge_fraction` of its log range is flagged:
-  the optimum may lie outside the range.
+  random design — trains `trials` points of `epochs` epochs, each point on every seed of
+  `seeds` (`tuning_seeds`), none of which is one of `design.seeds`: the runs that choose are not
+  the runs that are compared. The trial points are the same unit points for every cell (a log
+  grid, or scrambled Sobol/Halton points: Owen 1998), mapped to the cell's own ranges: its
+  configured lr × 10^(±lr_decades), so Adam searches around 1e-3 and SGD around 5e-2, and — for
+  cells using the `second` technique — that parameter's log range as a second coordinate. Same
+  trial count, seeds and epochs for every cell: the same budget.
+- **Choice** (`choose`): the trial with the best *mean* final validation accuracy over the tuning
+  seeds (test never chooses). One seed is not enough: on 466 validation images winning margins
+  were 0–9 images, inside the seed-to-seed noise, and a choice made on one seed moved on another
+  CPU. A trial is a candidate only when *every* one of its runs trained (ended ok, validation
+  accuracy above chance by the report's exact binomial test, `trickbench.stats.ChanceTest`): its
+  mean then rests on the same seeds as its rivals', and a rate that fails on one seed in two is
+  no rate to run the compared seeds at. Ties in mean validation accuracy (accuracies are counts of
+  images, so ties are common) go to the lower mean validation loss, then to the smaller learning
+  rate (then the smaller second value): a smaller rate is the safer pick, further from divergence
+  on seeds not yet seen, and the rule never depends on trial order. The choice's margin over the
+  runner-up (the next by the same order) is the mean of its per-seed differences, with their
+  standard error and paired 95 % t interval (scipy); the choice is *within noise* when that
+  interval includes 0 (or one tuning seed gives no interval). A cell with no candidate *failed
+  to tune* and gets no tuned runs. A value chosen in the outer `edge_fraction` of its log range is
+  flagged: the optimum may lie outside the range.
 - **Tuned runs** (stage 2): each tuned cell at its chosen values over `design.seeds`. A Snakemake
   checkpoint writes the choice table; these runs enter the DAG only once it exists, and any later
   parse of the workflow (a cluster job, `trickbench plan`) reads them from it.
@@ -42,6 +53,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.stats import qmc
 
 from trickbench.collect import RunRole, baseline_labels
@@ -58,12 +70,20 @@ TRIALS_TABLE = "tuning_trials"  # results/tables/<name>.csv: one row per trial
 CHOICE_TABLE = "tuning"  # one row per cell: the chosen values (the checkpoint's table)
 KEY = "design.tuning"
 
-TRIAL_COLUMNS = ["cell", "varies", *FAMILIES, "trial", "run_id", "lr", "lr_low", "lr_high", "fixed_lr", "parameter",
-                 "value", "value_low", "value_high", "fixed_value", "status", "val_acc", "test_acc",
-                 "epochs_completed", "chance_acc", "chance_threshold", "trained"]
-CHOICE_COLUMNS = ["cell", "varies", *FAMILIES, "status", "trials", "trials_trained", "run_id", "val_acc", "lr",
-                  "lr_low", "lr_high", "fixed_lr", "lr_position", "lr_at_edge", "parameter", "value", "value_low",
-                  "value_high", "fixed_value", "value_position", "value_at_edge", "warning"]
+#: the count form's first seed (then the next ones): the one tuning seed of earlier versions, so
+#: trials trained then keep their run ids and are reused
+FIRST_SEED = 100
+#: the confidence of the paired interval that decides "within noise"
+MARGIN_CONFIDENCE = 0.95
+
+TRIAL_COLUMNS = ["cell", "varies", *FAMILIES, "trial", "seed", "run_id", "lr", "lr_low", "lr_high", "fixed_lr",
+                 "parameter", "value", "value_low", "value_high", "fixed_value", "status", "val_acc", "val_loss",
+                 "val_images", "test_acc", "epochs_completed", "chance_acc", "chance_threshold", "trained"]
+CHOICE_COLUMNS = ["cell", "varies", *FAMILIES, "status", "trials", "trials_trained", "seeds", "trial", "run_ids",
+                  "val_acc", "val_loss", "lr", "lr_low", "lr_high", "fixed_lr", "lr_position", "lr_at_edge", "parameter",
+                  "value", "value_low", "value_high", "fixed_value", "value_position", "value_at_edge",
+                  "runner_up_lr", "runner_up_value", "runner_up_val_acc", "margin", "margin_se", "margin_low",
+                  "margin_high", "within_noise", "tie_broken_by", "warning"]
 
 
 def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,6 +92,33 @@ def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def enabled(config: Mapping[str, Any]) -> bool:
     return bool(config["design"].get("tuning", {}).get("enabled", False))
+
+
+def tuning_seeds(config: Mapping[str, Any]) -> list[int]:
+    """`design.tuning.seeds` as a list: a count n is seeds FIRST_SEED … FIRST_SEED + n − 1, a list
+    is itself. None may be a compared seed (design.seeds). Strings (`snakemake --config` keeps
+    nested scalars as text) are read as YAML numbers."""
+    from trickbench.config import parse_scalar
+
+    given, compared = settings(config).get("seeds", 2), list(config["design"]["seeds"])
+    allowed = (f"a count >= 1 (seeds {FIRST_SEED}, {FIRST_SEED + 1}, …) or a list of distinct integer seeds >= 0, "
+               f"none of design.seeds {compared}")
+    value = parse_scalar(given) if isinstance(given, str) else given
+    if isinstance(value, list):
+        value = [parse_scalar(v) if isinstance(v, str) else v for v in value]
+        if not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value) \
+                or len(set(value)) != len(value):
+            raise ConfigError(f"{KEY}.seeds", given, allowed)
+        seeds = value
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        seeds = list(range(FIRST_SEED, FIRST_SEED + value))
+    else:
+        raise ConfigError(f"{KEY}.seeds", given, allowed)
+    if set(seeds) & set(compared):
+        counted = "" if isinstance(value, list) else f" (a count gives seeds {seeds[0]}–{seeds[-1]}; give a list instead)"
+        raise ConfigError(f"{KEY}.seeds", given, f"seeds not in design.seeds {compared}{counted}: the runs that "
+                                                 f"choose must not be the runs that are compared")
+    return seeds
 
 
 # -- the search points ---------------------------------------------------------------------------
@@ -179,15 +226,20 @@ def at_values(cell: RunSpec, lr: float, value: float | None, searched: Searched 
 @dataclass(frozen=True)
 class Trial:
     cell: RunSpec  # the design cell at its configured values (seed 0: a key, never trained as such)
-    index: int
+    index: int  # the trial point; each runs on every tuning seed
     lr: float
     value: float | None  # the searched parameter's value, where the cell uses that technique
-    spec: RunSpec
+    spec: RunSpec  # the run at one tuning seed
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
 
 
 def trials(config: Mapping[str, Any]) -> list[Trial]:
-    """Every cell's trials, cells in design order (none when tuning is off). Raises ConfigError
-    for a budget the search cannot honour or a design whose cells tuning would merge."""
+    """Every cell's trial runs — each trial point on each tuning seed — cells in design order
+    (none when tuning is off). Raises ConfigError for a budget the search cannot honour or a
+    design whose cells tuning would merge."""
     if not enabled(config):
         return []
     tuning, searched = settings(config), searched_parameter(config)
@@ -196,7 +248,7 @@ def trials(config: Mapping[str, Any]) -> list[Trial]:
     check_cells_stay_distinct(cells, searched)
     if searched is not None and not any(searched.used_by(cell) for cell in cells):
         raise ConfigError(f"{KEY}.second.technique", searched.technique, "a technique some configuration of the design uses")
-    epochs = tuning["epochs"] or config["train"]["epochs"]
+    epochs, seeds = tuning["epochs"] or config["train"]["epochs"], tuning_seeds(config)
     found = []
     for cell in cells:
         two = searched is not None and searched.used_by(cell)
@@ -204,18 +256,15 @@ def trials(config: Mapping[str, Any]) -> list[Trial]:
         lrs = log_values(unit[:, 0], *lr_range(cell, tuning["lr_decades"]))
         values = log_values(unit[:, 1], searched.low, searched.high) if two else [None] * len(lrs)
         for index, (lr, value) in enumerate(zip(lrs, values)):
-            spec = at_values(cell, lr, value, searched)
-            spec = dataclasses.replace(spec, seed=tuning["seed"], train=dataclasses.replace(spec.train, epochs=epochs))
-            found.append(Trial(cell, index, lr, value, spec))
+            spec = dataclasses.replace(at_values(cell, lr, value, searched), train=dataclasses.replace(cell.train, epochs=epochs))
+            found += [Trial(cell, index, lr, value, dataclasses.replace(spec, seed=seed)) for seed in seeds]
     return found
 
 
 def check_protocol(config: Mapping[str, Any], searched: Searched | None) -> None:
     """What the tuning protocol needs of the config, each failure one line."""
-    tuning, seeds = settings(config), config["design"]["seeds"]
-    if tuning["seed"] in seeds:
-        raise ConfigError(f"{KEY}.seed", tuning["seed"], f"a seed not in design.seeds {seeds}: the runs that "
-                                                         f"choose must not be the runs that are compared")
+    tuning = settings(config)
+    tuning_seeds(config)
     if config["data"]["val_fraction"] <= 0:
         raise ConfigError("data.val_fraction", config["data"]["val_fraction"], "> 0 with design.tuning (trials are chosen on validation)")
     count = tuning["trials"]
@@ -251,10 +300,25 @@ def cell_label(labels: Mapping[str, str], reference: Mapping[str, str]) -> str:
     return ", ".join(f"{f}={labels[f]}" for f in FAMILIES if labels[f] != reference.get(f)) or "baseline"
 
 
+def ran_label(labels: Mapping[str, str], spec: RunSpec, baseline: Mapping[str, str]) -> str:
+    """What a tuned cell ran, in the words a config uses: the levels its cell (`labels`, its
+    configured levels) changes from the baseline, at the values `spec` ran them, and the learning
+    rate — e.g. 'regularizer=l2(strength=0.0172) at lr 0.0137', 'optimizer=adam(lr=0.00316)',
+    'baseline at lr 0.0158'. A tuned level's configured values are not what its runs used."""
+    changed = [family for family in FAMILIES if labels[family] != baseline.get(family)]
+    text = ", ".join(f"{family}={spec.label(family)}" for family in changed) or "baseline"
+    return text if "optimizer" in changed else f"{text} at lr {spec.optimizer.kwargs['lr']:.3g}"
+
+
+def ran_level(family: str, spec: RunSpec) -> str:
+    """One level of a tuned cell as it ran: 'l2(strength=0.0172) at lr 0.0137', 'adam(lr=0.00316)'."""
+    return spec.label(family) + ("" if family == "optimizer" else f" at lr {spec.optimizer.kwargs['lr']:.3g}")
+
+
 # -- the choice (the checkpoint) -------------------------------------------------------------------
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
-    """One trial as a row; it *trained* when it ended ok above chance on validation (the report's
-    failed-run rule, `trickbench.stats.failures`)."""
+    """One trial run (a trial point at one tuning seed) as a row; it *trained* when it ended ok
+    above chance on validation (the report's failed-run rule, `trickbench.stats.failures`)."""
     from trickbench.collect import varied_factor
 
     searched = searched_parameter(config)
@@ -263,14 +327,14 @@ def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any
     low, high = lr_range(trial.cell, settings(config)["lr_decades"])
     val_acc = _finite(summary.get("final_val_acc"))
     return {"cell": trial.cell.run_id, "varies": varied_factor(labels, baseline_labels(config)), **labels,
-            "trial": trial.index, "run_id": trial.spec.run_id, "lr": trial.lr, "lr_low": low, "lr_high": high,
-            "fixed_lr": trial.cell.optimizer.kwargs["lr"], "parameter": searched.name if two else "",
+            "trial": trial.index, "seed": trial.seed, "run_id": trial.spec.run_id, "lr": trial.lr, "lr_low": low,
+            "lr_high": high, "fixed_lr": trial.cell.optimizer.kwargs["lr"], "parameter": searched.name if two else "",
             "value": trial.value if two else math.nan, "value_low": searched.low if two else math.nan,
             "value_high": searched.high if two else math.nan,
             "fixed_value": searched.value_in(trial.cell) if two else math.nan, "status": summary["status"],
-            "val_acc": val_acc, "test_acc": _finite(summary.get("final_test_acc")),
-            "epochs_completed": summary.get("epochs_completed"), "chance_acc": chance.chance,
-            "chance_threshold": chance.threshold,
+            "val_acc": val_acc, "val_loss": _finite(summary.get("final_val_loss")), "val_images": chance.n_val,
+            "test_acc": _finite(summary.get("final_test_acc")), "epochs_completed": summary.get("epochs_completed"),
+            "chance_acc": chance.chance, "chance_threshold": chance.threshold,
             "trained": bool(summary["status"] == "ok" and math.isfinite(val_acc) and not chance.at_chance(val_acc))}
 
 
@@ -278,31 +342,100 @@ def _finite(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
 
 
+def trial_means(runs: pd.DataFrame, seeds: int) -> pd.DataFrame:
+    """One cell's trial runs → one row per trial point: its values, its runs and trained runs, the
+    images its runs got right in all (the exact form of its mean validation accuracy: ties stay
+    ties), its mean validation accuracy and loss, and whether it is a *candidate* — every one of
+    its `seeds` runs trained. Ordered best first by the choice rule: more images right, then lower
+    mean validation loss, then the smaller lr, then the smaller second value."""
+    runs = runs.assign(correct=(runs["val_acc"].astype(float) * runs["val_images"].astype(float)).round())
+    means = runs.groupby("trial", sort=True).agg(
+        lr=("lr", "first"), value=("value", "first"), runs=("run_id", "size"),
+        trained=("trained", lambda t: int(t.astype(bool).sum())), correct=("correct", "sum"),
+        val_acc=("val_acc", "mean"), val_loss=("val_loss", "mean")).reset_index()
+    means["candidate"] = (means["trained"] == seeds) & (means["runs"] == seeds)
+    return means.sort_values(["candidate", "correct", "val_loss", "lr", "value"],
+                             ascending=[False, False, True, True, True], na_position="last", kind="stable")
+
+
+def tie_rule(best: Mapping[str, Any], runner_up: Mapping[str, Any]) -> str:
+    """Which step of the choice rule put `best` before `runner_up`: "" (mean validation accuracy)
+    or the tie-break that did."""
+    if best["correct"] != runner_up["correct"]:
+        return ""
+    losses = (best["val_loss"], runner_up["val_loss"])
+    if all(map(math.isfinite, losses)) and losses[0] != losses[1]:
+        return "validation loss"
+    return "learning rate" if best["lr"] != runner_up["lr"] else "second value"
+
+
+def margin(runs: pd.DataFrame, best: int, runner_up: int) -> dict[str, float]:
+    """The best trial's margin over the runner-up in validation accuracy (points): the mean of
+    their per-seed differences (paired by tuning seed), its standard error, and the paired
+    MARGIN_CONFIDENCE t interval (scipy). One seed: no error, no interval."""
+    by_seed = runs.pivot_table(index="seed", columns="trial", values="val_acc", aggfunc="first")
+    differences = 100 * (by_seed[best] - by_seed[runner_up]).to_numpy(dtype=float)
+    mean = float(differences.mean())
+    if len(differences) < 2:
+        return {"margin": mean, "margin_se": math.nan, "margin_low": math.nan, "margin_high": math.nan}
+    error = float(stats.sem(differences))
+    if error == 0:  # every seed the same difference: an interval of no width
+        return {"margin": mean, "margin_se": 0.0, "margin_low": mean, "margin_high": mean}
+    low, high = stats.t.interval(MARGIN_CONFIDENCE, len(differences) - 1, loc=mean, scale=error)
+    return {"margin": mean, "margin_se": error, "margin_low": float(low), "margin_high": float(high)}
+
+
+def choose(group: pd.DataFrame, seeds: int) -> dict[str, Any]:
+    """One cell's choice from its trial runs: the first trial by `trial_means`' order among the
+    candidates, with its margin over the next candidate and whether that margin is within noise
+    (the paired interval includes 0, or there is none); empty when no trial is a candidate."""
+    means = trial_means(group, seeds)
+    candidates = means[means["candidate"]].to_dict("records")
+    if not candidates:
+        return {}
+    best = candidates[0]
+    chosen = group[group["trial"] == best["trial"]]
+    found = {"trial": int(best["trial"]), "run_ids": " ".join(chosen["run_id"].astype(str)), "val_acc": best["val_acc"],
+             "val_loss": best["val_loss"], "lr": best["lr"], "value": best["value"], "runner_up_lr": math.nan,
+             "runner_up_value": math.nan, "runner_up_val_acc": math.nan, "margin": math.nan, "margin_se": math.nan,
+             "margin_low": math.nan, "margin_high": math.nan, "within_noise": False, "tie_broken_by": ""}
+    if len(candidates) > 1:
+        runner_up = candidates[1]
+        found.update(runner_up_lr=runner_up["lr"], runner_up_value=runner_up["value"],
+                     runner_up_val_acc=runner_up["val_acc"], tie_broken_by=tie_rule(best, runner_up),
+                     **margin(group, best["trial"], runner_up["trial"]))
+        found["within_noise"] = not found["margin_low"] > 0  # NaN (one seed): within noise
+    return found
+
+
 def choice_table(config: Mapping[str, Any], trial_table: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell: the trial with the highest final validation accuracy among those that
-    trained (the first on ties), where its values lie in their ranges, and a warning at an edge —
-    or status 'failed to tune' when no trial trained."""
+    """One row per cell: the trial chosen by `choose` over the tuning seeds, where its values lie in
+    their ranges, a warning at an edge — or status 'failed to tune' when no trial trained on every
+    tuning seed."""
     fraction, baseline = settings(config)["edge_fraction"], baseline_labels(config)
+    seeds = len(tuning_seeds(config))
     rows = []
     for cell, group in trial_table.groupby("cell", sort=False):
         first = group.iloc[0]
         label = cell_label(first[list(FAMILIES)].to_dict(), baseline)
         row = {column: first[column] for column in ("cell", "varies", *FAMILIES, "lr_low", "lr_high", "fixed_lr",
                                                     "parameter", "value_low", "value_high", "fixed_value")}
-        trained = group[group["trained"].astype(bool)]
-        row.update(trials=len(group), trials_trained=len(trained), status="tuned", lr_position=math.nan,
-                   lr_at_edge=False, value_position=math.nan, value_at_edge=False)
-        if trained.empty:
+        trials_trained = int(trial_means(group, seeds)["candidate"].sum())
+        row.update(trials=int(group["trial"].nunique()), trials_trained=trials_trained, seeds=seeds, status="tuned",
+                   lr_position=math.nan, lr_at_edge=False, value_position=math.nan, value_at_edge=False)
+        chosen = choose(group, seeds)
+        if not chosen:
             outcomes = ", ".join(f"{n} {status}" for status, n in group["status"].value_counts().items())
-            row.update(status="failed to tune", run_id="", val_acc=math.nan, lr=math.nan, value=math.nan,
-                       warning=f"{label} failed to tune: none of its {len(group)} trials trained ({outcomes}; "
-                               f"'ok' runs not above chance on validation count as not trained)")
+            row.update(status="failed to tune", trial=math.nan, run_ids="", val_acc=math.nan, val_loss=math.nan,
+                       lr=math.nan, value=math.nan, within_noise=False, tie_broken_by="",
+                       warning=f"{label} failed to tune: none of its {row['trials']} trials trained on all of its "
+                               f"{seeds} tuning seed(s) ({len(group)} runs: {outcomes}; 'ok' runs not above chance on "
+                               f"validation count as not trained)")
         else:
-            best = trained.loc[trained["val_acc"].astype(float).idxmax()]
-            row.update(run_id=best["run_id"], val_acc=best["val_acc"], lr=best["lr"], value=best["value"])
+            row.update(chosen)
             warnings = []
-            for name, value, low, high, prefix in (("lr", best["lr"], row["lr_low"], row["lr_high"], "lr"),
-                                                   (row["parameter"], best["value"], row["value_low"], row["value_high"], "value")):
+            for name, value, low, high, prefix in (("lr", chosen["lr"], row["lr_low"], row["lr_high"], "lr"),
+                                                   (row["parameter"], chosen["value"], row["value_low"], row["value_high"], "value")):
                 if not name or not math.isfinite(value):
                     continue
                 position = edge_position(value, low, high)
@@ -342,8 +475,9 @@ def write_choice(config: Mapping[str, Any], run_dirs: Sequence[str | Path], tria
             with atomic_path(target) as tmp:
                 frame.to_csv(tmp, index=False)
         tuned = int((choice["status"] == "tuned").sum())
-        log.info("tuning: %d trial(s) of %d cell(s) summarized; %d tuned, %d failed to tune, %d chosen at an edge",
-                 len(trial_table), len(choice), tuned, len(choice) - tuned,
+        log.info("tuning: %d trial run(s) of %d cell(s) summarized; %d tuned (%d within noise of the runner-up), "
+                 "%d failed to tune, %d chosen at an edge", len(trial_table), len(choice), tuned,
+                 int(choice["within_noise"].astype(bool).sum()), len(choice) - tuned,
                  int((choice["lr_at_edge"] | choice["value_at_edge"]).sum()))
 
 
@@ -373,6 +507,27 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
         spec = at_values(cell, float(row["lr"]), value, searched)
         runs += [TunedRun(dataclasses.replace(spec, seed=seed), cell, value) for seed in config["design"]["seeds"]]
     return runs
+
+
+def chosen_specs(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, tuple[RunSpec, RunSpec]]:
+    """cell run id → (the cell, the cell at its chosen values) for every tuned cell of the choice table."""
+    searched = searched_parameter(config)
+    cells = {cell.run_id: cell for cell in design_cells(config)}
+    found = {}
+    for row in choice.to_dict("records"):
+        cell = cells.get(row["cell"])
+        if cell is None or row["status"] != "tuned":
+            continue
+        value = float(row["value"]) if searched is not None and searched.used_by(cell) else None
+        found[row["cell"]] = (cell, at_values(cell, float(row["lr"]), value, searched))
+    return found
+
+
+def chosen_labels(config: Mapping[str, Any], choice: pd.DataFrame) -> dict[str, str]:
+    """cell run id → `ran_label` of its chosen values, for every tuned cell of the choice table."""
+    baseline = baseline_labels(config)
+    return {cell_id: ran_label(spec_labels(cell), spec, baseline)
+            for cell_id, (cell, spec) in chosen_specs(config, choice).items()}
 
 
 def tuned_runs_from(config: Mapping[str, Any], choice_csv: str | Path) -> list[TunedRun]:

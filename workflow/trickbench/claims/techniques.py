@@ -81,9 +81,9 @@ USABLE_SHARE = 0.9
 
 
 def largest_usable_lr(trials: pd.DataFrame) -> float:
-    """The largest learning rate whose validation accuracy (mean over its trials; a trial that did
-    not train — diverged, exploded, at chance — counts as unusable) is at least USABLE_SHARE of the
-    level's best."""
+    """The largest learning rate whose validation accuracy (mean over its trial runs, one per tuning
+    seed; a rate one of whose runs did not train — diverged, exploded, at chance — is unusable, as
+    the tuning choice rules it out) is at least USABLE_SHARE of the level's best."""
     accuracy = trials["val_acc"].astype(float).where(trials["trained"].astype(bool), -math.inf)
     curve = accuracy.groupby(trials["lr"]).mean()
     return float(curve[curve >= USABLE_SHARE * curve.max()].index.max())
@@ -116,7 +116,7 @@ def batch_norm_allows_higher_learning_rates(results: Results):
     ratios = [usable["batch"] / usable["none"] for usable in found]
     values = {f"largest usable lr, norm={name}" + (f", configuration {i}" if len(found) > 1 else ""): lr
               for i, usable in enumerate(found, 1) for name, lr in usable.items()}
-    per_level = int(trials.groupby("cell").size().min())
+    per_level = int(trials.groupby("cell")["trial"].nunique().min())  # trial points (each on every tuning seed)
     return Reading(float(np.exp(np.mean(np.log(ratios)))),
                    f"{len(found)} configuration(s) differing only in norm, {per_level} tuning trials per level",
                    values=values)

@@ -17,11 +17,11 @@ best configuration is chosen on validation accuracy.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from trickbench.report.grid import chance_test, effects_table, finished, variant_label
+from trickbench.report.grid import FAILED_TO_TUNE, chance_test, effects_table, finished, variant_label
 from trickbench.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
                                      level_failed, mean_ci)
 from trickbench.techniques import FAMILIES
@@ -49,21 +49,27 @@ def comparisons(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "fi
     return found.assign(reference=found["factor"].map(baseline_labels(config)))
 
 
-def sentence(row: Mapping[str, Any], design_kind: str) -> str:
-    """One comparison as a finding: a failed level as failed, else `stats.difference_sentence`."""
-    subject = f"{row['factor']} {row['level']}"
+def sentence(row: Mapping[str, Any], design_kind: str, names: Mapping[tuple[str, str], str] | None = None) -> str:
+    """One comparison as a finding: a failed level as failed, else `stats.difference_sentence`.
+    `names`: (factor, level) → how to name a level (a tuned level: the values its runs ran)."""
+    names = names or {}
+    subject = f"{row['factor']} {names.get((row['factor'], row['level']), row['level'])}"
+    if row["failed"] and row["failures"] == FAILED_TO_TUNE:
+        return f"{subject} failed to tune: no trial trained on every tuning seed, so it has no tuned run and no effect."
     if row["failed"]:
         return (f"{subject} failed to train: {row['n_failed']} of {counted(int(row['runs']), 'run')} ({row['failures']}); "
                 f"no effect is estimated for it.")
     from trickbench.design import ONE_FACTOR_AT_A_TIME
 
     context = "" if design_kind in ONE_FACTOR_AT_A_TIME else ", averaged over the other factors"
-    return difference_sentence(row, subject, f"the baseline {row['reference']}", context=context)
+    reference = names.get((row["factor"], row["reference"]), row["reference"])
+    return difference_sentence(row, subject, f"the baseline {reference}", context=context)
 
 
-def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
+def top_findings(runs: pd.DataFrame, config: Mapping[str, Any],
+                 names: Mapping[tuple[str, str], str] | None = None) -> list[str]:
     """The failures first (a reader must know what did not train), then the largest detectable
-    differences, then one line on what remains."""
+    differences, then one line on what remains. `names`: as `sentence` takes them."""
     kind = config["design"]["kind"]
     found = comparisons(runs, config)
     lines = failure_findings(runs, config) + failed_level_findings(found, runs)
@@ -72,7 +78,7 @@ def top_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     clear = tested[detectable].assign(size=lambda t: t["diff"].abs()).sort_values("size", ascending=False)
     unclear = tested[~detectable].assign(size=lambda t: t["diff"].abs()).sort_values("size", ascending=False)
     shown = clear.head(TOP_FINDINGS) if len(clear) else unclear.head(1)
-    lines += [sentence(row, kind) for row in shown.to_dict("records")]
+    lines += [sentence(row, kind, names) for row in shown.to_dict("records")]
     more, within = len(clear) - min(len(clear), TOP_FINDINGS), len(unclear)
     if len(clear) and more and within:
         lines.append(f"Of the other {more + within} levels, {more} differ detectably from their baseline and {within} do "
@@ -116,9 +122,18 @@ def failed_level_findings(found: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     failed = found[found["failed"].astype(bool)]
     if failed.empty or finished(runs).empty:
         return []
-    named = "; ".join(f"{r['factor']}={r['level']} ({r['n_failed']} of {r['runs']} runs: {r['failures']})"
-                      for r in failed.to_dict("records"))
-    return [f"Failed to train, so left out of every comparison and ranking and of the best configuration: {named}."]
+    untuned = failed[failed["failures"] == FAILED_TO_TUNE]
+    failed = failed[failed["failures"] != FAILED_TO_TUNE]
+    lines = []
+    if len(untuned):
+        lines.append("Failed to tune (no trial trained on every tuning seed), so never run at the compared seeds and left "
+                     "out of every comparison and ranking: "
+                     + "; ".join(f"{r['factor']}={r['level']}" for r in untuned.to_dict("records")) + ".")
+    if len(failed):
+        named = "; ".join(f"{r['factor']}={r['level']} ({r['n_failed']} of {r['runs']} runs: {r['failures']})"
+                          for r in failed.to_dict("records"))
+        lines.append(f"Failed to train, so left out of every comparison and ranking and of the best configuration: {named}.")
+    return lines
 
 
 def _reason_text(reason: str, chance: ChanceTest | None) -> str:
@@ -141,11 +156,13 @@ def failed_variants(group: pd.DataFrame, baseline: Mapping[str, str]) -> str:
     return f"{'; '.join(named[:NAMED_FAILURES])} and {len(named) - NAMED_FAILURES} more"
 
 
-def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any] | None:
+def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any],
+                       named: Callable[[Mapping[str, str]], str | None] | None = None) -> dict[str, Any] | None:
     """The combination of levels with the highest mean *validation* accuracy over its trained runs
     (test never chooses; a combination most of whose runs failed is no candidate), with its
     validation and test accuracy (mean ± 95 % CI over seeds), and whether its test accuracy differs
-    detectably from the runner-up's and the baseline's (`versus`)."""
+    detectably from the runner-up's and the baseline's (`versus`). `named`: levels → how to name the
+    combination where it is not its variant label (a tuned one: the values its runs ran), or None."""
     from trickbench.collect import baseline_labels
 
     if runs.empty:
@@ -165,9 +182,11 @@ def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any]) -> dict[st
     arms["baseline"] = {family: baseline[family] for family in families}
     member = lambda levels: trained[(trained[families].astype(str) == pd.Series(levels)).all(axis=1)]
     chosen = member(arms["chosen"])
-    return {"variant": variant_label(arms["chosen"], baseline), "levels": arms["chosen"],
+    shown = {name: (named and named(levels)) or variant_label(levels, baseline) for name, levels in arms.items()}
+    return {"variant": shown["chosen"], "levels": arms["chosen"],
             "val": mean_ci(100 * chosen[SELECT_ON]), "test": mean_ci(100 * chosen["final_test_acc"]),
-            "runs": len(chosen), "candidates": len(scores), "versus": versus(all_runs, config, arms, member, baseline)}
+            "runs": len(chosen), "candidates": len(scores),
+            "versus": versus(all_runs, config, arms, member, baseline, shown)}
 
 
 def _as_tuple(key: Any) -> tuple:
@@ -175,7 +194,7 @@ def _as_tuple(key: Any) -> tuple:
 
 
 def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Mapping[str, str]], member,
-           baseline: Mapping[str, str]) -> list[str]:
+           baseline: Mapping[str, str], shown: Mapping[str, str]) -> list[str]:
     """The chosen configuration's test accuracy against the runner-up on validation — a question of
     its own, a family of one — and against the baseline: the noise floor's comparison of that
     variant, so the same family and the same verdict as the findings and the noise-floor figure
@@ -187,10 +206,11 @@ def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Map
     if "runner-up" in arms and labels["runner-up"] != "baseline":
         frame = pd.concat([member(arms[arm]).assign(arm=arm) for arm in ("chosen", "runner-up")])
         table = compare_to_reference(frame.assign(value=100 * frame["final_test_acc"]), "arm", "value", "runner-up")
-        lines += [difference_sentence(row, labels["chosen"], f"the runner-up on validation, {labels['runner-up']}")
+        lines += [difference_sentence(row, shown["chosen"], f"the runner-up on validation, {shown['runner-up']}")
                   for row in table.to_dict("records")]
     if labels["chosen"] != "baseline":
         floor = noise_table(runs, config)
         chosen = floor[(floor["metric"] == METRICS["final_test_acc"]) & (floor["variant"] == labels["chosen"])]
-        lines += [difference_sentence(row, labels["chosen"], "the baseline") for row in chosen.to_dict("records")]
+        lines += [difference_sentence(row, shown["chosen"], f"the {shown['baseline']}" if shown["baseline"] != "baseline"
+                                      else "the baseline") for row in chosen.to_dict("records")]
     return lines

@@ -73,8 +73,43 @@ def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "
     runs comparisons rest on (`collect.compared_runs`: the tuned ones in a tuned design)."""
     from trickbench.collect import baseline_labels, compared_runs
 
-    return level_effects(compared_runs(runs), config["design"]["kind"], baseline_labels(config), metric,
-                         chance_test(config))
+    table = level_effects(compared_runs(runs), config["design"]["kind"], baseline_labels(config), metric,
+                          chance_test(config))
+    return with_untuned_levels(table, runs, config)
+
+
+#: what `failures` says of a level of a tuned design that has no tuned run because it failed to tune
+FAILED_TO_TUNE = "failed to tune"
+
+
+def with_untuned_levels(table: pd.DataFrame, runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """`table` plus, in a tuned design, each level whose tuning trials ran but which has no tuned
+    run — it failed to tune (no trial trained on every tuning seed, `trickbench.tuning`) — as a
+    failed level with no mean and no comparison: named where the other levels are, not missing."""
+    from trickbench.collect import baseline_labels, compared_runs
+
+    if runs.empty or "role" not in runs:
+        return table
+    roles = runs["role"].fillna("grid").astype(str)
+    if not roles.str.contains("tuned").any():
+        return table  # not a tuned design, or its tuned runs are not collected yet
+    kind, baseline = config["design"]["kind"], baseline_labels(config)
+    trials, compared = runs[(roles == "tuning").to_numpy()], compared_runs(runs)
+    rows = []
+    for family in FAMILIES:
+        if family not in runs:
+            continue
+        tried = factor_rows(trials, family, kind)[family].astype(str)
+        ran = set(factor_rows(compared, family, kind)[family].astype(str))
+        rows += [{"factor": family, "level": level, "is_baseline": level == baseline.get(family), "runs": 0,
+                  "n_failed": 0, "failed": True, "failures": FAILED_TO_TUNE, "n": 0}
+                 for level in dict.fromkeys(tried) if level not in ran and len(ran | set(tried)) >= 2]
+    if not rows:
+        return table
+    order = {family: i for i, family in enumerate(dict.fromkeys([*table["factor"], *FAMILIES]))}
+    untuned = pd.DataFrame(rows).reindex(columns=EFFECT_COLUMNS)
+    merged = pd.concat([table, untuned], ignore_index=True) if len(table) else untuned
+    return merged.sort_values("factor", key=lambda f: f.map(order), kind="stable").reset_index(drop=True)
 
 
 def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, str], metric: str,
@@ -173,7 +208,8 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
         points = factor_rows(trained, family, config["design"]["kind"])
         for y, row in part.iterrows():
             if row["failed"]:  # no mean, no effect: say what happened where its diamond would be
-                ax.annotate(f"failed: {row['n_failed']} of {row['runs']} runs ({row['failures']})", (0.02, y),
+                ax.annotate(FAILED_TO_TUNE if row["failures"] == FAILED_TO_TUNE else
+                            f"failed: {row['n_failed']} of {row['runs']} runs ({row['failures']})", (0.02, y),
                             xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.35")
                 continue
             seed_dots(ax, 100 * points.loc[points[family].astype(str) == row["level"], "final_test_acc"], y,

@@ -28,6 +28,7 @@ from trickbench.collect import compared_runs
 from trickbench.progress import duration
 from trickbench.report import tuning, versus
 from trickbench.report.figures import FIGURES, Tables, load_all, read_table
+from trickbench.report.grid import FAILED_TO_TUNE
 from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
 from trickbench.techniques import FAMILIES
 
@@ -103,9 +104,11 @@ def figure_entry(fig: Any, figures_folder: Path) -> dict[str, Any]:
     }
 
 
-def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0) -> dict[str, str]:
-    """The grid that ran, from the runs table (so a re-rendered report describes what ran), and how
-    many run folders the collect step left out for want of a valid summary (`skipped`)."""
+def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0,
+                 untuned: list[str] | None = None) -> dict[str, str]:
+    """The grid that ran, from the runs table (so a re-rendered report describes what ran), how
+    many run folders the collect step left out for want of a valid summary (`skipped`), and the
+    configurations of a tuned design that failed to tune (`untuned`: they have no run to count)."""
     design = config["design"]
     left_out = f"; {skipped} more left out, without a valid summary (results/tables/skipped.csv says why)" if skipped else ""
     if runs.empty:
@@ -119,7 +122,9 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0
         "model": distinct("model"),
         "budget": f"{distinct('epochs')} epochs of batch {distinct('batch_size')}"
                   + (f" ({int(runs['grad_evals'].max()):,} gradient evaluations per run at most)" if "grad_evals" in runs else ""),
-        "design": f"{design['kind']}: {counted(len(configurations), 'configuration')} × seeds {distinct('seed')}",
+        "design": f"{design['kind']}: {counted(len(configurations) + len(untuned or []), 'configuration')} × seeds "
+                  f"{distinct('seed')}" + (f" — {len(untuned)} of them failed to tune, so never ran at those seeds: "
+                                           f"{'; '.join(untuned)}" if untuned else ""),
         "runs": runs_line(len(runs), statuses.to_dict(), failed) + at_chance_line(runs, config) + left_out,
     }
 
@@ -217,6 +222,8 @@ def signed(value: float, digits: int = 1) -> str:
 
 def verdict(row: Mapping[str, Any]) -> str:
     """'yes' / 'no' for a tested comparison; why not for the rest."""
+    if row["failed"] and row["failures"] == FAILED_TO_TUNE:
+        return FAILED_TO_TUNE
     if row["failed"]:
         return f"failed to train ({row['n_failed']} of {row['runs']}: {row['failures']})"
     if not row["test"] or row["test"] != row["test"]:  # empty or NaN: too few runs
@@ -238,8 +245,15 @@ COMPARISON_COLUMNS = {
 }
 
 
-def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[list[str]]:
-    return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in comparisons(runs, config).to_dict("records")]
+def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any],
+                    names: Mapping[tuple[str, str], str] | None = None) -> list[list[str]]:
+    """The comparisons table's cells; `names` ((factor, level) → name) names tuned levels by the
+    values their runs ran."""
+    names = names or {}
+    found = comparisons(runs, config)
+    found = found.assign(level=[names.get(key, key[1]) for key in zip(found["factor"], found["level"])],
+                         reference=[names.get(key, key[1]) for key in zip(found["factor"], found["reference"])])
+    return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in found.to_dict("records")]
 
 
 def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
@@ -264,7 +278,8 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     for fig in (f for f in FIGURES.values() if f.enabled(config)):
         sections.setdefault(fig.section, []).append(figure_entry(fig, Path(figures_folder)))
     generated = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    best = best_configuration(runs, config)
+    best = best_configuration(runs, config, lambda levels: tuning.ran_variant(tables, config, levels))
+    names = tuning.ran_names(tables, config)  # tuned levels: the values their runs ran
     columns, shared = run_columns(tables["runs"])  # every run, tuning trials too (column role)
     rows = runs_rows(tables["runs"], columns)
     titles = versus.section_titles(config)  # a section named for the config's technique: it leads
@@ -277,13 +292,14 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
              *((slug(titles.get(s, s)), titles.get(s, s)) for s in sections), *CLOSING.items()],
         claims=claims,
         sections=[(slug(titles.get(s, s)), titles.get(s, s), figures) for s, figures in sections.items()],
-        grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0),
+        grid={**grid_summary(runs, config, len(tables["skipped"]) if (Path(tables_folder) / "skipped.csv").is_file() else 0,
+                             tuning.failed_to_tune(tables, config)),
               **tuning.learning_rate_fact(tables, config)},
         best=best and {**best, "val": pm(*best["val"]), "test": pm(*best["test"])},
         findings=versus.summary_findings(tables, config) + tuning.summary_findings(tables, config)
-                 + top_findings(runs, config) + evidence(tables, config),
+                 + top_findings(runs, config, names) + evidence(tables, config),
         notes={**tuning.section_notes(tables, config), **versus.section_notes(tables, config)},
-        comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config),
+        comparison_headers=list(COMPARISON_COLUMNS), comparison_rows=comparison_rows(runs, config, names),
         run_headers=[RUN_COLUMNS[c] for c in columns],
         run_rows=rows[:RUNS_PAGE_SIZE],
         run_total=len(rows),

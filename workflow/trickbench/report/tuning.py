@@ -8,9 +8,16 @@ reports here: the values were chosen on validation, on a seed that is not compar
 rankings are compared with Kendall's τ (`scipy.stats.kendalltau`, τ-b) over the levels ranked in
 both, and every pair that changes order is named with its difference in both rankings, by the
 report's test (paired t on shared seeds, else Welch) with intervals Holm-corrected over the pairs
-of the factor (`pairwise_differences`, the one comparison this module makes). A level that failed
-to train by the report's rule (most of its runs diverged, exploded or stayed at chance on
-validation) or failed to tune is reported as such and left out of the ranking.
+of the factor (`pairwise_differences`, the one comparison this module makes). Both the ranking's
+means and these differences use the runs that trained by the report's rule
+(`trickbench.stats.failure_reasons`: ok, validation accuracy above chance): one rule for both. A
+level that failed to train (most of its runs diverged, exploded or stayed at chance on validation)
+or failed to tune is reported as such and left out of the ranking.
+
+Each choice is shown with the values its runs ran (`trickbench.tuning.ran_label`: what a user
+would copy into a config, not the configured values) and its margin over the runner-up in mean
+validation accuracy over the tuning seeds, ± the standard error of the per-seed differences;
+"within noise" where their paired 95 % t interval includes 0 (`trickbench.tuning.choose`).
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ from trickbench.stats import (count_reasons, failure_reasons, interval_alphas, l
                                      two_arm_test)
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
-from trickbench.tuning import CHOICE_TABLE, TRIALS_TABLE, enabled, settings
+from trickbench.tuning import (CHOICE_TABLE, MARGIN_CONFIDENCE, TRIALS_TABLE, chosen_labels, enabled, settings,
+                               tuning_seeds)
 
 SECTION = "Tuning: fixed against tuned learning rates"
 RANKINGS = {"fixed": "grid", "tuned": "tuned"}  # ranking → the run role it ranks
 METRIC = "final_test_acc"
+SELECT_ON = "final_val_acc"  # the validation score that decides whether a run trained
 ALPHA = 0.05
 #: said where a report ranks levels that were not tuned (issue 13)
 UNTUNED_NOTE = ("Levels run at the baseline's learning rate (an optimizer level at its own configured one), not "
@@ -64,6 +73,13 @@ def with_role(runs: pd.DataFrame, role: str, trained_only: bool = True) -> pd.Da
     return chosen[(chosen["status"] == "ok") & np.isfinite(pd.to_numeric(chosen[METRIC], errors="coerce"))]
 
 
+def trained_runs(runs: pd.DataFrame, role: str, chance) -> pd.DataFrame:
+    """Runs of one role that trained by the report's rule (`failure_reasons`: ended ok with a
+    validation accuracy above chance): what the ranking's means and the swap differences rest on."""
+    chosen = with_role(runs, role, trained_only=False)
+    return chosen[(failure_reasons(chosen, SELECT_ON, chance) == "").to_numpy()]
+
+
 # -- rankings --------------------------------------------------------------------------------------
 def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     """Per factor with ≥ 2 levels, ranking (fixed | tuned) and level: runs, mean test accuracy
@@ -84,7 +100,7 @@ def ranking_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
             continue
         for ranking, role in RANKINGS.items():
             ranked = factor_rows(with_role(runs, role, trained_only=False), family, kind)
-            reasons = failure_reasons(ranked, "final_val_acc", chance)
+            reasons = failure_reasons(ranked, SELECT_ON, chance)
             part = []
             for level in levels:
                 mine = (ranked[family].astype(str) == level).to_numpy()
@@ -145,7 +161,7 @@ def pairwise_differences(runs: pd.DataFrame, family: str, pairs: list[tuple[str,
 def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataFrame) -> pd.DataFrame:
     """Per factor: the levels ranked in both rankings, Kendall's τ, and every pair of them with its
     difference (level a − level b, points) in both rankings and whether they swap."""
-    runs, kind = tables["runs"], config["design"]["kind"]
+    runs, kind, chance = tables["runs"], config["design"]["kind"], chance_test(config)
     empty = {"diff": math.nan, "low": math.nan, "high": math.nan, "test": "", "n": ""}
     rows = []
     for family, part in ranking.groupby("factor", sort=False):
@@ -155,7 +171,7 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
         common = [level for level in fixed if level in tuned]
         tau, swaps = kendall_tau(fixed, tuned), swapped_pairs(fixed, tuned)
         pairs = list(itertools.combinations(sorted(common, key=lambda l: -fixed[l]), 2))
-        differences = {name: pairwise_differences(factor_rows(with_role(runs, role), family, kind), family, pairs)
+        differences = {name: pairwise_differences(factor_rows(trained_runs(runs, role, chance), family, kind), family, pairs)
                        for name, role in RANKINGS.items()}
         for index, (a, b) in enumerate(pairs or [("", "")]):
             row = {"factor": family, "levels": len(common), "kendall_tau": tau, "swaps": len(swaps), "a": a, "b": b,
@@ -208,11 +224,54 @@ def protocol_sentence(config: Mapping[str, Any], choice: pd.DataFrame, trials: p
     also = f" and {second['technique']}'s {second['parameter']} in [{second['range'][0]:g}, {second['range'][1]:g}] " \
            f"where a configuration uses {second['technique']}" if second else ""
     epochs = tuning["epochs"] or config["train"]["epochs"]
+    seeds = tuning_seeds(config)
     return (f"Each of {len(choice)} configurations got its own learning rate{also}: {tuning['trials']} {tuning['search']} "
-            f"trials of {epochs} epochs at seed {tuning['seed']} over its configured rate × 10^±{tuning['lr_decades']:g}, "
-            f"the one with the highest final validation accuracy chosen ({len(trials)} trial runs); then seeds "
-            f"{', '.join(map(str, config['design']['seeds']))} at the chosen values. The same seeds at the configured "
-            f"rates give the fixed-rate ranking, so both rankings rest on the same seeds and test images.")
+            f"trials of {epochs} epochs over its configured rate × 10^±{tuning['lr_decades']:g}, each trial on tuning "
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} (none of them compared; "
+            f"{len(trials)} trial runs). The trial of the highest mean final validation accuracy over those seeds was "
+            f"chosen among the trials that trained on every one of them (ties: the lower mean validation loss, then "
+            f"the smaller learning rate); then seeds {', '.join(map(str, config['design']['seeds']))} ran at the chosen "
+            f"values. The same seeds at the configured rates give the fixed-rate ranking, so both rankings rest on the "
+            f"same seeds and test images.")
+
+
+def choice_sentence(config: Mapping[str, Any], choice: pd.DataFrame) -> str:
+    """Each tuned configuration at the values it ran, with its margin over the runner-up; e.g.
+    'regularizer=l2(strength=0.0172) at lr 0.0137: +1.3 ± 0.4 points over lr 0.05 (…), within noise'."""
+    seeds = len(tuning_seeds(config))
+    labels = chosen_labels(config, choice)
+    tuned = choice[choice["status"] == "tuned"]
+    parts = []
+    for row in tuned.to_dict("records"):
+        part = labels.get(row["cell"], row["cell"])
+        if math.isfinite(row["margin"]):
+            over = f"lr {row['runner_up_lr']:.3g}" + (f", {row['parameter']} {row['runner_up_value']:.3g}"
+                                                      if math.isfinite(row["runner_up_value"]) else "")
+            error = f" ± {row['margin_se']:.1f}" if math.isfinite(row["margin_se"]) else ""
+            part += f": {row['margin']:+.1f}{error} over {over}"
+            part += ", within noise" if row["within_noise"] else ""
+            tie = row["tie_broken_by"] if isinstance(row["tie_broken_by"], str) else ""  # CSV: empty reads as NaN
+            part += f" (tie broken by {tie})" if tie else ""
+        else:
+            part += ": no runner-up (the only trial that trained on every seed)"
+        parts.append(part)
+    within = int(tuned["within_noise"].astype(bool).sum())
+    rule = (f"the paired {100 * MARGIN_CONFIDENCE:.0f} % t interval of the per-seed differences includes 0" if seeds > 1
+            else "one tuning seed gives no standard error, so no margin is beyond the noise")
+    failed = choice[choice["status"] != "tuned"]
+    return (f"Chosen values, as run, with the margin of each over its runner-up in mean validation accuracy (points "
+            f"± the standard error of the {seeds} per-seed differences; within noise: {rule}) — "
+            + "; ".join(parts) + f". {within} of {len(tuned)} choices are within noise"
+            + (f"; {len(failed)} configuration(s) failed to tune: "
+               + ", ".join(cell_name(row, config) for row in failed.to_dict("records")) if len(failed) else "") + ".")
+
+
+def cell_name(row: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """A choice-table row's configuration as the levels it changes from the baseline."""
+    from trickbench.collect import baseline_labels
+    from trickbench.tuning import cell_label
+
+    return cell_label({family: str(row[family]) for family in FAMILIES}, baseline_labels(config))
 
 
 def tuning_sentences(tables: Tables, config: Mapping[str, Any]) -> list[str]:
@@ -222,7 +281,7 @@ def tuning_sentences(tables: Tables, config: Mapping[str, Any]) -> list[str]:
         return ["No tuning trial finished, so nothing was tuned."]
     ranking = ranking_table(tables, config)
     agreement = agreement_table(tables, config, ranking)
-    lines = [protocol_sentence(config, choice, trials)]
+    lines = [protocol_sentence(config, choice, trials), choice_sentence(config, choice)]
     lines += [factor_sentence(family, ranking, agreement) for family in dict.fromkeys(ranking["factor"])]
     lines += ["⚠ " + w for w in text(choice["warning"]) if w]
     return lines
@@ -255,6 +314,7 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     taus = ", ".join(f"{r['factor']} {r['kendall_tau']:.2f}" for r in agreement.to_dict("records")
                      if math.isfinite(r["kendall_tau"]))
     failed = int((choice["status"] != "tuned").sum())
+    within = int(choice["within_noise"].astype(bool).sum())
     edges = int((choice["lr_at_edge"].astype(bool) | choice["value_at_edge"].astype(bool)).sum())
     return [f"Every level was tuned on validation before its seeds ran, and the findings below compare the tuned runs. "
             f"Against the fixed-rate ranking over the same seeds, tuning changed the order of "
@@ -262,6 +322,8 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
             + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (their intervals, "
                f"Holm-corrected over each factor's pairs, exclude 0 with opposite signs in the two rankings)"
                if swapped else "")
+            + (f"; {within} of {len(choice) - failed} choices are within noise of their runner-up on validation"
+               if within else "")
             + (f"; {failed} configuration(s) failed to tune" if failed else "")
             + (f"; {edges} value(s) chosen at the edge of their range" if edges else "") + " — see the Tuning section."]
 
@@ -272,9 +334,52 @@ def learning_rate_fact(tables: Tables, config: Mapping[str, Any]) -> dict[str, s
         return {"learning rates": "the config's own, not tuned"}
     runs, tuning = tables["runs"], settings(config)
     trials = int((runs["role"] == "tuning").sum()) if "role" in runs else 0
+    seeds = len(tuning_seeds(config))
     return {"learning rates": f"tuned per configuration on validation ({tuning['trials']} {tuning['search']} trials each, "
-                              f"{trials} trial runs in all); the runs above are the tuned ones, the fixed-rate runs "
-                              f"are compared with them under Tuning"}
+                              f"each on {seeds} tuning seed{'s' if seeds > 1 else ''}, {trials} trial runs in all); the "
+                              f"runs above are the tuned ones, the fixed-rate runs are compared with them under Tuning"}
+
+
+def failed_to_tune(tables: Tables, config: Mapping[str, Any]) -> list[str]:
+    """The configurations of a tuned design that failed to tune (the levels they change), from the
+    choice table: none of them has a run at the compared seeds, so no count of runs names them."""
+    if not enabled(config) or tables[CHOICE_TABLE].empty:
+        return []
+    choice = tables[CHOICE_TABLE]
+    return [cell_name(row, config) for row in choice[choice["status"] != "tuned"].to_dict("records")]
+
+
+def ran_names(tables: Tables, config: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(factor, level) → the level as its tuned runs ran it ('l2(strength=0.0172) at lr 0.0137'),
+    where one cell holds the level's tuned runs (an ablation's level, the baseline's level of each
+    factor); empty without tuning. A table or sentence that names a tuned level shows these values:
+    the configured ones are not what its runs used."""
+    from trickbench.collect import baseline_labels
+    from trickbench.design import ONE_FACTOR_AT_A_TIME
+    from trickbench.tuning import chosen_specs, ran_level
+
+    if not enabled(config) or tables[CHOICE_TABLE].empty or config["design"]["kind"] not in ONE_FACTOR_AT_A_TIME:
+        return {}
+    baseline, names = baseline_labels(config), {}
+    for cell, spec in chosen_specs(config, tables[CHOICE_TABLE]).values():
+        changed = [family for family in FAMILIES if cell.label(family) != baseline.get(family)]
+        for family in changed or FAMILIES:  # the baseline cell speaks for each factor's baseline level
+            names[(family, cell.label(family))] = ran_level(family, spec)
+    return names
+
+
+def ran_variant(tables: Tables, config: Mapping[str, Any], levels: Mapping[str, str]) -> str | None:
+    """A combination of levels (e.g. the best configuration) as its tuned runs ran it, or None
+    where the design was not tuned or the combination is no tuned cell."""
+    from trickbench.collect import baseline_labels
+    from trickbench.tuning import chosen_specs, ran_label, spec_labels
+
+    if not enabled(config) or tables[CHOICE_TABLE].empty:
+        return None
+    for cell, spec in chosen_specs(config, tables[CHOICE_TABLE]).values():
+        if all(cell.label(family) == str(level) for family, level in levels.items()):
+            return ran_label(spec_labels(cell), spec, baseline_labels(config))
+    return None
 
 
 def compute_by_role(runs: pd.DataFrame) -> dict[str, str]:
@@ -373,12 +478,16 @@ def sensitivity_figure(tables: Tables, config: Mapping[str, Any]):
             level = str(part[family].iloc[0]) if family in FAMILIES else "baseline"
             color = colors(family, level) if family in FAMILIES else BASELINE_COLOR
             label = level if family in FAMILIES else ("baseline" if family == "baseline" else cell)
-            part = part.sort_values(axis)
-            ok = part[part["trained"].astype(bool)]
+            seeds = part.groupby("trial")["seed"].transform("size")
+            trained = part["trained"].astype(bool).groupby(part["trial"]).transform("sum")
+            candidate = (trained == seeds.max()).to_numpy()  # every seed of the trial trained: it could be chosen
+            means = part[candidate].groupby("trial").agg(x=(axis, "first"), y=("val_pct", "mean")).sort_values("x")
             two_d = (part["parameter"] != "").any()
-            ax.plot(ok[axis], ok["val_pct"], marker="o", markersize=4, color=color, label=label,
+            ax.scatter(part.loc[candidate, axis], part.loc[candidate, "val_pct"], s=10, color=color, alpha=0.45,
+                       linewidths=0)  # each tuning seed's run
+            ax.plot(means["x"], means["y"], marker="o", markersize=4, color=color, label=label,
                     linestyle="none" if two_d else "-", linewidth=1.6)  # 2-D trials: neighbours differ in the other value
-            bad = part[~part["trained"].astype(bool)]
+            bad = part[~candidate].drop_duplicates("trial")
             ax.scatter(bad[axis], np.full(len(bad), chance), marker="x", color=color, s=36, zorder=3)
             picked = choice[choice["cell"] == cell]
             if len(picked) and picked["status"].iloc[0] == "tuned":
@@ -394,11 +503,12 @@ def sensitivity_figure(tables: Tables, config: Mapping[str, Any]):
         ax.axhline(chance, color="0.5", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         name = cells["parameter"].iloc[0] if axis == "value" and len(cells) else "learning rate"
-        ax.set(xlabel=name, ylabel="final validation accuracy (%)")
+        ax.set(xlabel=name, ylabel="final validation accuracy (%), mean over tuning seeds")
         ax.set_title(group if axis == "lr" else f"second parameter: {name}", loc="left", fontweight="bold")
         ax.legend(fontsize=8, loc="best")
-    fig.suptitle(textwrap.fill("Tuning trials: star = chosen on validation (red edge, ⚠: at an edge of its range); "
-                               "dotted: the configured value; dashed: chance; x: trials that did not train", 75 * columns),
+    fig.suptitle(textwrap.fill("Tuning trials: lines = mean over the tuning seeds, dots = each seed; star = chosen on "
+                               "validation (red edge, ⚠: at an edge of its range); dotted: the configured value; dashed: "
+                               "chance; x: trials that did not train on every seed", 75 * columns),
                  x=0.01, ha="left")
     fig.tight_layout()
     return fig, trials.drop(columns=["val_pct"])

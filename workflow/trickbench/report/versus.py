@@ -31,7 +31,7 @@ from trickbench.stats import (bootstrap_level_ranks, compare_contrasts, count_re
                                      failure_reasons, grouped_ci, level_failed)
 from trickbench.stats.ranking import RESAMPLES
 from trickbench.report.style import apply_theme
-from trickbench.tuning import CHOICE_TABLE
+from trickbench.tuning import CHOICE_TABLE, tuning_seeds
 from trickbench.versus import challenger_label, is_versus
 from trickbench.versus import settings as versus_settings
 
@@ -150,7 +150,8 @@ def protocol_sentence(table: pd.DataFrame, config: Mapping[str, Any]) -> str:
     family_size = int(table["family_size"].max()) if table["family_size"].notna().any() else 0
     return (f"{challenger_name(config)} against {len(others)} level(s) of {given['family']} — {', '.join(others)}: "
             f"{source} and the baseline's — every other factor at the baseline. Each level got its own learning rate "
-            f"({tuning['trials']} {tuning['search']} trials on validation, seed {tuning['seed']}) before seeds "
+            f"({tuning['trials']} {tuning['search']} trials on validation, each on tuning seeds "
+            f"{', '.join(map(str, tuning_seeds(config)))}, the best mean chosen) before seeds "
             f"{', '.join(map(str, config['design']['seeds']))} ran at it. Differences are {challenger_name(config)} − level "
             f"in points of final test accuracy, 95 % intervals Holm-corrected over the {family_size} comparison(s).")
 
