@@ -3,6 +3,10 @@
 - `compare_to_reference`: each level against a reference level — paired t or Welch t, p-values
   adjusted across the family (Holm; BH or Bonferroni selectable), intervals consistent with the
   correction, `detectable`, minimum detectable effect and seeds needed from the same test.
+- `pooled_compare_to_reference`, `pooled_compare_contrasts`: the same comparisons from one linear
+  model over every compared cell with seeds as blocks (OLS `value ~ C(cell) + C(seed)`) where the
+  cells share seeds and one residual variance (Brown–Forsythe), else the per-comparison test; each
+  row says which test and why (`stats.pooled`).
 - `compare_contrasts`: chosen pairs of levels (level − reference), the same test, correction and
   power — for arms compared among themselves rather than with one reference.
 - `difference_sentence`: a comparison row as the sentence the report prints.
@@ -21,6 +25,7 @@ from trickbench.stats.compare import (CORRECTIONS, PAIRED, WELCH, TwoArmTest, co
 from trickbench.stats.failures import AT_CHANCE, ChanceTest, count_reasons, failure_reasons, level_failed
 from trickbench.stats.intervals import finite, grouped_ci, mean_ci
 from trickbench.stats.paired_images import mcnemar_exact, paired_bootstrap
+from trickbench.stats.pooled import fit_cells, pooled_compare_contrasts, pooled_compare_to_reference
 from trickbench.stats.power import MAX_SEEDS, POWER
 from trickbench.stats.ranking import bootstrap_level_ranks, bootstrap_ranking
 from trickbench.stats.wording import difference_sentence, interval_text, sample_size
@@ -28,4 +33,4 @@ from trickbench.stats.wording import difference_sentence, interval_text, sample_
 __all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "PAIRED", "POWER", "WELCH", "ChanceTest", "TwoArmTest",
            "bootstrap_level_ranks", "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",
            "failure_reasons", "finite", "grouped_ci", "interaction_anova", "interval_alphas", "interval_text",
-           "level_failed", "mcnemar_exact", "mean_ci", "paired_bootstrap", "sample_size", "two_arm_test"]
+           "level_failed", "mcnemar_exact", "mean_ci", "paired_bootstrap", "pooled_compare_contrasts", "pooled_compare_to_reference", "fit_cells", "sample_size", "two_arm_test"]
