@@ -87,11 +87,9 @@ def test_the_best_level_is_chosen_on_validation_and_reported_on_the_metric():
 def test_the_ranking_carries_a_bootstrap_interval_and_how_often_each_factor_ranks_first():
     table = effects()
     ranked = fe.ranking(table, fe.ranking_runs(ablation_runs(), table, "ablation", BASELINE, "final_val_acc", CHANCE))
-    assert ranked["p_first"].sum() == pytest.approx(1.0) and ranked["rank"].tolist() == [1, 2]
+    assert ranked["p_first"].isna().all() and ranked["rank"].tolist() == [1, 2]  # 3 seeds: P(first) withheld
     assert (ranked["val_spread_ci_low"] <= ranked["val_spread"] + 1e-9).all()
     assert (ranked["val_spread"] <= ranked["val_spread_ci_high"] + 1e-9).all()
-    activation = ranked.set_index("factor").loc["activation"]
-    assert activation["p_first"] > 0.9  # 15 points against 7: first in nearly every resample
 
 
 def pair_runs(cell_values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:

@@ -258,3 +258,37 @@ def _seeds_needed(model: CellModel, diff: float, se: float, alpha: float, power:
 
 def _none(cells: list[Hashable], why: str) -> CellModel:
     return CellModel(None, cells, False, 0, {}, math.nan, why)
+
+
+def pooled_level_ranks(frame: pd.DataFrame, *, level: str = "level", value: str = "value", pair_on: str = "seed",
+                       correction: str = "holm", confidence: float = 0.95) -> pd.DataFrame:
+    """Where each level ranks, from the comparisons rather than a bootstrap over few seeds: per
+    level its runs `n`, mean, `rank` of the mean (1 = highest; ties share the better rank) and a
+    rank interval from every pairwise difference, one family (`pooled_compare_contrasts`): the
+    best rank it may hold is 1 + the levels detectably above it, the worst the levels not
+    detectably below it. A bootstrap over 3 seeds under-covers (a 95 % interval covers about 84 %
+    of the time); these intervals inherit the corrected tests' coverage."""
+    columns = ["level", "n", "mean", "rank", "rank_ci_low", "rank_ci_high", "test", "why"]
+    values = frame.assign(**{value: pd.to_numeric(frame[value], errors="coerce")}).dropna(subset=[value])
+    names = list(dict.fromkeys(values[level]))
+    if not names:
+        return pd.DataFrame(columns=columns)
+    means = values.groupby(level, sort=False)[value].agg(["size", "mean"])
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    tests = pooled_compare_contrasts(values, level, value, pairs, pair_on=pair_on, correction=correction,
+                                     level=confidence) if pairs else pd.DataFrame(columns=[level, "reference", "detectable", "diff"])
+    above = {name: 0 for name in names}
+    below = {name: 0 for name in names}
+    for row in tests.to_dict("records"):
+        if row["detectable"] is True or row["detectable"] == True:  # noqa: E712 (NaN: no test)
+            higher, lower = (row[level], row["reference"]) if row["diff"] > 0 else (row["reference"], row[level])
+            above[lower] += 1
+            below[higher] += 1
+    ranks = stats.rankdata(-means["mean"].to_numpy(), method="min").astype(int)
+    test = " or ".join(sorted(set(tests["test"].dropna()) - {""})) if len(tests) else ""
+    why = tests["why"].dropna().iloc[0] if len(tests) and tests["why"].notna().any() else ""
+    table = pd.DataFrame({"level": names, "n": means["size"].to_numpy(), "mean": means["mean"].to_numpy(), "rank": ranks,
+                          "rank_ci_low": [1 + above[name] for name in names],
+                          "rank_ci_high": [len(names) - below[name] for name in names], "test": test, "why": why},
+                         columns=columns)
+    return table.sort_values(["rank", "level"], ignore_index=True)
