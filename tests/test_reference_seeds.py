@@ -49,9 +49,9 @@ def test_same_adds_no_run(tiny_config):
     assert baseline_seeds(config) == [0, 1] and len(expand(config)) == 4 * 2
 
 
-def test_auto_is_dunnetts_square_root_allocation(tiny_config):
-    config = ablation(tiny_config)  # k = 3 compared levels, 2 seeds: round(√3 × 2) = 3
-    assert config["design"]["reference_seeds"] == "auto"
+def test_auto_is_dunnetts_square_root_allocation_and_same_is_the_schema_default(tiny_config):
+    assert ablation(copy.deepcopy(tiny_config))["design"]["reference_seeds"] == "same"
+    config = ablation(tiny_config, "auto")  # k = 3 compared levels, 2 seeds: round(√3 × 2) = 3
     assert len(baseline_seeds(config)) == round(math.sqrt(3) * 2) == 3
 
 

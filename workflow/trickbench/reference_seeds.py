@@ -9,10 +9,12 @@ difference for a given total of runs. The extra reference runs enter the pooled 
 
 The key takes:
 
-- `auto` (the default): round(√k × len(design.seeds)) reference seeds in all, k the compared levels;
+- `auto`: round(√k × len(design.seeds)) reference seeds in all, k the compared levels (the default
+  grid's config.yaml sets it; docs/statistics.md has what it gains there);
 - a count: that many reference seeds in all (at least len(design.seeds));
 - a list of seeds: exactly those for the reference (it must hold every one of design.seeds);
-- `same`: the design's seeds, no extra run.
+- `same` (the schema's default, so presets and configs written before the key keep their runs):
+  the design's seeds, no extra run.
 
 Extra seeds are, first, seeds a study already trains for the same spec (the ensemble's members are
 the baseline at seeds 0..K−1: they count and are not retrained), then the smallest seeds not in
@@ -59,7 +61,7 @@ def reference_cell(config: Mapping[str, Any], cells: list[RunSpec]) -> RunSpec |
 def reference_seeds(config: Mapping[str, Any], cells: list[RunSpec]) -> list[int]:
     """The seeds the reference cell runs: design.seeds, then the extra seeds (module docstring)."""
     seeds = list(config["design"]["seeds"])
-    wanted = config["design"].get("reference_seeds", "auto")
+    wanted = config["design"].get("reference_seeds", "same")
     reference = reference_cell(config, cells)
     if reference is None or _LISTING_STUDIES.get():
         return seeds
