@@ -130,7 +130,7 @@ def test_the_best_configuration_is_chosen_on_validation_not_test(tmp_path):
     # the runner-up is the baseline: one sentence, the noise floor's comparison (its family: every variant)
     (versus,) = best["versus"]
     assert versus == ("activation=tanh trails the baseline by 29.5 points of test accuracy (10.5 vs 40.0 %; 2 seeds; "
-                      "paired t, 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
+                      "pooled t (2 cells × 2 seeds OLS, df=1), 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
 
 
 def test_the_best_configuration_says_when_it_is_not_detectably_better(tmp_path):
