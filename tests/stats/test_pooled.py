@@ -158,3 +158,34 @@ def test_two_cells_blocked_is_the_paired_t(values):
         return  # no residual variance: no test to compare
     table = pooled_compare_to_reference(frame, "level", "value", "a")
     assert table["p_value"].iloc[0] == pytest.approx(stats.ttest_rel(values[4:], values[:4]).pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_a_rank_change_is_the_paired_t_of_the_per_seed_difference_of_differences_holm_over_pairs():
+    from trickbench.stats import order_change_tests
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for condition, shift in (("fixed", {"a": 2.0, "b": 0.0, "c": 1.0}), ("tuned", {"a": -2.0, "b": 0.0, "c": 1.2})):
+        for seed in range(5):
+            rows += [{"condition": condition, "level": level, "seed": seed, "value": 50 + s + rng.normal(0, 0.4)}
+                     for level, s in shift.items()]
+    frame = pd.DataFrame(rows)
+    pairs = [("a", "b"), ("c", "b")]
+    table = order_change_tests(frame, "level", "value", pairs, "condition", "fixed")
+    wide = frame.pivot_table(index=["condition", "seed"], columns="level", values="value")
+    p = [stats.ttest_rel((wide[a] - wide[b]).loc["tuned"], (wide[a] - wide[b]).loc["fixed"]).pvalue for a, b in pairs]
+    np.testing.assert_allclose(table["p_value"], p)
+    np.testing.assert_allclose(table["p_adjusted"], multipletests(p, method="holm")[1])
+    assert table["detectable"].tolist() == [True, False]  # a swaps beyond the noise; c barely moves
+
+
+def test_rank_intervals_come_from_the_corrected_pairwise_differences():
+    from trickbench.stats import pooled_level_ranks
+
+    frame = pd.DataFrame([{"level": level, "seed": s, "value": base + 0.3 * ((s * 7 + i) % 3)}
+                          for i, (level, base) in enumerate((("top", 80.0), ("x", 50.0), ("y", 50.2)))
+                          for s in range(3)])
+    ranks = pooled_level_ranks(frame).set_index("level")
+    assert ranks.loc["top", ["rank", "rank_ci_low", "rank_ci_high"]].tolist() == [1, 1, 1]
+    assert (ranks.loc["x", "rank_ci_low"], ranks.loc["x", "rank_ci_high"]) == (2, 3)  # x and y cannot be told apart
+    assert ranks["test"].iloc[0].startswith("pooled t (3 cells × 3 seeds OLS")
