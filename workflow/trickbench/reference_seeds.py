@@ -9,8 +9,8 @@ difference for a given total of runs. The extra reference runs enter the pooled 
 
 The key takes:
 
-- `auto`: round(√k × len(design.seeds)) reference seeds in all, k the compared levels (the default
-  grid's config.yaml sets it; docs/statistics.md has what it gains there);
+- `auto`: round(√k × len(design.seeds)) reference seeds in all, k the compared levels
+  (docs/statistics.md has what it gains on the default grid);
 - a count: that many reference seeds in all (at least len(design.seeds));
 - a list of seeds: exactly those for the reference (it must hold every one of design.seeds);
 - `same` (the schema's default, so presets and configs written before the key keep their runs):
