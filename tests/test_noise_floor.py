@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 
@@ -30,17 +31,23 @@ def grid_runs(values: dict[str, list[float]], val_offset: dict[str, float] | Non
 RELU, TANH, GELU = [0.50, 0.51, 0.505], [0.60, 0.61, 0.605], [0.50, 0.53, 0.49]
 
 
-def test_every_variant_is_paired_on_seeds_and_holm_corrected(tiny_config):
+def test_every_variant_is_compared_in_one_blocked_model_and_holm_corrected(tiny_config):
     table = noise.noise_table(grid_runs({"relu": RELU, "tanh": TANH, "gelu": GELU}), validate_config(tiny_config))
     final = table[table.metric == "returned model"].set_index("variant")
-    points = lambda values: [100 * v for v in values]
-    p = [scipy_stats.ttest_rel(points(TANH), points(RELU)).pvalue, scipy_stats.ttest_rel(points(GELU), points(RELU)).pvalue]
-    holm = multipletests(p, method="holm")[1]
+    frame = pd.DataFrame([{"level": level, "seed": seed, "value": 100 * value}
+                          for level, values in (("relu", RELU), ("tanh", TANH), ("gelu", GELU))
+                          for seed, value in enumerate(values)])
+    fit = smf.ols('value ~ C(level, Treatment("relu")) + C(seed)', frame).fit()
+    residuals = [fit.resid[frame["level"] == level] for level in ("relu", "tanh", "gelu")]
+    assert scipy_stats.levene(*residuals, center="median").pvalue >= 0.05  # one variance: the pooled model holds
+    names = ['C(level, Treatment("relu"))[T.tanh]', 'C(level, Treatment("relu"))[T.gelu]']
+    holm = multipletests(fit.pvalues[names], method="holm")[1]
     assert final.loc["activation=tanh", "p_adjusted"] == pytest.approx(holm[0])
     assert final.loc["activation=gelu", "p_adjusted"] == pytest.approx(holm[1])
+    assert (final.loc[["activation=tanh", "activation=gelu"], "df"] == fit.df_resid).all()
     assert final.loc["activation=tanh", "detectable"] and not final.loc["activation=gelu", "detectable"]
     assert final.loc["activation=tanh", "diff"] == pytest.approx(10.0) and final.loc["baseline", "n"] == 3
-    # not detectable ⇒ the same test needs more seeds than it has
+    # not detectable ⇒ the same model needs more seeds than it has
     assert final.loc["activation=gelu", "seeds_needed"] > 3
 
 
@@ -60,7 +67,9 @@ def test_noise_sentences_state_the_floor_and_the_claims(tiny_config):
     config = validate_config(tiny_config)
     sentences = noise.summary_sentences(noise.noise_table(grid_runs({"relu": RELU, "tanh": TANH, "gelu": GELU}), config))
     assert "pooled standard deviation of test accuracy (of the model each run returns)" in sentences[0]
-    assert "(paired t, Holm-corrected over 2) detects with 80 % power only differences of" in sentences[0]
+    assert "(pooled t (3 cells × 3 seeds OLS, df=4), Holm-corrected over 2) detects with 80 % power only differences of" \
+        in sentences[0]
+    assert "Why this test: one residual variance (Brown–Forsythe p=" in sentences[0]
     assert sentences[1].startswith("1 of 2 differences to the baseline are detectable (their corrected 95 % interval "
                                    "excludes 0); the others would need")
     every = noise.summary_sentences(noise.noise_table(grid_runs({"relu": RELU, "tanh": TANH}), config))
@@ -75,3 +84,22 @@ def test_a_cell_at_chance_is_left_out_of_the_noise_floor(tiny_config):
     table = noise.noise_table(runs, config)
     assert "activation=sigmoid" not in set(table["variant"])  # not a 40-point "effect"
     assert (table.loc[table.variant == "activation=tanh", "family_size"] == 1).all()
+
+
+def test_in_a_tuned_design_the_noise_floor_rests_on_the_compared_runs_only(tiny_config):
+    """Tuning trials and the fixed-rate runs are not the runs compared: their spread must not
+    enter the noise floor (issue 20: n of 11–14 per cell, pooled sd 3.79 where the tuned runs give 1.03)."""
+    config = validate_config(tiny_config)
+    tuned = grid_runs({"relu": RELU, "tanh": TANH}).assign(role="tuned")
+    fixed = grid_runs({"relu": [0.2, 0.6, 0.35], "tanh": [0.3, 0.7, 0.25]}).assign(role="grid")
+    fixed["run_id"] += "-fixed"
+    trials = grid_runs({"relu": [0.1, 0.45], "tanh": [0.15, 0.5]}).assign(role="tuning", seed=100)
+    trials["run_id"] += "-trial"
+    table = noise.noise_table(pd.concat([tuned, fixed, trials], ignore_index=True), config)
+    final = table[table.metric == "returned model"].set_index("variant")
+    assert final["n"].tolist() == [3, 3]
+    expected_sd = scipy_stats.tstd([100 * v for v in RELU])
+    assert final.loc["baseline", "sd"] == pytest.approx(expected_sd)
+    sentence = noise.summary_sentences(table)[0]
+    pooled = (0.5 * (scipy_stats.tvar([100 * v for v in RELU]) + scipy_stats.tvar([100 * v for v in TANH]))) ** 0.5
+    assert f"is {pooled:.2f} points over 2 cells with 3 seeds" in sentence

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -22,36 +23,26 @@ ABLATION = {"kind": "ablation", "seeds": [0, 1, 2],
             "factors": {"activation": ["relu", "tanh", "sigmoid"], "init": ["he_normal", "small_gaussian"]}}
 
 
-def test_each_level_is_a_paired_t_test_holm_corrected_over_every_factor(tmp_path):
+def test_each_level_is_a_contrast_of_one_blocked_model_holm_corrected_over_every_factor(tmp_path):
     config = grid_config(TINY_CONFIG, ABLATION)
     runs = write_tables(tmp_path, config, effects={("activation", "tanh"): -10.0, ("init", "small_gaussian"): 2.0},
                         noise=1.0)
     found = comparisons(runs, config).set_index(["factor", "level"])
     assert set(found.index) == {("activation", "tanh"), ("activation", "sigmoid"), ("init", "small_gaussian")}
-    base = runs[runs.varies == "baseline"].sort_values("seed")
-    p_values = {}
-    for (factor, level), row in found.iterrows():
-        arm = runs[runs[factor] == level].sort_values("seed")
-        assert row["test"] == "paired t" and row["n"] == 3 and row["n_reference"] == 3
-        p_values[factor, level] = stats.ttest_rel(100 * arm.final_test_acc.to_numpy(), 100 * base.final_test_acc.to_numpy()).pvalue
-    holm = dict(zip(p_values, multipletests(list(p_values.values()), method="holm")[1]))
+    frame = pd.DataFrame({"cell": runs["activation"] + "|" + runs["init"], "seed": runs["seed"],
+                          "value": 100 * runs["final_test_acc"]})
+    fit = smf.ols('value ~ C(cell, Treatment("relu|he_normal")) + C(seed)', frame).fit()
+    residuals = [part for _, part in fit.resid.groupby(frame["cell"])]
+    assert stats.levene(*residuals, center="median").pvalue >= 0.05  # one variance: the pooled model holds
+    cell = {("activation", "tanh"): "tanh|he_normal", ("activation", "sigmoid"): "sigmoid|he_normal",
+            ("init", "small_gaussian"): "relu|small_gaussian"}
+    names = {key: f'C(cell, Treatment("relu|he_normal"))[T.{value}]' for key, value in cell.items()}
+    holm = dict(zip(names, multipletests([fit.pvalues[names[key]] for key in names], method="holm")[1]))
     for key, row in found.iterrows():
+        assert row["test"] == "pooled t (4 cells × 3 seeds OLS, df=6)" and row["n"] == 3 and row["n_reference"] == 3
+        assert row["diff"] == pytest.approx(fit.params[names[key]])
         assert row["p_adjusted"] == pytest.approx(holm[key]) and row["family_size"] == 3
         assert row["detectable"] == (holm[key] < 0.05)
-    tanh = found.loc[("activation", "tanh")]
-    assert tanh["diff_ci_low"] < -10 < tanh["diff_ci_high"] and tanh["detectable"] and tanh["reference"] == "relu"
-
-
-def test_a_full_design_compares_main_effects_with_welch(tmp_path):
-    config = grid_config(TINY_CONFIG, {"kind": "full", "seeds": [0], "factors": {"activation": ["relu", "tanh"],
-                                                                                  "norm": ["batch", "none"]}})
-    runs = write_tables(tmp_path, config, effects={("norm", "none"): -6.0}, noise=0.0)
-    found = comparisons(runs, config).set_index(["factor", "level"])
-    assert found.loc[("norm", "none"), "diff"] == pytest.approx(-6.0) and found.loc[("norm", "none"), "n"] == 2
-    assert found.loc[("norm", "none"), "test"] == "Welch t"  # each level holds two runs of seed 0: nothing to pair
-    assert found.loc[("activation", "tanh"), "diff"] == pytest.approx(0.0)
-    row = found.loc[("norm", "none")].to_dict() | {"factor": "norm", "level": "none"}
-    assert "averaged over the other factors" in sentence(row, "full")
 
 
 def test_an_undetectable_difference_is_never_a_win(tmp_path):
@@ -62,7 +53,7 @@ def test_an_undetectable_difference_is_never_a_win(tmp_path):
     text = sentence(row, "ablation")
     assert text.startswith("activation tanh vs the baseline relu: no detectable difference with 3 seeds (minimum "
                            f"detectable effect {row['mde']:.1f} points;")
-    assert "beats" not in text and "trails" not in text and "paired t, 95 % CI" in text
+    assert "beats" not in text and "trails" not in text and f"{row['test']}, 95 % CI" in text
     assert row["seeds_needed"] > 3 and row["mde"] > abs(row["diff"])  # the same test says the seeds were too few
 
 
@@ -139,7 +130,7 @@ def test_the_best_configuration_is_chosen_on_validation_not_test(tmp_path):
     # the runner-up is the baseline: one sentence, the noise floor's comparison (its family: every variant)
     (versus,) = best["versus"]
     assert versus == ("activation=tanh trails the baseline by 29.5 points of test accuracy (10.5 vs 40.0 %; 2 seeds; "
-                      "paired t, 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
+                      "pooled t (2 cells × 2 seeds OLS, df=1), 95 % CI −35.9 to −23.1 Holm-corrected over 1 comparison).")
 
 
 def test_the_best_configuration_says_when_it_is_not_detectably_better(tmp_path):

@@ -1,6 +1,6 @@
 """The "Where <technique> ranks" section of a versus design, on synthetic tuned runs with known
-effects: the challenger against each standard level by scipy's paired t with Holm's intervals
-worked out by hand, its rank, levels that failed to tune or to train named and left out, and the
+effects: the challenger against each standard level by the pooled blocked model (a statsmodels OLS
+written here) with Holm's intervals worked out by hand, its rank, levels that failed to tune or to train named and left out, and the
 page (its title, figure and the figure's data)."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import html
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats
 
 from conftest import TINY_CONFIG
@@ -53,11 +55,18 @@ def versus_design(folder, tuned_effects, tuned_status=lambda spec: "ok", failed_
 
 
 def holm_intervals(runs: pd.DataFrame, challenger: str, levels: list[str]) -> dict[str, tuple[float, float, float]]:
-    """challenger − level per level: (difference, low, high) by scipy's paired t, at the level Holm's
-    step-down gives each comparison among all of them (written out here, not the code under test)."""
+    """challenger − level per level: (difference, low, high) from one OLS over every level with seeds
+    as blocks (statsmodels, the randomized complete block design), at the level Holm's step-down
+    gives each comparison among all of them (written out here, not the code under test)."""
     tuned = runs[runs["role"] == "tuned"]
-    values = lambda name: (100 * tuned.loc[tuned["optimizer"] == name].set_index("seed")["final_test_acc"]).sort_index()
-    p = [stats.ttest_rel(values(challenger), values(level)).pvalue for level in levels]
+    frame = pd.DataFrame({"level": tuned["optimizer"].astype(str), "seed": tuned["seed"],
+                          "value": 100 * tuned["final_test_acc"]})
+    frame = frame[frame["level"].isin([challenger, *levels])]
+    fit = smf.ols("value ~ C(level) + C(seed)", frame).fit()
+    residuals = [fit.resid[frame["level"] == level] for level in [challenger, *levels]]
+    assert stats.levene(*residuals, center="median").pvalue >= 0.05  # one variance: the pooled model holds
+    tests = {level: fit.t_test(_contrast(fit, challenger, level)) for level in levels}
+    p = [float(np.squeeze(tests[level].pvalue)) for level in levels]
     ordered = sorted(range(len(levels)), key=lambda i: p[i])
     m, rejected = len(levels), 0
     for step, i in enumerate(ordered):
@@ -68,12 +77,23 @@ def holm_intervals(runs: pd.DataFrame, challenger: str, levels: list[str]) -> di
     for i, level in enumerate(levels):
         step = ordered.index(i)
         alpha = 0.05 / (m - step) if step < rejected else 0.05 / (m - rejected)
-        ci = stats.ttest_rel(values(challenger), values(level)).confidence_interval(1 - alpha)
-        found[level] = (values(challenger).mean() - values(level).mean(), ci.low, ci.high)
+        diff, se = float(np.squeeze(tests[level].effect)), float(np.squeeze(tests[level].sd))
+        half = stats.t.ppf(1 - alpha / 2, fit.df_resid) * se
+        found[level] = (diff, diff - half, diff + half)
     return found
 
 
-def test_the_challenger_against_each_level_is_scipys_paired_t_with_holms_intervals(tmp_path):
+def _contrast(fit, a: str, b: str) -> np.ndarray:
+    """The parameter vector of mean(a) − mean(b) under treatment coding."""
+    vector = np.zeros(len(fit.params))
+    for level, sign in ((a, 1.0), (b, -1.0)):
+        name = f"C(level)[T.{level}]"
+        if name in fit.params.index:
+            vector[list(fit.params.index).index(name)] += sign
+    return vector
+
+
+def test_the_challenger_against_each_level_is_the_pooled_blocked_model_with_holms_intervals(tmp_path):
     config, tables = versus_design(tmp_path, {("optimizer", LABEL): 6.0, ("optimizer", "sgd"): -4.0,
                                               ("optimizer", "nesterov"): 5.6})
     table = report.versus_table(tables, config).set_index("level")
@@ -82,7 +102,7 @@ def test_the_challenger_against_each_level_is_scipys_paired_t_with_holms_interva
     expected = holm_intervals(tables["runs"], LABEL, ["momentum", "sgd", "nesterov", "rmsprop"])
     for level, (diff, low, high) in expected.items():
         row = table.loc[level]
-        assert row["test"] == "paired t" and row["family_size"] == 4 and row["challenger_n"] == 3
+        assert row["test"] == "pooled t (5 cells × 3 seeds OLS, df=8)" and row["family_size"] == 4 and row["challenger_n"] == 3
         assert (row["diff"], row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((diff, low, high))
         assert bool(row["detectable"]) == (low > 0 or high < 0)
     assert table.loc["sgd", "detectable"] and not table.loc["nesterov", "detectable"]  # 10 points vs 0.4

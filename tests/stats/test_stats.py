@@ -394,7 +394,7 @@ def test_a_dominant_factor_ranks_first_in_almost_every_resample():
                 rows.append({"factor": factor, "level": level, "cell": f"{factor}:{level}", "run_id": run,
                              "value": 40 + shift + 0.5 * seed})
                 run += 1
-    table = bootstrap_ranking(pd.DataFrame(rows)).set_index("factor")
+    table = bootstrap_ranking(pd.DataFrame(rows), min_runs=1).set_index("factor")
     assert table.index.tolist() == ["big", "small"] and table.loc["big", "p_first"] == 1.0
     assert table["p_first"].sum() == pytest.approx(1.0)
 
@@ -414,7 +414,7 @@ def exact_bootstrap_means(values: list[float]) -> dict[float, float]:
 def test_level_ranks_match_the_exactly_enumerated_bootstrap():
     a, b, c = [41.0, 44.0, 40.0], [42.0, 43.5, 39.0], [30.0, 31.0, 29.5]
     frame = pd.DataFrame({"level": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "value": a + b + c})
-    table = bootstrap_level_ranks(frame, resamples=40000).set_index("level")
+    table = bootstrap_level_ranks(frame, resamples=40000, min_runs=1).set_index("level")
     # c is below every resample of a and b: a or b ranks first, by P(mean_a ≥ mean_b) (ties share rank 1)
     ma, mb = exact_bootstrap_means(a), exact_bootstrap_means(b)
     a_first = sum(pa * pb for x, pa in ma.items() for y, pb in mb.items() if x >= y)
@@ -435,9 +435,19 @@ def test_a_level_above_every_run_of_the_others_ranks_first_in_every_resample(gap
     for index, spread in enumerate(spreads):  # level 0 lies `gap` above the best run of the others
         base = 30.0 - 10 * index if index else 30.0 + 10 + gap
         rows += [{"level": f"l{index}", "value": base + spread * k / max(runs - 1, 1)} for k in range(runs)]
-    table = bootstrap_level_ranks(pd.DataFrame(rows), resamples=500).set_index("level")
+    table = bootstrap_level_ranks(pd.DataFrame(rows), resamples=500, min_runs=1).set_index("level")
     assert table.loc["l0", "p_first"] == 1.0 and table.loc["l0", ["rank", "rank_ci_low", "rank_ci_high"]].tolist() == [1, 1, 1]
     assert table["p_first"].sum() == pytest.approx(1.0)
+
+
+def test_p_first_is_withheld_below_the_stated_seeds():
+    """With 3 runs a cell the bootstrap's P(first) is not reported (it under-covers)."""
+    rows = [{"level": level, "value": 40.0 + shift + 0.5 * k} for level, shift in (("a", 10.0), ("b", 0.0)) for k in range(3)]
+    assert bootstrap_level_ranks(pd.DataFrame(rows))["p_first"].isna().all()
+    long = pd.DataFrame([{"factor": "f", "level": r["level"], "cell": r["level"], "run_id": i, "value": r["value"]}
+                         for i, r in enumerate(rows)])
+    assert bootstrap_ranking(long)["p_first"].isna().all()
+    assert bootstrap_ranking(long, min_runs=3)["p_first"].iloc[0] == 1.0
 
 
 # -- sentences ---------------------------------------------------------------------------------------------------

@@ -137,5 +137,12 @@ def describe(error: jsonschema.ValidationError, config: Mapping[str, Any]) -> Co
         "minItems": lambda: f"at least {schema.get('minItems')} item(s)",
         "uniqueItems": lambda: "no repeated items",
         "required": lambda: "must have " + ", ".join(schema.get("required", [])),
+        "oneOf": lambda: _described_alternatives(schema, error.message),
     }.get(error.validator, lambda: error.message)()
     return ConfigError(key, value, allowed)
+
+
+def _described_alternatives(schema: Mapping[str, Any], message: str) -> str:
+    """What a key with several accepted forms (oneOf) takes: its schema description, on one line."""
+    description = " ".join(str(schema.get("description", "")).split())
+    return description or message

@@ -80,8 +80,17 @@ def random_sample(factors: dict[str, list[Level]], baseline: Combination, option
 
 def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
-    factor listing its baseline level twice) collapse to one run."""
-    return [dataclasses.replace(cell, seed=seed) for cell in design_cells(config) for seed in config["design"]["seeds"]]
+    factor listing its baseline level twice) collapse to one run. The reference cell of a
+    many-to-one design runs `design.reference_seeds` (`trickbench.reference_seeds`), every other
+    cell design.seeds — unless the design is tuned: then these runs at the config's values are not
+    the compared ones, and the extra seeds go to the tuned runs (`tuning.tuned_runs`)."""
+    from trickbench.reference_seeds import cell_seeds
+
+    cells = design_cells(config)
+    if config["design"].get("tuning", {}).get("enabled"):
+        return [dataclasses.replace(cell, seed=seed) for cell in cells for seed in config["design"]["seeds"]]
+    seeds = cell_seeds(config, cells)
+    return [dataclasses.replace(cell, seed=seed) for cell in cells for seed in seeds[cell.run_id]]
 
 
 def design_cells(config: Mapping[str, Any]) -> list[RunSpec]:

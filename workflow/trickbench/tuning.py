@@ -59,6 +59,7 @@ from scipy.stats import qmc
 from trickbench.collect import RunRole, baseline_labels
 from trickbench.design import design_cells, expand
 from trickbench.errors import ConfigError
+from trickbench.reference_seeds import cell_seeds
 from trickbench.registry import Technique
 from trickbench.stats import ChanceTest
 from trickbench.spec import RunSpec
@@ -497,7 +498,9 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
     searched = searched_parameter(config)
     chosen = {row["cell"]: row for row in choice.to_dict("records") if row["status"] == "tuned"}
     runs = []
-    for cell in design_cells(config):
+    cells = design_cells(config)
+    seeds = cell_seeds(config, cells)  # the reference's design.reference_seeds, every other cell design.seeds
+    for cell in cells:
         row = chosen.get(cell.run_id)
         if row is None:
             continue
@@ -505,7 +508,7 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
         if value is not None and not math.isfinite(value):
             continue
         spec = at_values(cell, float(row["lr"]), value, searched)
-        runs += [TunedRun(dataclasses.replace(spec, seed=seed), cell, value) for seed in config["design"]["seeds"]]
+        runs += [TunedRun(dataclasses.replace(spec, seed=seed), cell, value) for seed in seeds[cell.run_id]]
     return runs
 
 

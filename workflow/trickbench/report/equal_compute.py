@@ -16,9 +16,12 @@ and on what else ran at the time; they are only comparable within one report.
 Ranks are by mean and say nothing about noise, so the summary states a change of order only with
 its test: every pair of variants whose order by mean flips between equal epochs and a budget is
 compared at both budgets by `stats.compare_contrasts` (paired t on the shared seeds, else Welch;
-Holm across the 2 × pairs comparisons of that budget's sentence). A flip is a *detectable
-reversal* only when the pair differs detectably at both budgets, in opposite directions. Runs that
-failed to train, and variants most of whose runs failed, are left out (`noise.trained_variants`).
+Holm across the 2 × pairs comparisons of that budget's sentence), for context; and the flip is a
+*detectable reversal* only where the direct test of the change says so — the per-seed difference
+of the pair at the budget minus at equal epochs, a paired t Holm-corrected over the budget's pairs
+(`stats.order_change_tests`), not two separate intervals. Runs that failed to train, and variants
+most of whose runs failed, are left out; in a tuned design only the compared (tuned) runs count
+(`noise.trained_variants`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.noise import trained_variants
-from trickbench.stats import compare_contrasts, grouped_ci, interval_text
+from trickbench.stats import compare_contrasts, grouped_ci, interval_text, order_change_tests
 from trickbench.report.style import apply_theme
 
 SECTION = "Equal compute"
@@ -157,10 +160,22 @@ def swap_tests(scores: pd.DataFrame, changes: pd.DataFrame, reference: str = "eq
     return tests[["budget", *[c for c in tests.columns if c != "budget"]]]
 
 
-def reversal(at_reference: Mapping[str, Any], at_budget: Mapping[str, Any]) -> bool:
-    """The pair's order detectably reverses: ahead detectably at the reference, behind detectably
-    under the budget (the contrast is ahead-at-reference − ahead-under-budget)."""
-    return bool(at_reference["detectable"] and at_budget["detectable"] and at_reference["diff"] > 0 > at_budget["diff"])
+def change_tests(scores: pd.DataFrame, changes: pd.DataFrame, reference: str = "equal epochs") -> pd.DataFrame:
+    """Per budget with pairs that change order: each pair's (ahead at `reference` − ahead under the
+    budget) per seed at the budget minus at `reference`, by `stats.order_change_tests` — one family
+    per budget. Columns: `budget`, `a`, `b`, then the stats columns."""
+    parts = []
+    for name, swapped in changes.groupby("comparison", sort=False) if not changes.empty else []:
+        pairs = list(zip(swapped["ahead_at_equal_epochs"], swapped["ahead_at_equal_budget"]))
+        both = scores[scores["comparison"].isin([reference, name])]
+        parts.append(order_change_tests(both, "variant", "test", pairs, "comparison", reference).assign(budget=name))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["budget", "a", "b", "detectable"])
+
+
+def reversal(change: Mapping[str, Any]) -> bool:
+    """The pair's order detectably reverses: its order by mean flips (why it is tested) and the
+    change of its per-seed difference between the budgets is detectable."""
+    return bool(change.get("detectable") == True)  # noqa: E712 (NaN: no test)
 
 
 def summary_sentences(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[str, Any],
@@ -175,6 +190,7 @@ def summary_sentences(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[
         return []
     changes = rank_changes(table, reference)
     tests = swap_tests(scores, changes, reference)
+    moved = change_tests(scores, changes, reference)
     base = table[table["comparison"] == reference].set_index("variant")
     sentences = []
     for name, part in table[table["comparison"] != reference].groupby("comparison", sort=False):
@@ -188,16 +204,15 @@ def summary_sentences(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[
         mine = tests[tests["budget"] == name].set_index(["comparison", "variant", "reference"])
         pair_tests = {pair: (mine.loc[(reference, *pair)], mine.loc[(name, *pair)])
                       for pair in zip(swapped["ahead_at_equal_epochs"], swapped["ahead_at_equal_budget"])}
-        detectable = sum(reversal(*found) for found in pair_tests.values())
-        family = int(mine["family_size"].max()) if mine["family_size"].notna().any() else 0
-        kinds = " or ".join(sorted(set(mine["test"]) - {""})) or "no test: too few runs"
+        budget_changes = {(r["a"], r["b"]): r for r in moved[moved["budget"] == name].to_dict("records")}
+        detectable = sum(reversal(budget_changes.get(pair, {})) for pair in pair_tests)
         flips = len(swapped)
         sentences.append(
             f"At {name} ({budget}) {flips} pair{'s' if flips != 1 else ''} of variants change{'s' if flips == 1 else ''} "
             f"order by mean test accuracy relative to {reference}; {detectable} of them "
-            f"{'is a' if detectable == 1 else 'are'} detectable reversal{'s' if detectable != 1 else ''} (the pair "
-            f"differs detectably at both budgets, in opposite directions; {kinds}, 95 % intervals Holm-corrected over "
-            f"the {family} comparisons of the {flips} pair{'s' if flips != 1 else ''} at both budgets).")
+            f"{'is a' if detectable == 1 else 'are'} detectable reversal{'s' if detectable != 1 else ''} (the change of "
+            f"the pair's per-seed difference between the two budgets is detectable: paired t, 95 % intervals "
+            f"Holm-corrected over the {flips} pair{'s' if flips != 1 else ''}).")
         shared = part.index.intersection(base.index)
         moves = pd.DataFrame({"rank": (part.loc[shared, "rank"] - base.loc[shared, "rank"]).abs(),
                               "mean": (part.loc[shared, "mean"] - base.loc[shared, "mean"]).abs()})
@@ -210,24 +225,22 @@ def summary_sentences(runs: pd.DataFrame, epochs: pd.DataFrame, config: Mapping[
             f"By mean, {mover} moves most, from #{base.loc[mover, 'rank']} to #{part.loc[mover, 'rank']} "
             f"({base.loc[mover, 'mean']:.1f} → {part.loc[mover, 'mean']:.1f} % test accuracy at the validation-selected "
             f"epoch), at {cost:,.3g} {part['unit'].iloc[0]} per epoch against a median of {median:,.3g}; "
-            f"{pair_sentence(pair, *pair_tests[pair], reference, name)}")
+            f"{pair_sentence(pair, *pair_tests[pair], budget_changes.get(pair, {}), reference, name)}")
     return sentences
 
 
 def pair_sentence(pair: tuple[str, str], at_reference: Mapping[str, Any], at_budget: Mapping[str, Any],
-                  reference: str, budget: str) -> str:
+                  change: Mapping[str, Any], reference: str, budget: str) -> str:
     """'tanh − baseline: +10.0 points at equal epochs (paired t, 95 % CI …) and −15.0 at equal
-    gradient evaluations (…): a detectable reversal.' — or which budget shows no detectable
-    difference, with its minimum detectable effect."""
+    gradient evaluations (…); change −25.0 points (paired t, …): a detectable reversal.' — or not,
+    with the change's minimum detectable effect."""
     at = [f"{_difference(row)} at {where}" for row, where in ((at_reference, reference), (at_budget, budget))]
-    if reversal(at_reference, at_budget):
-        verdict = "a detectable reversal"
-    else:
-        unclear = [f"{where} (minimum detectable effect {_magnitude(row['mde'])} points)" if row["test"] else
-                   f"{where} (too few runs to test)" for row, where in ((at_reference, reference), (at_budget, budget))
-                   if not row["detectable"]]
-        verdict = f"not a detectable reversal: no detectable difference at {' or at '.join(unclear)}"
-    return f"{pair[0]} − {pair[1]}: {at[0]} and {at[1]} — {verdict}."
+    if not change or not change.get("test"):
+        return f"{pair[0]} − {pair[1]}: {at[0]} and {at[1]} — the change cannot be tested (too few seeds with all four runs)."
+    moved = f"change {_difference(change)}"
+    verdict = ("a detectable reversal" if reversal(change) else
+               f"not a detectable reversal (minimum detectable change {_magnitude(change['mde'])} points)")
+    return f"{pair[0]} − {pair[1]}: {at[0]} and {at[1]}; {moved} — {verdict}."
 
 
 def _difference(row: Mapping[str, Any]) -> str:

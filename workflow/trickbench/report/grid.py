@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.stats import ChanceTest, compare_to_reference, count_reasons, failure_reasons, grouped_ci, level_failed
+from trickbench.stats import ChanceTest, count_reasons, failure_reasons, grouped_ci, level_failed, pooled_compare_to_reference
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
 
 #: the running training-mode numbers of the epoch's minibatches, drawn beside the eval-mode curves
@@ -45,11 +45,12 @@ def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFra
 
 
 #: the columns of `effects_table`: the level, its runs and failures, its mean (descriptive 95 % CI),
-#: its mean validation score, then its comparison with the baseline level (`stats.compare_to_reference`)
+#: its mean validation score, then its comparison with the baseline level (`stats.pooled_compare_to_reference`:
+#: the pooled model over the grid's cells where they share seeds, with the test used and why)
 EFFECT_COLUMNS = ["factor", "level", "is_baseline", "runs", "n_failed", "failed", "failures", "n", "mean", "sd", "ci_low",
                   "ci_high", "val_mean", "n_reference", "reference_mean", "diff", "test", "df", "p_value", "p_adjusted",
                   "correction", "family_size", "ci_level", "diff_ci_low", "diff_ci_high", "detectable", "mde",
-                  "seeds_needed"]
+                  "seeds_needed", "why"]
 
 
 def validation_metric(metric: str) -> str:
@@ -118,7 +119,9 @@ def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, s
     (`stats.failure_reasons`: diverged, exploded, at chance on validation), whether the level
     failed (most of its runs did), the mean `metric` of its trained runs with a 95 % CI, its mean
     validation score, and its difference to the baseline level — every level of every factor one
-    family (`stats.compare_to_reference`). A failed level has no mean and no comparison. Levels
+    family, from one model over the grid's cells with seeds as blocks where they share seeds
+    (`stats.pooled_compare_to_reference`, a cell being a run's combination of levels; else the
+    per-comparison test, `why` says). A failed level has no mean and no comparison. Levels
     are ordered by validation score within each factor (failed ones last): test never orders."""
     select_on = validation_metric(metric)
     if runs.empty:
@@ -141,15 +144,24 @@ def level_effects(runs: pd.DataFrame, design_kind: str, baseline: Mapping[str, s
     in_failed_level = pd.MultiIndex.from_frame(long[keys]).isin(list(levels.loc[levels["failed"], keys].itertuples(index=False)))
     trained = long[(long["failure"] == "").to_numpy() & ~in_failed_level]
     described = _described(trained, keys)
-    compared = compare_to_reference(trained, "level", "value", dict(baseline), within="factor", correction=correction)
+    trained = trained.assign(cell=cell_labels(trained))
+    compared = pooled_compare_to_reference(trained, "level", "value", dict(baseline), within="factor", cell="cell",
+                                           correction=correction).drop(columns=["n", "mean", "sd"])
     table = (levels.merge(described, on=keys, how="left")
-             .merge(compared.drop(columns=["n", "mean", "sd"]), on=keys, how="left"))
+             .merge(compared, on=keys, how="left"))
     table["n"] = table["n"].fillna(0).astype(int)
     table["is_baseline"] = [level == baseline.get(factor) for factor, level in zip(table["factor"], table["level"])]
     table = table.assign(order=table["val_mean"].fillna(-math.inf), factor_order=table["factor"].map(
         {f: i for i, f in enumerate(dict.fromkeys(table["factor"]))}))
     table = table.sort_values(["factor_order", "order"], ascending=[True, False], kind="stable")
     return table[EFFECT_COLUMNS].reset_index(drop=True)
+
+
+def cell_labels(runs: pd.DataFrame) -> list[str]:
+    """Each run's cell: its combination of levels of every factor (one variant of an ablation)."""
+    families = [family for family in FAMILIES if family in runs]
+    return ["|".join(map(str, values)) for values in runs[families].itertuples(index=False)] if families \
+        else [""] * len(runs)
 
 
 def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -226,8 +238,9 @@ def factor_effects(tables: Tables, config: Mapping[str, Any]):
     for ax in list(axes.flat)[len(factors):]:
         ax.set_axis_off()
     family_size = int(effects["family_size"].max()) if effects["family_size"].notna().any() else 0
+    tests = " or ".join(sorted(set(effects["test"].dropna()) - {""})) or "no test"
     fig.suptitle("Test accuracy per factor level — dots: seeds; diamonds: mean ± 95 % CI; filled: differs detectably from "
-                 f"the baseline (paired or Welch t, Holm-corrected over {family_size} comparisons)", x=0.01, ha="left")
+                 f"the baseline ({tests}, Holm-corrected over {family_size} comparisons)", x=0.01, ha="left")
     fig.tight_layout()
     return fig, effects
 

@@ -3,12 +3,16 @@ baseline against that spread, and the seeds a difference would need.
 
 A cell is one variant (one combination of factor levels) run with several seeds. Its standard
 deviation over seeds is the noise any comparison has to beat. Each variant is compared with the
-baseline by `stats.compare_to_reference` — paired t where both ran the same seeds, else Welch; the
-family is every variant of the figure, Holm-corrected — so the figure, the findings and the
-factor-effects table state the same comparison the same way. A difference whose corrected
+baseline by `stats.pooled_compare_to_reference` — one model over every variant with seeds as
+blocks where they ran the same seeds and share one residual variance, else the per-comparison test
+(paired t on shared seeds, else Welch), the `why` column says which; the family is every variant of
+the figure, Holm-corrected — so the figure, the findings and the factor-effects table state the
+same comparison the same way. A difference whose corrected
 interval includes 0 is not detectable, whatever its sign; its seeds needed (80 % power, same test,
 same corrected α) are then always more than it has. Runs that failed to train (diverged,
-exploded, at chance on validation) are left out; so is a cell most of whose runs failed.
+exploded, at chance on validation) are left out; so is a cell most of whose runs failed. In a tuned
+design only the compared runs count (`collect.compared_runs`: the tuned ones), never tuning trials
+or the fixed-rate runs, whose spread is not the noise of the runs compared.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION, chance_test, with_variants
-from trickbench.stats import compare_to_reference, failure_reasons, level_failed
+from trickbench.stats import failure_reasons, level_failed, pooled_compare_to_reference
 from trickbench.report.style import PALETTE, apply_theme
 
 #: the two test accuracies of a run: of the model it returns (its last epoch, or the weights early
@@ -34,8 +38,9 @@ MAX_ROWS = 30
 
 def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """One row per variant × metric (in percentage points): seeds n, mean, seed-to-seed sd, and
-    the comparison with the baseline variant (`stats.compare_to_reference`: test, corrected
-    interval `diff_ci_low/high`, `detectable`, `mde`, `seeds_needed`), among trained runs."""
+    the comparison with the baseline variant (`stats.pooled_compare_to_reference`: test and why,
+    corrected interval `diff_ci_low/high`, `detectable`, `mde`, `seeds_needed`), among the trained
+    compared runs."""
     if runs.empty:
         return pd.DataFrame()
     runs = trained_variants(runs, config)
@@ -45,7 +50,7 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     for metric, label in METRICS.items():
         values = runs.assign(value=100 * pd.to_numeric(runs[metric], errors="coerce"))
         cells = values.groupby("variant", sort=False)["value"].agg(n="count", mean="mean", sd="std").reset_index()
-        compared = compare_to_reference(values, "variant", "value", BASELINE).drop(columns=["n", "mean", "sd"])
+        compared = pooled_compare_to_reference(values, "variant", "value", BASELINE).drop(columns=["n", "mean", "sd"])
         table = cells.merge(compared, on="variant", how="left")
         table.insert(0, "metric", label)
         parts.append(table)
@@ -53,8 +58,12 @@ def noise_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    """The runs that trained (`stats.failure_reasons`: not diverged, exploded or at chance on
-    validation) of the variants most of whose runs trained, each with its `variant` label."""
+    """The compared runs (`collect.compared_runs`: the tuned ones in a tuned design) that trained
+    (`stats.failure_reasons`: not diverged, exploded or at chance on validation) of the variants
+    most of whose runs trained, each with its `variant` label."""
+    from trickbench.collect import compared_runs
+
+    runs = compared_runs(runs)
     runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
     failed_cells = {variant for variant, part in runs.groupby("variant")
                     if level_failed(int((part["failure"] != "").sum()), len(part))}
@@ -80,6 +89,8 @@ def summary_sentences(table: pd.DataFrame) -> list[str]:
         sentences[0] += (f" With these seeds a comparison to the baseline ({tests}, Holm-corrected over "
                          f"{int(compared['family_size'].iloc[0])}) detects with 80 % power only differences of "
                          f"{_span(mde.min(), mde.max())} points or more (minimum detectable effect).")
+        if "why" in compared and compared["why"].notna().any():
+            sentences[0] += f" Why this test: {compared['why'].dropna().iloc[0]}."
         detectable = compared[compared["detectable"] == True]  # noqa: E712
         hidden = compared.loc[compared["detectable"] != True, "seeds_needed"]  # noqa: E712
         others = (f"; the others would need {_seeds(hidden.min())} or more seeds per variant at their observed size "

@@ -8,9 +8,11 @@ reports here: the values were chosen on validation, on a seed that is not compar
 rankings are compared with Kendall's τ (`scipy.stats.kendalltau`, τ-b) over the levels ranked in
 both, and every pair that changes order is named with its difference in both rankings, by the
 report's test (paired t on shared seeds, else Welch) with intervals Holm-corrected over the pairs
-of the factor (`pairwise_differences`, the one comparison this module makes). Both the ranking's
-means and these differences use the runs that trained by the report's rule
-(`trickbench.stats.failure_reasons`: ok, validation accuracy above chance): one rule for both. A
+of the factor (`pairwise_differences`). A swap is called a rank change only from the direct test
+of the per-seed difference of differences, tuned − fixed (`stats.order_change_tests`, Holm over
+the factor's pairs), never from the two separate intervals. The ranking's means, these
+differences and their change all use the runs that trained by the report's rule
+(`trickbench.stats.failure_reasons`: ok, validation accuracy above chance): one rule for all. A
 level that failed to train (most of its runs diverged, exploded or stayed at chance on validation)
 or failed to tune is reported as such and left out of the ranking.
 
@@ -37,7 +39,7 @@ from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION as GRID_SECTION
 from trickbench.report.grid import chance_test, factor_rows, technique_colors
 from trickbench.stats import (count_reasons, failure_reasons, interval_alphas, level_failed, mean_ci,
-                                     two_arm_test)
+                              order_change_tests, two_arm_test)
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
 from trickbench.tuning import (CHOICE_TABLE, MARGIN_CONFIDENCE, TRIALS_TABLE, chosen_labels, enabled, settings,
@@ -173,6 +175,11 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
         pairs = list(itertools.combinations(sorted(common, key=lambda l: -fixed[l]), 2))
         differences = {name: pairwise_differences(factor_rows(trained_runs(runs, role, chance), family, kind), family, pairs)
                        for name, role in RANKINGS.items()}
+        both = pd.concat([factor_rows(trained_runs(runs, role, chance), family, kind).assign(ranking=name)
+                          for name, role in RANKINGS.items()], ignore_index=True)
+        changes = {(r["a"], r["b"]): r for r in order_change_tests(
+            both.assign(level=both[family].astype(str), value=100 * pd.to_numeric(both[METRIC], errors="coerce")),
+            "level", "value", pairs, "ranking", "fixed").to_dict("records")} if pairs else {}
         for index, (a, b) in enumerate(pairs or [("", "")]):
             row = {"factor": family, "levels": len(common), "kendall_tau": tau, "swaps": len(swaps), "a": a, "b": b,
                    "swapped": (a, b) in swaps or (b, a) in swaps}
@@ -180,8 +187,12 @@ def agreement_table(tables: Tables, config: Mapping[str, Any], ranking: pd.DataF
                 found = differences[name][index] if a else empty
                 row.update({f"{name}_diff": found["diff"], f"{name}_low": found["low"], f"{name}_high": found["high"],
                             f"{name}_test": found["test"], f"{name}_n": found["n"]})
-            # a reversal the data hold: both corrected intervals exclude 0, with opposite signs
-            row["reversed"] = bool((row["fixed_low"] > 0 and row["tuned_high"] < 0) or (row["fixed_high"] < 0 and row["tuned_low"] > 0))
+            change = changes.get((a, b), {})
+            row.update(change_diff=change.get("diff", math.nan), change_low=change.get("diff_ci_low", math.nan),
+                       change_high=change.get("diff_ci_high", math.nan), change_n=change.get("n", 0))
+            # a reversal the data hold: the order flips and the direct test of the per-seed difference of
+            # differences (tuned − fixed, Holm over the factor's pairs) excludes 0
+            row["reversed"] = bool(row["swapped"] and change.get("detectable") == True)  # noqa: E712 (NaN: no test)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -193,6 +204,15 @@ def interval(row: Mapping[str, Any], name: str) -> str:
         return f"{diff:+.1f} points (no interval: one seed a side)"
     verdict = ": no detectable difference" if low <= 0 <= high else ""
     return f"{diff:+.1f} points ({row[f'{name}_test']}, {low:+.1f} to {high:+.1f}, {row[f'{name}_n']} seeds{verdict})"
+
+
+def change_text(row: Mapping[str, Any]) -> str:
+    """The direct test of a swap: the change of the per-seed difference, tuned − fixed."""
+    if not math.isfinite(row["change_low"]):
+        return "the change cannot be tested (fewer than 2 seeds with all four runs)"
+    verdict = "a rank change beyond the noise" if row["reversed"] else "not a detectable rank change"
+    return (f"change tuned − fixed {row['change_diff']:+.1f} points, paired t over {int(row['change_n'])} seeds, "
+            f"{row['change_low']:+.1f} to {row['change_high']:+.1f}: {verdict}")
 
 
 def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame) -> str:
@@ -211,7 +231,8 @@ def factor_sentence(family: str, ranking: pd.DataFrame, agreement: pd.DataFrame)
         sentence += "; no pair changes order"
     for row in swapped.to_dict("records"):
         sentence += (f"; {row['a']} and {row['b']} swap ({row['a']} − {row['b']}, 95 % intervals Holm-corrected over "
-                     f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')})")
+                     f"the factor's {len(pairs)} pairs — fixed: {interval(row, 'fixed')}; tuned: {interval(row, 'tuned')}; "
+                     f"{change_text(row)})")
     failed = part[text(part["failed"]) != ""]
     for row in failed.to_dict("records"):
         sentence += f"; {row['level']} not ranked {row['ranking']}: {row['failed']}"
@@ -319,8 +340,8 @@ def summary_findings(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     return [f"Every level was tuned on validation before its seeds ran, and the findings below compare the tuned runs. "
             f"Against the fixed-rate ranking over the same seeds, tuning changed the order of "
             f"{len(changed)} of {len(agreement)} factors (Kendall τ: {taus or 'none computable'})"
-            + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (their intervals, "
-               f"Holm-corrected over each factor's pairs, exclude 0 with opposite signs in the two rankings)"
+            + (f"; {reversed_} of the {swapped} swapped pairs reverse beyond the noise (the change of their "
+               f"per-seed difference, tuned − fixed, is detectable by a paired t Holm-corrected over each factor's pairs)"
                if swapped else "")
             + (f"; {within} of {len(choice) - failed} choices are within noise of their runner-up on validation"
                if within else "")

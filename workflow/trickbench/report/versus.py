@@ -4,12 +4,16 @@ On the tuned runs (`collect.compared_runs`) of the challenger and its family's s
 final test accuracy of the model each run returns (test only reports: the learning rates were
 chosen on validation, on a seed that is not compared):
 
-- each standard level against the challenger — challenger − level, paired t on the seeds both ran
-  (Welch where they differ), 95 % intervals Holm-corrected over the family of all these
-  comparisons (`stats.compare_contrasts`), n, and "no detectable difference" where the interval
-  includes 0 (`stats.difference_sentence`);
-- the challenger's rank among the levels by mean, with a bootstrap interval of that rank and the
-  share of resamples in which it ranks first (`stats.bootstrap_level_ranks`);
+- each standard level against the challenger — challenger − level, from one model over every
+  level with seeds as blocks where they ran the same seeds (`stats.pooled_compare_contrasts`; else
+  paired t on the seeds both ran, Welch where they differ, and `why` says), 95 % intervals
+  Holm-corrected over the family of all these comparisons, n, and "no detectable difference"
+  where the interval includes 0 (`stats.difference_sentence`);
+- the challenger's rank among the levels by mean, with a rank interval from the corrected
+  pairwise differences of the same model (`stats.pooled_level_ranks`: 1 + the levels detectably
+  above it to the levels not detectably below it). The share of bootstrap resamples in which it
+  ranks first is stated only from `stats.MIN_BOOTSTRAP_SEEDS` seeds on (`stats.bootstrap_level_ranks`):
+  below that a bootstrap over seeds under-covers;
 - levels that failed to tune (no trial trained: `trickbench.tuning`) or failed to train (most of
   their tuned runs diverged, exploded or stayed at chance on validation: `stats.failures`) are
   named as such and stay out of the ranks and the comparisons.
@@ -27,8 +31,8 @@ import pandas as pd
 import seaborn as sns
 
 from trickbench.report.figures import Tables, figure, placeholder
-from trickbench.stats import (bootstrap_level_ranks, compare_contrasts, count_reasons, difference_sentence,
-                                     failure_reasons, grouped_ci, level_failed)
+from trickbench.stats import (MIN_BOOTSTRAP_SEEDS, bootstrap_level_ranks, count_reasons, difference_sentence,
+                              failure_reasons, grouped_ci, level_failed, pooled_compare_contrasts, pooled_level_ranks)
 from trickbench.stats.ranking import RESAMPLES
 from trickbench.report.style import apply_theme
 from trickbench.tuning import CHOICE_TABLE, tuning_seeds
@@ -40,7 +44,7 @@ SECTION = "Where the challenger ranks"
 METRIC, SELECT_ON = "final_test_acc", "final_val_acc"
 COLUMNS = ["level", "is_challenger", "is_baseline", "runs", "n_failed", "failures", "failed", "n", "mean", "ci_low",
            "ci_high", "rank", "rank_ci_low", "rank_ci_high", "p_first", "challenger_n", "challenger_mean", "diff", "test", "df", "p_value", "p_adjusted",
-           "correction", "family_size", "ci_level", "diff_ci_low", "diff_ci_high", "detectable", "mde", "seeds_needed"]
+           "correction", "family_size", "ci_level", "diff_ci_low", "diff_ci_high", "detectable", "mde", "seeds_needed", "why"]
 
 
 def title(config: Mapping[str, Any]) -> str:
@@ -56,8 +60,9 @@ def versus_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     """One row per level of the compared family (the challenger first, then by rank, failed levels
     last): its tuned runs and failures, why it is not ranked (`failed`: "failed to tune" or "failed
     to train (…)", else empty), its mean test accuracy (%) with a 95 % t interval over seeds, its
-    rank with the bootstrap interval and P(first), and — for a standard level — challenger − level
-    with the report's test and Holm-corrected interval."""
+    rank with its interval from the corrected pairwise differences and P(first) (NaN below
+    `MIN_BOOTSTRAP_SEEDS` seeds), and — for a standard level — challenger − level with the
+    report's test, why that test, and the Holm-corrected interval."""
     from trickbench.collect import baseline_labels, compared_runs
     from trickbench.report.grid import chance_test, factor_rows
 
@@ -84,9 +89,11 @@ def versus_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     ranked = table.loc[table["failed"] == "", "level"].tolist()
     trained = runs[runs["level"].isin(ranked) & (runs["failure"] == "")]
     described = grouped_ci(trained, "level", "value") if len(trained) else pd.DataFrame(columns=["level", "n", "mean", "ci_low", "ci_high"])
-    ranks = bootstrap_level_ranks(trained, level="level", value="value")
+    ranks = pooled_level_ranks(trained, level="level", value="value")
+    first = bootstrap_level_ranks(trained, level="level", value="value")[["level", "p_first"]]
+    ranks = ranks.merge(first, on="level", how="left") if len(ranks) else ranks.assign(p_first=[])
     contrasts = [(challenger, level) for level in ranked if level != challenger] if challenger in ranked else []
-    compared = compare_contrasts(trained, "level", "value", contrasts) if contrasts else pd.DataFrame(columns=["reference"])
+    compared = pooled_compare_contrasts(trained, "level", "value", contrasts) if contrasts else pd.DataFrame(columns=["reference"])
     compared = (compared.drop(columns=["level", "n_reference", "reference_mean", "sd", "reference_sd"], errors="ignore")
                 .rename(columns={"reference": "level", "n": "challenger_n", "mean": "challenger_mean"}))
     table = (table.merge(described[["level", "n", "mean", "ci_low", "ci_high"]], on="level", how="left")
@@ -117,9 +124,13 @@ def rank_sentence(table: pd.DataFrame, config: Mapping[str, Any]) -> str:
         why = mine["failed"].iloc[0] if len(mine) and mine["failed"].iloc[0] else "none of its tuned runs finished"
         return f"{name} is not ranked: {why}; no difference to the standard levels is estimated."
     row = mine.iloc[0]
+    first = (f"ranking first in {100 * row['p_first']:.0f} % of {RESAMPLES:,} bootstrap resamples of each level's seeds"
+             if math.isfinite(row["p_first"]) else
+             f"how often it would rank first is not stated below {MIN_BOOTSTRAP_SEEDS} seeds a level, where a bootstrap "
+             "over seeds under-covers")
     return (f"{name} ranks {int(row['rank'])} of {ranked} by mean final test accuracy ({row['mean']:.1f} %, {int(row['n'])} "
-            f"seeds): 95 % bootstrap interval of its rank {rank_interval(row)} (each level's seeds resampled, "
-            f"{RESAMPLES:,} times), ranking first in {100 * row['p_first']:.0f} % of the resamples.")
+            f"seeds): its rank lies in {rank_interval(row)} by the pairwise differences the data hold (Holm-corrected "
+            f"95 % intervals); {first}.")
 
 
 def rank_interval(row: Mapping[str, Any]) -> str:
@@ -224,10 +235,11 @@ def versus_figure(tables: Tables, config: Mapping[str, Any]):
     family_size = int(table["family_size"].max()) if table["family_size"].notna().any() else 0
     right.set(xlabel=f"{name} − level (points)\n95 % CI Holm-corrected over {family_size} comparisons", ylabel="")
     mine = table.iloc[0]
-    headline = (f"{name} ranks {int(mine['rank'])} of {int(table['rank'].notna().sum())} (95 % bootstrap interval "
-                f"{rank_interval(mine)}; first in {100 * mine['p_first']:.0f} % of resamples)"
+    first = f"; first in {100 * mine['p_first']:.0f} % of resamples" if math.isfinite(mine["p_first"]) else ""
+    headline = (f"{name} ranks {int(mine['rank'])} of {int(table['rank'].notna().sum())} (rank interval from the "
+                f"Holm-corrected pairwise differences {rank_interval(mine)}{first})"
                 if mine["is_challenger"] and math.isfinite(mine["rank"]) else f"{name} is not ranked: {mine['failed']}")
     fig.suptitle(textwrap.fill(f"{headline}. Every level tuned on validation; filled: the interval excludes 0 "
-                               f"(paired t over seeds)", 110), x=0.01, ha="left")
+                               f"({' or '.join(sorted(set(table['test'].dropna()) - {''})) or 'no test'})", 110), x=0.01, ha="left")
     fig.tight_layout()
     return fig, table.drop(columns=["y", "color"])

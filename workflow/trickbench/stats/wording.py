@@ -14,9 +14,9 @@ from trickbench.stats.compare import CORRECTIONS, PAIRED
 
 
 def sample_size(row: Mapping[str, Any]) -> str:
-    """'3 seeds' (paired), '3 runs a side', or '4 and 3 runs'."""
+    """'3 seeds' (paired, or pooled over equal seeds), '3 runs a side', or '4 and 3 runs'."""
     n, n_reference = int(row["n"]), int(row["n_reference"])
-    if row["test"] == PAIRED:
+    if row["test"] == PAIRED or (str(row["test"]).startswith("pooled t") and n == n_reference):
         return f"{n} seeds"
     return f"{n} runs a side" if n == n_reference else f"{n} and {n_reference} runs"
 

@@ -4,14 +4,16 @@ Three views, in the language of the design of experiments (Montgomery, "Design a
 Experiments", ch. 5):
 
 - main effects, from the grid: per factor level the mean metric with its 95 % CI over seeds, and
-  its difference from the baseline level — the report's one comparison (`stats.compare_to_reference`:
-  paired t on shared seeds, else Welch; every level of every factor one family, Holm-corrected;
-  minimum detectable effect). Runs that failed to train (diverged, exploded, at chance on
+  its difference from the baseline level — the report's one comparison (`stats.pooled_compare_to_reference`:
+  one model over the grid's cells with seeds as blocks where they share seeds, else paired t on
+  shared seeds or Welch; every level of every factor one family, Holm-corrected; minimum
+  detectable effect). Runs that failed to train (diverged, exploded, at chance on
   validation) are never averaged; a level most of whose runs failed is reported as failed and
   kept out of the effects and the ranking.
 - a ranking of the factors by the spread of their level means *on validation* (best − worst;
   choosing what matters is a choice, so test never makes it), with a stratified-bootstrap interval
-  of each spread and how often each factor ranks first (`stats.bootstrap_ranking`). `metric`
+  of each spread and how often each factor ranks first (`stats.bootstrap_ranking`; withheld below
+  `stats.MIN_BOOTSTRAP_SEEDS` runs a cell, where that bootstrap under-covers). `metric`
   chooses only what is reported beside it (e.g. the best and worst levels' test accuracy).
 - interactions of pairs of factors. The default grid is an ablation (one factor at a time), which
   cannot show them, so each configured pair gets a full sub-design of its own (every combination of
@@ -37,7 +39,7 @@ from trickbench.design import baseline_levels, expand, make_spec, resolve_level
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import EFFECT_COLUMNS as LEVEL_COLUMNS
 from trickbench.report.grid import chance_test, factor_rows, level_effects, validation_metric, variant_label
-from trickbench.stats import (ChanceTest, bootstrap_ranking, failure_reasons, interaction_anova, interval_alphas,
+from trickbench.stats import (MIN_BOOTSTRAP_SEEDS, ChanceTest, bootstrap_ranking, failure_reasons, interaction_anova, interval_alphas,
                                      mean_ci)
 from trickbench.report.style import PALETTE, apply_theme
 from trickbench.spec import RunSpec, regularizer_label
@@ -258,7 +260,9 @@ def ranking_panel(ax, order: pd.DataFrame) -> None:
                 xerr=[ranked["val_spread"] - ranked["val_spread_ci_low"], ranked["val_spread_ci_high"] - ranked["val_spread"]])
     for i, row in ranked.iterrows():
         failed = f"; failed: {row['failed_levels']}" if isinstance(row["failed_levels"], str) and row["failed_levels"] else ""
-        ax.annotate(f"P(first) {row['p_first']:.2f}{failed}", (row["val_spread_ci_high"], i), xytext=(4, 0),
+        first = f"P(first) {row['p_first']:.2f}" if math.isfinite(row["p_first"]) else \
+            f"P(first) withheld (< {MIN_BOOTSTRAP_SEEDS} seeds)"
+        ax.annotate(f"{first}{failed}", (row["val_spread_ci_high"], i), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=8, color="0.3")
     ax.set_yticks(y, ranked["factor"])
     ax.set_ylim(len(ranked) - 0.5, -0.5)
