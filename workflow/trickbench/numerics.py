@@ -18,8 +18,9 @@ only across *Intel* CPUs with AVX2 — on other CPUs the setting falls back to t
 chooses by CPU again — while COMPATIBLE (SSE2 without the approximate rcpps/rsqrtps) is the branch
 it documents as giving the same results on Intel and Intel-compatible (AMD) CPUs alike; this
 project's machines are AMD EPYC. STRICT only adds thread-count independence, and only to the
-AVX2/AVX-512 branches; runs here fix the thread count instead. Mode `native` leaves every library
-to choose by CPU (the fastest, and what trickbench did before the mode existed).
+AVX2/AVX-512 branches; runs here fix the thread count instead. Mode `native` sets nothing and
+promises nothing: each library chooses by CPU (the fastest, and what trickbench did before the mode
+existed), or as variables set by hand say — provenance records which.
 
 The variables are read once, when the libraries load: they must be in the environment before the
 process imports torch. `enter` makes a training command's process so (setting them, or restarting
@@ -45,7 +46,7 @@ MODES = ("portable", "native")
 DEFAULT_MODE = "portable"
 #: the mode of runs whose spec does not name one: runs trained before the mode existed were native
 UNNAMED_MODE = "native"
-#: what `portable` sets, per variable; `native` leaves all of them unset
+#: what `portable` sets, per variable; `native` sets none of them
 PINS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 #: what torch reports (torch.backends.cpu.get_cpu_capability) when ATen runs the pinned kernels
 PINNED_CAPABILITY = "AVX2"
@@ -61,11 +62,10 @@ def is_x86_64() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def environment(mode: str) -> dict[str, str | None]:
-    """The value each variable must have in `mode` (None: unset). The pins are x86 names: on other
-    CPUs (aarch64) there is nothing to pin, and portable sets nothing."""
-    pinned = mode == "portable" and is_x86_64()
-    return {name: value if pinned else None for name, value in PINS.items()}
+def environment(mode: str) -> dict[str, str]:
+    """The variables `mode` sets: portable's pins on x86-64; nothing for native, nor off x86-64
+    (aarch64), where the pins' names mean nothing."""
+    return dict(PINS) if mode == "portable" and is_x86_64() else {}
 
 
 def holds(mode: str, env: Mapping[str, str] = os.environ) -> bool:
@@ -73,12 +73,8 @@ def holds(mode: str, env: Mapping[str, str] = os.environ) -> bool:
 
 
 def apply(mode: str, env: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Set (or unset) the variables of `mode` in `env`; returns `env`."""
-    for name, value in environment(mode).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
+    """Set the variables of `mode` in `env`; returns `env`."""
+    env.update(environment(mode))
     return env
 
 
@@ -129,16 +125,16 @@ def in_effect(device_type: str) -> str:
     capability = torch.backends.cpu.get_cpu_capability()
     if holds("portable") and capability == PINNED_CAPABILITY:
         return "portable"
-    if holds("native"):
+    if not any(name in os.environ for name in PINS):
         return "native"
     return f"custom ({described()}; ATen runs {capability})"
 
 
 def require(mode: str, device_type: str) -> None:
-    """Refuse, in one line, to train a spec of `mode` on this process's CPU when the process is not
-    in that mode: its bits would not be what the run's id says. Nothing to check on a GPU or
-    off x86-64, where the mode pins nothing of the computation."""
-    if device_type == "cuda" or not is_x86_64():
+    """Refuse, in one line, to train a portable spec on this process's CPU when the process is not
+    portable: its bits would not be what the run's id says. A native spec promises nothing to
+    check; nor does portable on a GPU or off x86-64, where it pins nothing of the computation."""
+    if mode != "portable" or device_type == "cuda" or not is_x86_64():
         return
     actual = in_effect(device_type)
     if actual != mode:
