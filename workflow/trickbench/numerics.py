@@ -68,8 +68,9 @@ def environment(mode: str) -> dict[str, str]:
     return dict(PINS) if mode == "portable" and is_x86_64() else {}
 
 
-def holds(mode: str, env: Mapping[str, str] = os.environ) -> bool:
-    return all(env.get(name) == value for name, value in environment(mode).items())
+def holds(mode: str) -> bool:
+    """Whether this process's environment has every variable `mode` sets."""
+    return all(os.environ.get(name) == value for name, value in environment(mode).items())
 
 
 def apply(mode: str, env: MutableMapping[str, str]) -> MutableMapping[str, str]:
@@ -115,7 +116,9 @@ def described(env: Mapping[str, str] = os.environ) -> str:
 def in_effect(device_type: str) -> str:
     """This process's numerics, as a run's provenance records them: `portable`, `native`,
     `native (not x86-64)`, `not applicable (cuda)` (the GPU's kernels are not pinned by any of
-    this), or `custom (...)` where the variables were set by hand."""
+    this), or `custom (...)` where the variables were set by hand. PyTorch says which kernels it
+    dispatches to; MKL and oneDNN offer no such question, so their part is read from the
+    environment, which `enter` sets before they load."""
     if device_type == "cuda":
         return "not applicable (cuda)"
     if not is_x86_64():
