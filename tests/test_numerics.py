@@ -152,6 +152,16 @@ def test_provenance_records_the_mode_in_effect(monkeypatch):
     assert numerics.in_effect("cuda") == "not applicable (cuda)"
 
 
+def test_the_report_says_which_numerics_made_its_numbers():
+    import pandas as pd
+
+    from trickbench.report.html import environment
+
+    runs = pd.DataFrame({"numerics": ["portable", "portable"], "cpu_capability": ["AVX2", "AVX2"]})
+    env = environment(runs, "now")
+    assert env["CPU numerics (execution.numerics)"] == "portable" and env["PyTorch CPU kernels"] == "AVX2"
+
+
 def test_off_x86_nothing_is_pinned_and_the_record_says_native(monkeypatch):
     monkeypatch.setattr(numerics.platform, "machine", lambda: "aarch64")
     assert numerics.environment("portable") == {}
