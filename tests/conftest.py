@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 
+from trickbench.numerics import export
+
+# Before anything imports torch: runs trained inside the test process are portable, as the default
+# config's runs are in a workflow's jobs (trickbench.numerics).
+export("portable")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

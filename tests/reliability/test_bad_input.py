@@ -97,6 +97,8 @@ CONFIG_CASES = [
      lambda: message("data.source.n_train", -5, "10 <= n_train <= inf")),
     ("negative learning rate", set_in("baseline.optimizer", {"name": "sgd", "lr": -0.1}),
      lambda: message("baseline.optimizer.lr", -0.1, "0.0 <= lr <= inf")),
+    ("unknown numerics mode", set_in("execution.numerics", "fast"),
+     lambda: message("execution.numerics", "fast", "portable, native")),
     ("out of range: validation share", set_in("data.val_fraction", 1.5),
      lambda: message("data.val_fraction", 1.5, "<= 0.9")),
     ("empty grid: no seeds", set_in("design.seeds", []),

@@ -3,9 +3,18 @@ import shlex
 import sys
 from pathlib import Path
 
+from trickbench.errors import ConfigError, DataError
+from trickbench.numerics import configured_mode, export as export_numerics
+
+try:
+    # before anything imports torch: this process (studies that train in it) and every job it starts
+    # run in the configured numerics mode; training jobs check it against their specs
+    export_numerics(configured_mode(config))
+except ConfigError as error:
+    sys.exit(str(error))
+
 from trickbench.config import validate_config
 from trickbench.data.cache import sources_to_prepare
-from trickbench.errors import ConfigError, DataError
 from trickbench.plugins import load_plugins, plugins_folder
 from trickbench.workflow import plan_from_config
 

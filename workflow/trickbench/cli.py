@@ -10,12 +10,14 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import yaml
 
+from trickbench import numerics
 from trickbench.errors import ConfigError, DataError
 
 log = logging.getLogger("trickbench.cli")
@@ -132,11 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     The run is given either as its spec (JSON, as the workflow's rule passes it) or by its id in
     the plan of a config. Progress goes to stderr: a bar per epoch in a terminal, a plain line
     every 30 s in a log, and one line per epoch with losses, accuracies and speed."""
-    from trickbench.run import train_run
-    from trickbench.spec import RunSpec
-
     if args.spec is not None:
+        enter_numerics([args.spec], args.restart)
         from trickbench.plugins import load_spec_plugins
+        from trickbench.spec import RunSpec
 
         raw = parsed_json(args.spec, "--spec", "a JSON run spec")
         load_spec_plugins(raw, args.plugin_dir)
@@ -149,6 +150,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if run_id is None:
             raise ConfigError("--run-id", args.run_id, "the id (or a prefix) of a run of this config; `trickbench plan` lists them")
         spec = plan.runs[run_id]
+        numerics.enter(spec.numerics, args.restart)  # the config is read: torch is loaded, so this restarts
+    from trickbench.run import train_run
+
     run_dir = args.run_dir or Path("results/runs") / spec.run_id
     if run_dir.name != spec.run_id:
         raise ConfigError("--run-dir", str(run_dir), f"a folder named by the spec's id {spec.run_id}")
@@ -157,6 +161,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     read_images(spec.data.source, args.data_root, args.download)  # by hand there is no prepare_data rule
     train_run(spec, run_dir, execution_from(args), progress=True)
     return 0
+
+
+def enter_numerics(spec_texts: list[str], restart: Callable[[dict[str, str]], None] | None) -> None:
+    """Put this process into the numerics mode of the specs it trains, before anything imports
+    torch (the mode's variables are read when torch loads; see trickbench.numerics). One process
+    trains runs of one mode; a spec without `numerics` is native."""
+    modes = {numerics.check_mode(raw.get("numerics", numerics.UNNAMED_MODE) if isinstance(raw, dict) else None,
+                                 "--spec numerics")
+             for raw in (parsed_json(text, "--spec", "a JSON run spec") for text in spec_texts)}
+    if len(modes) > 1:
+        raise ConfigError("--spec numerics", ", ".join(sorted(modes)), "one mode for all runs of one process")
+    numerics.enter(modes.pop(), restart)
+
+
+def restart_command(environment: dict[str, str]) -> None:
+    """Run this command again in a fresh interpreter with `environment`: how a command enters a
+    numerics mode once torch is loaded (`numerics.enter`)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "trickbench", *sys.argv[1:]], environment)
 
 
 def execution_from(args: argparse.Namespace):
@@ -182,6 +206,7 @@ def cmd_train_many(args: argparse.Namespace) -> int:
     if all_finished([(text, keeps(id_of_canonical(text))) for text in args.spec], args.runs_dir):
         log.info("job: all %d run(s) already finished; nothing to do", len(args.spec))  # and torch never imported
         return 0
+    enter_numerics(args.spec, args.restart)
     from trickbench.multirun import JobRun, train_runs
     from trickbench.spec import RunSpec
 
@@ -317,7 +342,8 @@ def spec_lines(spec) -> list[tuple[str, str]]:
 
     model = MODELS.label(spec.model) if spec.model.params else spec.model.name
     return [("data", spec.data.source.name), ("model", model),
-            ("training", f"{spec.train.epochs} epochs, batch {spec.train.batch_size}"), ("seed", str(spec.seed))] + [
+            ("training", f"{spec.train.epochs} epochs, batch {spec.train.batch_size}"), ("seed", str(spec.seed)),
+            ("numerics", spec.numerics)] + [
         (family, spec.label(family)) for family in FAMILIES]
 
 
@@ -512,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.restart = restart_command if argv is None else None  # only a whole command may re-execute itself
     from trickbench.logs import configure
 
     configure(args.verbose)

@@ -138,7 +138,7 @@ def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None,
 
 
 #: provenance copied onto every epoch row, so a row of either table says where it came from
-EPOCH_PROVENANCE = ("git_commit", "torch_version", "cuda_version", "device_name", "deterministic")
+EPOCH_PROVENANCE = ("git_commit", "torch_version", "cuda_version", "device_name", "deterministic", "numerics")
 
 
 def with_accounting(rows: list[dict[str, Any]], summary: Mapping[str, Any]) -> list[dict[str, Any]]:

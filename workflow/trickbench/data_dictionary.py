@@ -28,10 +28,10 @@ import pandas as pd
 from trickbench.techniques import FAMILIES
 
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
-SCHEMA_VERSION = 3  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
+SCHEMA_VERSION = 4  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
 # 3: final_* score the returned model (last_epoch_* the last epoch), train_eval_*, returned_epoch,
 #    best_epoch renamed best_val_acc_epoch, the EMA's and SWA's columns, technique_notes, plugins,
-#    role, base_lr, tuned_parameter, tuned_value (design.tuning)
+#    role, base_lr, tuned_parameter, tuned_value (design.tuning); 4: numerics, cpu_capability
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ PROVENANCE = [
     Column("device", TEXT, "device type the run trained on: cpu | cuda"),
     Column("device_name", TEXT, "the GPU's name, or the CPU's model name"),
     Column("torch_threads", COUNT, "torch intra-op threads of the training job"),
+    Column("numerics", TEXT, "the CPU numerics the run trained with (execution.numerics): portable (the same bits on "
+                             "any x86-64 CPU), native, 'native (not x86-64)', 'not applicable (cuda)', or custom (...)"),
+    Column("cpu_capability", TEXT, "instruction set of PyTorch's CPU kernels in the training process (AVX2, AVX512, ...)"),
     Column("deterministic", FLAG, "torch.use_deterministic_algorithms was on"),
     Column("cudnn_version", TEXT, "cuDNN version PyTorch loaded ('none' without cuDNN)"),
     Column("cudnn_deterministic", FLAG, "torch.backends.cudnn.deterministic"),
@@ -150,7 +153,8 @@ EPOCHS = [
     Column("cumulative_train_seconds", SECONDS, "wall clock of training up to the end of this epoch"),
     Column("images_seen", COUNT, "cumulative training images drawn up to the end of this epoch"),
     Column("cumulative_flops", FLOP, "cumulative training FLOPs: the run's flops_per_grad_eval × grad_evals"),
-    *[column for column in PROVENANCE if column.name in ("git_commit", "torch_version", "cuda_version", "device_name", "deterministic")],
+    *[column for column in PROVENANCE
+      if column.name in ("git_commit", "torch_version", "cuda_version", "device_name", "deterministic", "numerics")],
     Column("seed", COUNT, "random seed of the run"),
     Column("schema_version", COUNT, "version of this table layout (see dictionary.csv)"),
 ]

@@ -123,9 +123,10 @@ def baseline_levels(config: Mapping[str, Any]) -> Combination:
 
 
 def make_spec(config: Mapping[str, Any], combination: Combination, seed: int) -> RunSpec:
-    """The spec of one combination of resolved levels under the config's data, model and budget."""
+    """The spec of one combination of resolved levels under the config's data, model, budget and
+    numerics mode."""
     return RunSpec(data=_data_spec(config["data"]), model=_model(config["model"]),
-                   train=_train_spec(config["train"]), seed=seed, **combination)
+                   train=_train_spec(config["train"]), seed=seed, numerics=config["execution"]["numerics"], **combination)
 
 
 def baseline_spec(config: Mapping[str, Any], seed: int) -> RunSpec:

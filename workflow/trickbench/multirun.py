@@ -28,6 +28,7 @@ import torch
 
 from trickbench.atomic import atomic_path, write_json
 from trickbench.logs import FORMAT
+from trickbench.numerics import require as require_numerics
 from trickbench.run import (Execution, configure_backends, finish_run, remove_stale_temporaries, resolve_device,
                             set_deterministic, train_run)
 from trickbench.run_files import is_complete, outputs, summary_run_id
@@ -101,6 +102,8 @@ def train_runs(runs: Sequence[JobRun], runs_dir: Path, logs_dir: Path, execution
     if not todo:
         return 0
     device = resolve_device(execution.device)
+    for run in todo:  # a process in another numerics mode than a run's would train other bits than its id names
+        require_numerics(run.spec.numerics, device.type)
     failed = 0
     for batch in batches(todo, uses_seed_groups(seed_groups, device)):
         try:

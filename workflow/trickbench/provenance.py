@@ -1,4 +1,4 @@
-"""Where a number came from: versions, device and code commit, recorded in every summary."""
+"""Where a number came from: versions, device, numerics mode and code commit, recorded in every summary."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+
+from trickbench.numerics import in_effect
 
 if TYPE_CHECKING:
     from trickbench.spec import RunSpec
@@ -63,8 +65,9 @@ def plugin_provenance(spec: RunSpec | None) -> str:
 
 
 def provenance(device: torch.device, spec: RunSpec | None = None) -> dict[str, str | int | bool | None]:
-    """Where a number came from: versions, device, the code's commit and, for `spec`'s run, the
-    plugins it used."""
+    """Where a number came from: versions, device, the numerics the process ran with (mode in
+    effect and the instruction set of PyTorch's CPU kernels; trickbench.numerics), the code's
+    commit and, for `spec`'s run, the plugins it used."""
     return {
         "trickbench_version": metadata.version("trickbench"),
         "git_commit": git_commit(),
@@ -76,6 +79,8 @@ def provenance(device: torch.device, spec: RunSpec | None = None) -> dict[str, s
         "device": device.type,
         "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
+        "numerics": in_effect(device.type),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "cudnn_version": torch.backends.cudnn.version() or "none",
         "cudnn_deterministic": torch.backends.cudnn.deterministic,

@@ -36,6 +36,7 @@ from trickbench.atomic import TEMPORARY_SUFFIX, atomic_open, atomic_path, write_
 from trickbench.calibration import calibration_record
 from trickbench.data.cache import run_data
 from trickbench.errors import ConfigError, one_line
+from trickbench.numerics import require as require_numerics
 from trickbench.progress import epoch_progress
 from trickbench.provenance import provenance
 from trickbench.spec import RunSpec
@@ -118,6 +119,7 @@ def train_run(spec: RunSpec, run_dir: Path, execution: Execution, progress: bool
     torch.set_num_threads(execution.threads)
     set_deterministic(execution.deterministic)
     device = resolve_device(execution.device)
+    require_numerics(spec.numerics, device.type)
     configure_backends(device, execution.deterministic)
     started = time.perf_counter()
     data = run_data(spec, execution.data_root, device)

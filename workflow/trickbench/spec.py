@@ -5,6 +5,8 @@ hash of its canonical JSON, so the same experiment always gets the same folder, 
 do not change the experiment (where data lives, how many threads, the device) are *not* part of
 it: they are `Execution` settings, passed beside the spec. A technique from a user's plugin carries
 the plugin's file and source hash, so editing a plugin renames the runs that use it, no others.
+One setting of how a run executes is part of it all the same: its numerics mode
+(`trickbench.numerics`), because on CPU it decides the bits of every number the run reports.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
 from trickbench.errors import ConfigError
+from trickbench.numerics import UNNAMED_MODE, check_mode
 from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
 from trickbench.techniques.schedules import check_warmup
@@ -102,8 +105,13 @@ class RunSpec:
     schedule: Technique
     preprocessing: Technique
     seed: int = 0
+    #: execution.numerics: `portable` pins the CPU libraries' code paths, `native` lets them choose by
+    #: CPU. Left out of the canonical form when native, so runs trained before the mode existed (all
+    #: native) keep their ids; portable runs have other bits, so other ids.
+    numerics: str = UNNAMED_MODE
 
     def __post_init__(self) -> None:
+        check_mode(self.numerics, "numerics")
         check_warmup(self.schedule, self.train.warmup_epochs)  # a combination no single key can refuse
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +123,8 @@ class RunSpec:
         for family in FAMILIES:
             value = getattr(self, family)
             out[family] = [t.as_dict() for t in value] if family == "regularizer" else value.as_dict()
+        if self.numerics != UNNAMED_MODE:
+            out["numerics"] = self.numerics
         return out
 
     def canonical_json(self) -> str:
@@ -148,8 +158,8 @@ class RunSpec:
         from trickbench.models import MODELS
 
         expected = {"spec_version", "seed", "data", "model", "train", *FAMILIES}
-        for name in sorted(expected ^ set(raw)):
-            raise ConfigError(f"{key}.{name}", raw.get(name), "keys " + ", ".join(sorted(expected)))
+        for name in sorted(expected ^ (set(raw) - {"numerics"})):
+            raise ConfigError(f"{key}.{name}", raw.get(name), "keys " + ", ".join(sorted([*expected, "numerics"])))
         if raw["spec_version"] != SPEC_VERSION:
             raise ConfigError(f"{key}.spec_version", raw["spec_version"], str(SPEC_VERSION))
         data = raw["data"]
@@ -159,6 +169,7 @@ class RunSpec:
             model=MODELS.resolve(raw["model"], f"{key}.model"),
             train=settings_from_dict(TrainSpec, raw["train"], f"{key}.train"),
             seed=_number(raw["seed"], f"{key}.seed", int, 0, None),
+            numerics=check_mode(raw.get("numerics", UNNAMED_MODE), f"{key}.numerics"),
             **{family: (resolve_regularizers(raw[family], f"{key}.{family}") if family == "regularizer"
                         else registry.resolve(raw[family], f"{key}.{family}"))
                for family, registry in FAMILIES.items()},

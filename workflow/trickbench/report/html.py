@@ -165,7 +165,8 @@ def environment(runs: pd.DataFrame, generated: str) -> dict[str, str]:
     keys = {"trickbench_version": "trickbench", "git_commit": "git commit", "python_version": "python",
             "git_dirty": "uncommitted changes", "torch_version": "torch", "cuda_version": "CUDA",
             "cudnn_version": "cuDNN", "device": "device", "device_name": "device name",
-            "torch_threads": "torch threads per run", "deterministic": "deterministic algorithms"}
+            "torch_threads": "torch threads per run", "deterministic": "deterministic algorithms",
+            "numerics": "CPU numerics (execution.numerics)", "cpu_capability": "PyTorch CPU kernels"}
     env = {"report generated": generated}
     env.update({label: ", ".join(sorted(map(str, runs[key].dropna().unique()))) for key, label in keys.items() if key in runs})
     if "wall_seconds" in runs and len(runs):
