@@ -126,21 +126,22 @@ def setup_facts(config: Mapping[str, Any] | None, results=None) -> dict[str, Any
 
 
 def setup_line(config: Mapping[str, Any]) -> str:
-    """'Setup: mlp (depth 2, width 256) on cifar10-mini — 4,192 training and 466 validation images;
-    15 epochs; 8 seeds; learning rates tuned on validation for each level (7 trials each).'"""
+    """'Setup: mlp (depth 2, width 256) on cifar10-mini — 4,194 training, 466 validation and 846 test
+    images; 15 epochs; 8 seeds; ablation design; cosine schedule; learning rates tuned on validation
+    for each level (7 trials each).'"""
     from trickbench.design import baseline_spec
-    from trickbench.studies.data import split_labels
+    from trickbench.studies.data import split_sizes
 
     model = config["model"]
     sizes = ", ".join(f"{k} {v}" for k, v in model.items() if k != "name")
     design = config["design"]
-    split = split_labels(baseline_spec(config, design["seeds"][0]), config)
+    split = split_sizes(baseline_spec(config, design["seeds"][0]), config)
     tuning = design.get("tuning", {})
     rates = (f"learning rates tuned on validation for each level ({tuning['trials']} trials each)"
              if tuning.get("enabled") else "learning rates as the config sets them (not tuned)")
     if rates_for_speed(config) > 1:
         rates += f"; each activation run at {rates_for_speed(config)} rates, its fastest chosen"
     return (f"Setup: {model['name']}{f' ({sizes})' if sizes else ''} on {config['data']['source']} — "
-            f"{len(split['train']):,} training and {len(split['val']):,} validation images; "
+            f"{split['train']:,} training, {split['val']:,} validation and {split['test']:,} test images; "
             f"{config['train']['epochs']} epochs; {len(design['seeds'])} seeds; {design['kind']} design; "
             f"{level_name(config['baseline']['schedule'])} schedule; {rates}.")
