@@ -141,7 +141,7 @@ def setup_line(config: Mapping[str, Any]) -> str:
              if tuning.get("enabled") else "learning rates as the config sets them (not tuned)")
     if rates_for_speed(config) > 1:
         rates += f"; each activation run at {rates_for_speed(config)} rates, its fastest chosen"
-    return (f"Setup: {model['name']}{f' ({sizes})' if sizes else ''} on {config['data']['source']} — "
+    return (f"Setup: {model['name']}{f' ({sizes})' if sizes else ''} on {level_name(config['data']['source'])} — "
             f"{split['train']:,} training, {split['val']:,} validation and {split['test']:,} test images; "
             f"{config['train']['epochs']} epochs; {len(design['seeds'])} seeds; {design['kind']} design; "
             f"{level_name(config['baseline']['schedule'])} schedule; {rates}.")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
-from trickbench.claims.conditions import DEEP_PRESET, Condition
+from trickbench.claims.conditions import CLAIMS_PRESET, Condition
 from trickbench.claims.measures import technique_of
 from trickbench.report.findings import SELECT_ON
 from trickbench.stats import failure_reasons
@@ -380,7 +380,7 @@ def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
        needs=study_needs("babysitting", "init: {name: small_gaussian, std: 0.0001}"),
        rule=Threshold(unit="× ln(classes)", reproduced=(0.9, 1.1)),
        conditions=(Condition("small weights, 0.0001·randn (studies.babysitting.init: {name: small_gaussian, std: "
-                             "0.0001})", "babysitting.init_std", at_most=1e-4),),
+                             "0.0001})", "babysitting.init_std", at_most=1e-4, preset=CLAIMS_PRESET),),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def initial_loss_is_ln_classes(results: Results):
     row = babysitting_row(results, "initial loss")
