@@ -96,8 +96,9 @@ def test_the_deep_preset_at_a_tests_size_meets_its_conditions(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     scorecard = pd.read_csv(where / "results/tables/claims.csv").set_index("claim")
     relu = scorecard.loc["relu_trains_faster_than_tanh"]
-    assert relu["verdict"] not in (OUTSIDE, NOT_RUN), relu.to_dict()
-    assert "at its fastest of 3 rates" in relu["note"]
+    assert relu["verdict"] not in (OUTSIDE, NOT_RUN), relu.to_dict()  # its conditions are met
+    # two epochs of tiny runs may reach their highest accuracy at the first evaluation: then it says so
+    assert "at its fastest of 3 rates" in relu["note"] or "no epoch-0 evaluation" in relu["note"], relu["note"]
     loss = scorecard.loc["initial_loss_is_ln_classes"]
     assert loss["verdict"] == "reproduced" and abs(loss["effect"] - 1) < 0.01  # logits ≈ 0 at 0.0001·randn
     # two epochs leave the endpoints far from zero training error: not minima, so outside this setup

@@ -125,7 +125,8 @@ def large_init_tanh_saturates(results: Results):
 @claim("early_stopping_improves_generalization",
        statement="Stopping training when the validation error starts to rise gives a network that generalizes better "
                  "than training on to the end.",
-       source="Prechelt 1998, Early Stopping — But When?, §1-2",
+       source="Prechelt 1998, Early Stopping — But When?, §1-2; cs231n, Lecture 8 (Training Neural Networks II): "
+              "Early stopping",
        quantity="test accuracy of the run trained for the epochs early stopping (patience on validation loss) trained, "
                 "its schedule planned to anneal by then − the full run's last epoch, unregularized level, points",
        needs=study_needs("early_stopping", "with none among studies.early_stopping.regularizers"),

@@ -100,7 +100,8 @@ def fastest_rate_arms(runs: pd.DataFrame, epochs: pd.DataFrame | None, chance) -
         part = mine[activation[mine.index] == name]
         speed = np.log(reach[part.index]).groupby(part["optimizer"].astype(str)).mean().dropna()
         if speed.empty:
-            return Undecided(f"no {name} run reached {100 * target:.1f} % training accuracy at any rate")
+            return Undecided(f"no {name} run has a time to {100 * target:.1f} % training accuracy at any rate: never "
+                             "reached, or reached at its first evaluation with no epoch-0 evaluation to count from")
         best = str(speed.idxmin())
         rates = part.groupby(part["optimizer"].astype(str))["base_lr"].first().sort_values()
         edge = " (at the edge of the range searched: a rate beyond it may be faster)" \
@@ -145,7 +146,8 @@ def largest_usable_lr(trials: pd.DataFrame) -> float:
 @claim("batch_norm_allows_higher_learning_rates",
        statement="Batch Normalization allows us to use much higher learning rates (the BN-x5 and BN-x30 networks "
                  "train at 5 and 30 times the initial learning rate).",
-       source="Ioffe & Szegedy 2015, Batch Normalization, abstract, §3.3 and §4.2.1",
+       source="Ioffe & Szegedy 2015, Batch Normalization, abstract, §3.3 and §4.2.1; cs231n, Lecture 6 (Training "
+              "Neural Networks I): Batch Normalization",
        quantity="ratio of the largest learning rate at which each level keeps 90 % of its best validation accuracy, "
                 "batch norm ÷ none, over the tuning trials of configurations that differ only in norm (geometric "
                 "mean over such configurations)",

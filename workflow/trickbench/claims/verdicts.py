@@ -185,7 +185,7 @@ def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_l
     decide = 0.0 if boundary is None else boundary
     if low > decide:
         verdict = REPRODUCED
-    elif high < decide and not (at_least and high >= 0):
+    elif high < decide and not at_least:  # a lower bound refutes nothing: the true effect may be larger
         verdict = NOT_REPRODUCED
     else:
         verdict = INCONCLUSIVE
@@ -205,7 +205,7 @@ def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_l
         row["seeds_to_decide"] = test.seeds_needed(alpha, boundary=decide)
         if at_least and high < decide:
             row["note"] = (f"the slower arm is capped by the budget, so the effect is a lower bound: it cannot "
-                           f"refute the stated {size}")
+                           f"refute {'the stated ' + size if size else 'the claim'}")
     return row
 
 
