@@ -93,7 +93,8 @@ def test_the_initial_loss_claim_needs_the_lectures_small_weights(tmp_path, init,
     row = judged(babysitting_tables(tmp_path), "initial_loss_is_ln_classes", config)
     assert (row["verdict"] == OUTSIDE) == outside, row
     if outside:
-        assert "0.0001·randn" in row["note"] and "here babysitting.init_std = " in row["note"]
+        label = "he_normal" if init is None else "small_gaussian"  # the baseline's, or 0.01 (the default std)
+        assert "0.0001·randn" in row["note"] and f"here babysitting.init = {label}" in row["note"]
     else:
         assert row["verdict"] == REPRODUCED  # 2.31 / ln 10 = 1.003
 

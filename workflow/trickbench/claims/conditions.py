@@ -14,7 +14,6 @@ epochs, seeds, and whether the rates were tuned.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -71,19 +70,11 @@ def level_name(level: Any) -> str:
     return str(level["name"]) if isinstance(level, Mapping) else str(level)
 
 
-def level_params(level: Any) -> dict[str, Any]:
-    return {k: v for k, v in level.items() if k != "name"} if isinstance(level, Mapping) else {}
+def init_label(level: Any, key: str) -> str:
+    """An init level as its registry labels it: 'he_normal', 'small_gaussian(std=0.0001)'."""
+    from trickbench.techniques.inits import INITS
 
-
-def init_std(level: Any) -> float:
-    """The fixed standard deviation of a Gaussian init (small_gaussian: its std, default 0.01;
-    large_gaussian: 1); NaN for an init scaled by the layer's fan (He, Xavier …)."""
-    name = level_name(level)
-    if name == "small_gaussian":
-        return float(level_params(level).get("std", 0.01))
-    if name == "large_gaussian":
-        return float(level_params(level).get("std", 1.0))
-    return math.nan
+    return INITS.label(INITS.resolve(level, key))
 
 
 def rates_for_speed(config: Mapping[str, Any]) -> int:
@@ -119,7 +110,7 @@ def setup_facts(config: Mapping[str, Any] | None, results=None) -> dict[str, Any
         "model.depth": model.get("depth"),
         "baseline.schedule": level_name(baseline["schedule"]),
         "activation.rates": rates_for_speed(config),
-        "babysitting.init_std": init_std(babysitting.get("init") or baseline["init"]),
+        "babysitting.init": init_label(babysitting.get("init") or baseline["init"], "studies.babysitting.init"),
         "mode_connectivity.endpoint_train_error": endpoint_train_error(results),
         "checkpoint_averaging.ema_decay": studies.get("checkpoint_averaging", {}).get("ema_decay"),
     }

@@ -381,7 +381,8 @@ def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
        needs=study_needs("babysitting", "init: {name: small_gaussian, std: 0.0001}"),
        rule=Threshold(unit="× ln(classes)", reproduced=(0.9, 1.1)),
        conditions=(Condition("small weights, 0.0001·randn (studies.babysitting.init: {name: small_gaussian, std: "
-                             "0.0001})", "babysitting.init_std", at_most=1e-4, preset=CLAIMS_PRESET),),
+                             "0.0001})", "babysitting.init", allowed=("small_gaussian(std=0.0001)",),
+                             preset=CLAIMS_PRESET),),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def initial_loss_is_ln_classes(results: Results):
     row = babysitting_row(results, "initial loss")

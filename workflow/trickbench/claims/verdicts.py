@@ -197,8 +197,9 @@ def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_l
            "n": n, "p_value": test.p_value, "p_holm": p_holm}
     size = f"{rule.asserted:g}{'×' if rule.ratio else ' ' + rule.unit}" if boundary is not None else ""
     if verdict == NOT_REPRODUCED and high >= 0:
-        row["note"] = (f"in the claimed direction ({direction}), but smaller than the size the source states "
-                       f"({size}; the interval lies below {float(shown(boundary)):g})")
+        smaller = f"smaller than the size the source states ({size}; the interval lies below {float(shown(boundary)):g})"
+        row["note"] = (f"in the claimed direction ({direction}), but {smaller}" if low > 0
+                       else f"{smaller}; its direction is not established (the interval spans 0)")
     if verdict == INCONCLUSIVE:
         detectable = test.minimum_detectable_effect(alpha)
         row["minimum_detectable_effect"] = float(shown(detectable)) if math.isfinite(detectable) else math.nan
