@@ -169,8 +169,9 @@ def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: i
         if isinstance(row.get("conditions"), str) and row["conditions"]:
             lines += wrap(f"conditions: {row['conditions']}")
         lines += wrap(f"measured: {row['quantity']}")
-        lines += wrap(result_line(row))
-        if row["note"] and isinstance(row["note"], str):
+        result = result_line(row)
+        lines += wrap(result)
+        if row["note"] and isinstance(row["note"], str) and row["note"] != result:
             lines += wrap(f"note: {row['note']}")
         lines.append("")
     lines += textwrap.wrap(not_run_line(scorecard), width)
