@@ -110,3 +110,15 @@ def test_the_full_scale_preset_switches_data_model_and_epochs_only():
     full = yaml.safe_load(FULL.read_text())
     assert set(full) == {"data", "model", "train"} and set(full["train"]) == {"epochs"}
     assert full["data"] == {"source": "cifar10"}
+
+
+def test_each_claim_says_whose_it_is(claims):
+    """The lecture's line it comes from, or a paper (a year in its source); the lecture's claims the
+    issue lists are registered."""
+    for c in claims.values():
+        assert c.lecture or re.search(r"\b(19|20)\d\d\b", c.source), c.name
+        if c.lecture:
+            assert "cs231n" in c.source, c.name
+    for name in ("ema_beats_final_weights", "ensemble_gains_about_two_percent", "batch_norm_regularizes",
+                 "momentum_beats_sgd", "regularization_raises_loss", "test_error_falls_past_interpolation"):
+        assert claims[name].lecture, name

@@ -136,11 +136,10 @@ def test_an_inconclusive_claim_says_what_would_decide_it(tmp_path):
     assert row["seeds_to_decide"] == math.ceil(n)
 
 
-def test_with_a_stated_size_the_boundary_left_first_decides(tmp_path):
-    """The source states 2 points, inside the interval with 0; the observed 0.7 is 1.3 from it and 0.7
-    from 0: more seeds would first exclude 2 (not reproduced), at statsmodels' n for the
-    standardized distance 1.3/sd."""
-    row = scored(tmp_path, {"unsure": UNSURE}, Difference(unit="points", asserted=2.0)).loc["unsure"]
+def test_with_a_stated_size_the_stated_size_decides(tmp_path):
+    """The source states 2 points, inside the interval with 0; the observed 0.7 is 1.3 from it: the
+    verdict is decided against 2 alone, at statsmodels' n for the standardized distance 1.3/sd."""
+    row = scored(tmp_path, {"unsure": UNSURE}, Difference(unit="points", asserted=2.0, stated_as="2")).loc["unsure"]
     d = UNSURE.higher - UNSURE.lower
     n = TTestPower().solve_power(effect_size=(2.0 - d.mean()) / d.std(ddof=1), alpha=0.05, power=0.8)
     assert row["verdict"] == "inconclusive" and row["seeds_to_decide"] == math.ceil(n)
@@ -150,8 +149,9 @@ def test_a_ratio_is_tested_on_logs_and_shown_as_a_ratio(tmp_path):
     """ln 4 − ln 2 per seed, with noise: the effect shown is exp(mean log ratio), its interval the
     exp of the t interval of the logs."""
     logs = np.log([4.1, 3.9, 4.0, 4.2]) - np.log(2.0)
-    row = scored(tmp_path, {"ratio": paired(logs, np.zeros(4))}, Difference(unit="×", asserted=2.0, ratio=True)).loc["ratio"]
+    rule = Difference(unit="×", asserted=1.5, ratio=True, stated_as="1.5")
+    row = scored(tmp_path, {"ratio": paired(logs, np.zeros(4))}, rule).loc["ratio"]
     low, high = stats.t.interval(0.95, 3, loc=logs.mean(), scale=stats.sem(logs))
     assert row["effect"] == pytest.approx(math.exp(logs.mean()))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((math.exp(low), math.exp(high)))
-    assert row["verdict"] == "reproduced"  # above 1×, and the stated 2× is not excluded
+    assert row["verdict"] == "reproduced"  # the interval lies above the stated 1.5×

@@ -1,6 +1,8 @@
 """The claims rule in the real Snakemake workflow, on the smoke preset with two tiny studies: the grid
 and the studies train, collect writes the tables, and the rule judges every registered claim from
-them — the claims whose runs exist get an effect, the others say which setting runs them."""
+them — the claims whose runs exist get an effect, the others say which setting runs them; the CNN
+claim on smoke's MLP is outside this setup. And the claims-deep preset, scaled down to tiny
+synthetic images and 2 epochs, meets the conditions it is named for."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import workspace
-from trickbench.claims import NOT_RUN, load_all
+from trickbench.claims import NOT_RUN, OUTSIDE, load_all
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +26,7 @@ studies:
   ensembles: {enabled: true, members: 2, mc_dropout_passes: 0}
   init_stats: {enabled: true, layers: 3, units: 16, examples: 32, bins: 5, inits: [he_normal], run_norm: batch}
 """
-RAN = ("relu_trains_faster_than_tanh", "sgd_generalizes_better_than_adam", "adam_faster_initial_progress",
+RAN = ("sgd_generalizes_better_than_adam", "adam_faster_initial_progress",
        "ensemble_beats_single_model", "temperature_scaling_fixes_calibration", "he_init_keeps_relu_variance")
 
 
@@ -50,6 +52,8 @@ def test_every_claim_is_judged_from_the_tables(judged: Path):
         assert scorecard.loc[name, "verdict"] != NOT_RUN, name
         assert math.isfinite(scorecard.loc[name, "effect"]), name
     assert scorecard.loc["sgd_generalizes_better_than_adam", "sample"] == "2 seeds, paired"
+    relu = scorecard.loc["relu_trains_faster_than_tanh"]
+    assert relu["verdict"] == OUTSIDE and "here model.name = mlp" in relu["note"]
     assert scorecard.loc["double_descent_peak_at_interpolation", "verdict"] == NOT_RUN
     assert "studies.double_descent.enabled" in scorecard.loc["double_descent_peak_at_interpolation", "note"]
     evidence = pd.read_csv(judged / "results/tables/claims_evidence.csv")
@@ -68,3 +72,37 @@ def test_the_command_prints_the_same_verdicts(judged: Path):
 def test_a_second_invocation_has_nothing_to_do(judged: Path):
     result = snakemake(judged, "results/tables/claims.csv")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+# claims-deep at a test's size: its conditions (a 4-layer CNN, constant rate, 3 rates per activation,
+# the small-init loss check) with tiny synthetic 16×16 images, 2 seeds, 2 epochs, a 1-epoch curve
+TINY_DEEP = """
+data: {source: {name: synthetic, n_train: 160, n_test: 40, size: 16}, val_fraction: 0.25}
+model: {name: cnn, depth: 4, width: 4}
+train: {epochs: 2, batch_size: 32}
+design: {seeds: [0, 1]}
+studies:
+  babysitting: {subset: 8, max_steps: 5}
+  mode_connectivity: {points: 3, bezier_epochs: 1}
+"""
+
+
+def test_the_deep_preset_at_a_tests_size_meets_its_conditions(tmp_path):
+    where = workspace(tmp_path)
+    (where / "tiny.yaml").write_text(TINY_DEEP)
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "workflow/presets/claims-deep.yaml",
+               "tiny.yaml", "--", "results/tables/claims.csv"]
+    result = subprocess.run(command, cwd=where, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scorecard = pd.read_csv(where / "results/tables/claims.csv").set_index("claim")
+    relu = scorecard.loc["relu_trains_faster_than_tanh"]
+    assert relu["verdict"] not in (OUTSIDE, NOT_RUN), relu.to_dict()  # its conditions are met
+    # two epochs of tiny runs may reach their highest accuracy at the first evaluation: then it says so
+    assert "at its fastest of 3 rates" in relu["note"] or "no epoch-0 evaluation" in relu["note"], relu["note"]
+    loss = scorecard.loc["initial_loss_is_ln_classes"]
+    assert loss["verdict"] == "reproduced" and abs(loss["effect"] - 1) < 0.01  # logits ≈ 0 at 0.0001·randn
+    # two epochs leave the endpoints far from zero training error: not minima, so outside this setup
+    curve = scorecard.loc["curves_connect_minima"]
+    assert curve["verdict"] == OUTSIDE and "mode_connectivity.endpoint_train_error" in curve["note"]
+    log = (where / "results/logs/claims.log").read_text()
+    assert "Setup: cnn (depth 4, width 4) on synthetic" in log and "each activation run at 3 rates" in log

@@ -413,13 +413,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_claims(args: argparse.Namespace) -> int:
     """Print the scorecard of the lecture's and the papers' claims, judged from the result tables.
 
-    Each claim — as its source states it — with its verdict (reproduced, not reproduced,
-    inconclusive, not run), its effect with the corrected interval and n, and what it rests on.
+    The setup that ran them (model, data and its size, epochs, seeds, tuned or not), then each claim
+    that ran — as its source states it, the lecture's line or the paper it comes from, the
+    conditions its source states — with its verdict (reproduced, not reproduced, inconclusive,
+    outside this setup), its effect with the corrected interval and n, and what it rests on; one
+    line names the claims that did not run and the preset that runs them.
     Judged afresh from the tables under --tables (runs.csv, epochs.csv, the studies' tables), as
     the workflow's `claims` rule does; a claim whose runs are absent says which setting runs them
     (workflow/presets/claims.yaml runs them all). The config (--configfile, as the workflow was
     given it) says which runs failed to train: the data's chance level on validation."""
     from trickbench.claims import Results
+    from trickbench.claims.conditions import setup_line
     from trickbench.claims.scorecard import markdown, terminal, use_colour
     from trickbench.claims.verdicts import judge
     from trickbench.report.grid import chance_test
@@ -427,8 +431,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if not (args.tables / "runs.csv").is_file():
         raise DataError(f"no runs table under {args.tables}: run the workflow first, e.g. "
                         "snakemake --cores 2 --configfile workflow/presets/claims.yaml")
-    scorecard, _ = judge(Results(args.tables, chance_test(config_from(args))))
-    print(markdown(scorecard) if args.markdown else terminal(scorecard, str(args.tables), colour=use_colour()), end="")
+    config = config_from(args)
+    setup = setup_line(config)
+    scorecard, _ = judge(Results(args.tables, chance_test(config), config))
+    print(markdown(scorecard, setup) if args.markdown
+          else terminal(scorecard, str(args.tables), colour=use_colour(), setup=setup), end="")
     return 0
 
 

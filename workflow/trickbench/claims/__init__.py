@@ -13,6 +13,11 @@ A claim is one decorated function that measures its quantity from the result tab
 - `Undecided`: the runs are there but the quantity is undefined on them (e.g. no width reached zero
   training error), with why.
 
+Each claim also declares the conditions its source states (`Condition`: model family and depth,
+schedule, how the rates were chosen, initialization, training to zero error …) as data; a claim
+whose conditions the setup that ran does not meet is **outside this setup** — the unmet condition
+and the preset that meets it are named — and never "not reproduced" (`claims.conditions`).
+
 Claims are written as their source states them, with the source's own numbers where it gives one
 (`Difference.asserted`), never as the data here happen to come out; their thresholds are in the
 quantity's own units (points of accuracy, ratios), independent of the data set's size.
@@ -20,6 +25,7 @@ quantity's own units (points of accuracy, ratios), independent of the data set's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,18 +45,29 @@ PHENOMENA = ("gap", "early stopping", "double descent", "ensembles", "checkpoint
 class Difference:
     """A claim tested over seeds: the effect is higher − lower (> 0 when the claim holds).
 
-    Reproduced when the corrected interval lies above 0 and does not exclude the size the source
-    asserts; not reproduced when it lies below 0 or below that size; else inconclusive."""
+    Without a stated size: reproduced when the corrected interval lies above 0, not reproduced when
+    it lies below 0. With one, the verdict is decided by one boundary, `at_least` (the smallest
+    effect that still counts as the stated size; the stated size itself when the source states a
+    bound): reproduced when the interval lies above it, not reproduced when it lies below it — so
+    that adding seeds to a fixed true effect never moves the verdict between the two."""
 
     unit: str  # of the effect as shown: "points", "nats", "×"
     asserted: float | None = None  # the size the source states, in the shown unit (e.g. 6 for "six times")
     ratio: bool = False  # the values are natural logs; the effect is shown as a ratio exp(·)
+    stated_as: str = ""  # the words of the statement that state the size ("six times"), where it states one
+    at_least: float | None = None  # the deciding boundary in the shown unit; None: `asserted` itself
+
+    def __post_init__(self):
+        if (self.asserted is None) != (not self.stated_as):
+            raise ValueError("a stated size needs the words that state it (stated_as), and only a stated size has them")
 
     def boundary(self) -> float | None:
-        """`asserted` on the scale of the values (its log for a ratio)."""
+        """The deciding boundary (`at_least`, else `asserted`) on the scale of the values (its log
+        for a ratio); None without a stated size."""
         if self.asserted is None:
             return None
-        return float(np.log(self.asserted)) if self.ratio else self.asserted
+        size = self.asserted if self.at_least is None else self.at_least
+        return float(np.log(size)) if self.ratio else size
 
 
 @dataclass(frozen=True)
@@ -62,17 +79,39 @@ class Threshold:
     reproduced: tuple[float, float]  # closed interval; ±inf for an open side
     refuted: tuple[float, float] | None = None
 
-    def verdict(self, value: float) -> str:
+    def verdict(self, value: float, at_least: bool = False) -> str:
+        """`at_least`: the value is a lower bound (capped by the budget or the searched range), so it
+        can reproduce a claim of a lower bound but refute nothing above it."""
         inside = lambda bounds: bounds[0] <= value <= bounds[1]
-        if inside(self.reproduced):
+        if inside(self.reproduced) and not (at_least and self.reproduced[1] < math.inf):
             return REPRODUCED
+        if at_least and value < self.reproduced[0]:
+            return INCONCLUSIVE
         if self.refuted is None or inside(self.refuted):
             return NOT_REPRODUCED
         return INCONCLUSIVE
 
+    def band(self) -> str:
+        """The thresholds in words, e.g. 'reproduced at 0.5–2 ×; not reproduced elsewhere'."""
+        text = f"reproduced at {bounds_words(self.reproduced)} {self.unit}"
+        if self.refuted is None:
+            return text + "; not reproduced elsewhere"
+        return f"{text}; not reproduced at {bounds_words(self.refuted)} {self.unit}; inconclusive between"
+
+
+def bounds_words(bounds: tuple[float, float]) -> str:
+    """A closed interval in words: '≥ 5', '≤ 2', '100', '0.5–2'."""
+    low, high = bounds
+    if high == math.inf:
+        return f"≥ {low:g}"
+    if low == -math.inf:
+        return f"≤ {high:g}"
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
+OUTSIDE = "outside this setup"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, OUTSIDE, NOT_RUN)
 
 
 # -- what a claim's function returns --------------------------------------------------------------
@@ -87,6 +126,11 @@ class Contrast:
     units: tuple[str, ...] = ()  # what each pair is (e.g. 'seed 3'), when paired
     arms: tuple[str, str] = ("higher", "lower")  # the arms' names, e.g. ('tanh', 'relu')
     notes: tuple[str, ...] = ()
+    at_least: bool = False  # a value of `higher` is capped (by the budget): the effect is a lower bound ("≥")
+    #: what the effect is made of, each shown with its interval (e.g. the training and the validation
+    #: accuracy behind a gap), and the one among them that must not fall beyond the noise floor
+    components: tuple[tuple[str, "Contrast"], ...] = ()
+    guard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +139,7 @@ class Reading:
     sample: str  # what was measured, e.g. '1 network of 10 × 500 units on 1,000 inputs'
     notes: tuple[str, ...] = ()
     values: dict[str, float] = field(default_factory=dict)  # the numbers behind it, for the evidence table
+    at_least: bool = False  # the value is a lower bound (e.g. a rate at the top of the searched range): "≥"
 
 
 @dataclass(frozen=True)
@@ -115,9 +160,10 @@ class Results:
     report's test of a run that did not learn on those data (`report.grid.chance_test` of the config
     that wrote them; None: only the status and missing scores fail a run)."""
 
-    def __init__(self, folder: str | Path, chance: ChanceTest | None = None):
+    def __init__(self, folder: str | Path, chance: ChanceTest | None = None, config=None):
         self.folder = Path(folder)
         self.chance = chance
+        self.config = config  # the config that wrote the tables: the setup the conditions are checked on
         self._tables: dict[str, pd.DataFrame | None] = {}
 
     def get(self, name: str) -> pd.DataFrame | None:
@@ -145,6 +191,10 @@ class Claim:
     family: str | None = None  # a technique family it is about
     phenomenon: str | None = None  # a phenomenon of PHENOMENA
     evidence: tuple[str, ...] = ()  # figures of the report that hold the evidence
+    #: the lecture's line it comes from (a short quote); "" for a claim that comes from a paper
+    lecture: str = ""
+    #: the conditions its source states (`claims.conditions.Condition`); unmet: "outside this setup"
+    conditions: tuple = ()
 
 
 CLAIMS: dict[str, Claim] = {}

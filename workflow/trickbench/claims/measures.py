@@ -21,6 +21,7 @@ augmentation on, which would make a regularizer look like it closes the gap by i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -156,25 +157,29 @@ def curves(epochs: pd.DataFrame, run_ids: pd.Series, column: str) -> dict[str, p
 
 def epochs_to_reach(curve: pd.Series, target: float) -> float:
     """The (fractional) epoch at which `curve` (indexed by epoch) first reaches `target`, linear
-    between epoch ends; the first epoch when it starts there; NaN when it never does."""
+    between evaluations — from the epoch-0 evaluation where the curve has one; NaN when it never
+    reaches it, and when it is there at its first evaluation after epoch 0 (nothing to count from)."""
     epochs, values = curve.index.to_numpy(dtype=float), curve.to_numpy(dtype=float)
     reached = np.flatnonzero(values >= target)
     if not len(reached):
         return math.nan
     i = int(reached[0])
     if i == 0:
-        return float(epochs[0])
+        return 0.0 if epochs[0] == 0 else math.nan
     e0, e1, v0, v1 = epochs[i - 1], epochs[i], values[i - 1], values[i]
     return float(e0 + (target - v0) / (v1 - v0) * (e1 - e0))
 
 
 def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target: float | None) -> Contrast | Undecided | NotRun:
     """Values ln(epochs to reach the target accuracy) per run: with the slower level as `higher`,
-    higher − lower = ln(speedup), speedup = epochs(slower) / epochs(faster). The target is the source's accuracy where every run
-    of both arms reaches it, else the highest accuracy every run reaches — the same for every run.
+    higher − lower = ln(speedup), speedup = epochs(slower) / epochs(faster), counted from the
+    epoch-0 evaluation where the epochs table has one.
 
-    `metric` 'train' reads the training accuracy (eval mode, the fixed training sample), 'val' the
-    validation's."""
+    The target is the source's accuracy where every run of the faster arm reaches it (a slower run
+    that does not is counted at its budget, its last epoch, and the speed-up is then a lower bound:
+    `Contrast.at_least`), else the highest accuracy every run reaches — the same for every run, and
+    stated in a note. `metric` 'train' reads the training accuracy (eval mode, the fixed training
+    sample), 'val' the validation's."""
     if epochs is None or epochs.empty:
         return NotRun("no epochs table (results/tables/epochs.csv)")
     column = "train_eval_acc" if metric == "train" else "val_acc"
@@ -182,27 +187,49 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
     by_run = curves(epochs, runs["run_id"], column)
     if set(runs["run_id"]) - set(by_run):
         return Undecided("some runs have no epochs recorded")
-    peak = min(float(curve.max()) for curve in by_run.values())
-    target = peak if stated_target is None else min(stated_target, peak)
+    peak = lambda frame: min(float(by_run[r].max()) for r in frame["run_id"])
     what = "training" if metric == "train" else "validation"
-    if stated_target is None:
-        note = f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached"
-    elif target == stated_target:
+    if stated_target is not None and peak(arms.lower) >= stated_target:
+        target = stated_target
         note = f"target: the source's {100 * target:.0f} % {what} accuracy"
     else:
-        note = (f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached "
-                f"(not every run reached the source's {100 * stated_target:.0f} %)")
-    value = lambda frame: frame["run_id"].map(lambda r: math.log(epochs_to_reach(by_run[r], target)))
-    return contrast(arms, value, (note,))
+        target = peak(runs)
+        note = f"target: {100 * target:.1f} % {what} accuracy, the highest every run reached"
+        if stated_target is not None:
+            note += f" (not every run of the faster arm reached the source's {100 * stated_target:.0f} %)"
+    reach = {r: epochs_to_reach(curve, target) for r, curve in by_run.items()}
+    first = [r for r, curve in by_run.items() if curve.index.min() > 0 and curve.iloc[0] >= target]
+    if first:
+        return Undecided(f"{len(first)} run(s) reach the target ({100 * target:.1f} % {what} accuracy) at their first "
+                         "evaluation, and the epochs table has no epoch-0 evaluation to count from")
+    capped = [r for r in arms.higher["run_id"] if not math.isfinite(reach[r])]
+    for r in capped:  # a slower run that never reached the target: at least its budget
+        reach[r] = float(by_run[r].index.max())
+    if capped:
+        note += (f"; {len(capped)} run(s) of {arms.labels[0]} never reached it and count at their budget "
+                 f"({int(max(reach[r] for r in capped))} epochs): the speed-up is at least the one shown")
+    value = lambda frame: frame["run_id"].map(lambda r: math.log(reach[r]) if reach[r] > 0 else math.nan)
+    found = contrast(arms, value, (note,))
+    return dataclasses.replace(found, at_least=bool(capped)) if isinstance(found, Contrast) else found
 
 
 def final_gap(arms: Arms) -> Contrast | Undecided:
     """Values training − validation accuracy (the gap) in points of the model each run returns,
     training accuracy in eval mode on the run's fixed training sample: with the unregularized level
-    as `higher`, higher − lower is how much the regularizer narrows the gap."""
-    gap = lambda frame: 100 * (pd.to_numeric(frame["final_train_eval_acc"], errors="coerce")
-                               - pd.to_numeric(frame["final_val_acc"], errors="coerce"))
-    return contrast(arms, gap)
+    as `higher`, higher − lower is how much the regularizer narrows the gap. Its components — the
+    training and the validation accuracy, regularized − not — come with it; the validation
+    accuracy is guarded: a gap that narrows because validation accuracy fell is underfitting."""
+    train = lambda frame: 100 * pd.to_numeric(frame["final_train_eval_acc"], errors="coerce")
+    val = lambda frame: 100 * pd.to_numeric(frame["final_val_acc"], errors="coerce")
+    found = contrast(arms, lambda frame: train(frame) - val(frame))
+    if not isinstance(found, Contrast):
+        return found
+    regularized_first = Arms(arms.lower, arms.higher, arms.paired, arms.units, arms.labels[::-1], ())
+    parts = [(name, contrast(regularized_first, value)) for name, value in
+             (("training accuracy", train), ("validation accuracy", val))]
+    if any(not isinstance(part, Contrast) for _, part in parts):
+        return found
+    return dataclasses.replace(found, components=tuple(parts), guard="validation accuracy")
 
 
 def early_training_loss(arms: Arms, epochs: pd.DataFrame | None, fraction: float,

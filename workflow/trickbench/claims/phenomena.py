@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
+from trickbench.claims.conditions import CLAIMS_PRESET, Condition
 from trickbench.claims.measures import technique_of
 from trickbench.report.findings import SELECT_ON
 from trickbench.stats import failure_reasons
@@ -70,6 +71,7 @@ def std_ratio(layers: pd.DataFrame) -> float:
               "initialization",
        quantity="std of the deepest hidden layer's activations ÷ std of the first, ReLU network under He init",
        needs=study_needs("init_stats", INIT_NEEDS.format(activation="relu", init="he_normal")),
+       lecture="Kaiming / MSRA initialization for ReLU: std = sqrt(2 / Din)",
        rule=Threshold(unit="×", reproduced=(0.5, 2.0)),
        family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
 def he_init_keeps_relu_variance(results: Results):
@@ -89,6 +91,7 @@ def he_init_keeps_relu_variance(results: Results):
        source="cs231n, Lecture 6 (Training Neural Networks I): Weight initialization, activation statistics",
        quantity="std of the deepest hidden layer's activations ÷ std of the first, tanh network under N(0, 0.01²)",
        needs=study_needs("init_stats", INIT_NEEDS.format(activation="tanh", init="small_gaussian")),
+       lecture="W = 0.01·randn: \"All activations tend to zero for deeper network layers\"",
        rule=Threshold(unit="×", reproduced=(0.0, 0.01)),
        family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
 def small_init_activations_collapse(results: Results):
@@ -106,6 +109,7 @@ def small_init_activations_collapse(results: Results):
        source="cs231n, Lecture 6 (Training Neural Networks I): Weight initialization, activation statistics",
        quantity="share of saturated units in the deepest hidden layer of a tanh network under N(0, 1), %",
        needs=study_needs("init_stats", INIT_NEEDS.format(activation="tanh", init="large_gaussian")),
+       lecture="W = 0.05·randn or larger: \"Activations saturate\" … \"Local gradients all zero, no learning\"",
        rule=Threshold(unit="%", reproduced=(50.0, 100.0)),
        family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
 def large_init_tanh_saturates(results: Results):
@@ -121,10 +125,12 @@ def large_init_tanh_saturates(results: Results):
 @claim("early_stopping_improves_generalization",
        statement="Stopping training when the validation error starts to rise gives a network that generalizes better "
                  "than training on to the end.",
-       source="Prechelt 1998, Early Stopping — But When?, §1-2",
+       source="Prechelt 1998, Early Stopping — But When?, §1-2; cs231n, Lecture 8 (Training Neural Networks II): "
+              "Early stopping",
        quantity="test accuracy of the run trained for the epochs early stopping (patience on validation loss) trained, "
                 "its schedule planned to anneal by then − the full run's last epoch, unregularized level, points",
        needs=study_needs("early_stopping", "with none among studies.early_stopping.regularizers"),
+       lecture="Early stopping: \"Stop training the model when accuracy on the validation set decreases\"",
        rule=Difference(unit="points"),
        phenomenon="early stopping", evidence=("early_stopping_test",))
 def early_stopping_improves_generalization(results: Results):
@@ -181,6 +187,37 @@ def double_descent_peak_at_interpolation(results: Results):
                            f"{', '.join(map(str, above))}",))
 
 
+@claim("test_error_falls_past_interpolation",
+       statement="Past the interpolation threshold, test error falls again as the models grow.",
+       source="Belkin, Hsu, Ma & Mandal 2019, Reconciling modern machine learning practice and the bias-variance "
+              "trade-off, Figure 1; Nakkiran et al. 2019, §5; cs231n, Generalization",
+       lecture="double descent: test error falls again past the interpolation threshold (the lecture's figure, "
+               "after Belkin et al. 2019)",
+       quantity="per seed, test error at the interpolation threshold − the test error of the widest model, points",
+       needs=study_needs("double_descent", "widths up to well beyond the interpolation threshold"),
+       rule=Difference(unit="points"),
+       phenomenon="double descent", evidence=("double_descent",))
+def test_error_falls_past_interpolation(results: Results):
+    runs = study_table(results, "double_descent", "double_descent")
+    summary = study_table(results, "double_descent_summary", "double_descent")
+    for table in (runs, summary):
+        if isinstance(table, NotRun):
+            return table
+    if runs.empty or summary.empty:
+        return Undecided("no run of the double-descent study finished")
+    family = summary["family"].iloc[0]
+    widths = summary[summary["family"] == family].sort_values("width")
+    threshold = widths.loc[widths["interpolation_threshold"].astype(bool), "width"]
+    if threshold.empty:
+        return Undecided("no width reached zero training error (studies.double_descent.interpolation_error)")
+    at, widest = int(threshold.iloc[0]), int(widths["width"].max())
+    if widest == at:
+        return Undecided(f"no width beyond the interpolation threshold (width {at}): add wider models")
+    errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
+    return paired_by_seed(100 * errors[at], 100 * errors[widest], (f"width {at} (threshold)", f"width {widest}"),
+                          (f"{family}: threshold at width {at}, widest {widest}",))
+
+
 # -- ensembles -----------------------------------------------------------------------------------
 @claim("ensemble_beats_single_model",
        statement="Training several independent models and averaging their predictions at test time reliably "
@@ -192,6 +229,26 @@ def double_descent_peak_at_interpolation(results: Results):
        rule=Difference(unit="points"),
        phenomenon="ensembles", evidence=("ensemble_gain",))
 def ensemble_beats_single_model(results: Results):
+    return ensemble_gain(results)
+
+
+@claim("ensemble_gains_about_two_percent",
+       statement="Train multiple independent models and average their results at test time: enjoy 2 % extra "
+                 "performance.",
+       source="cs231n, Lecture 7 (Training Neural Networks II): Model ensembles",
+       lecture="Model ensembles: \"1. Train multiple independent models 2. At test time average their results "
+               "(Take average of predicted probability distributions, then choose argmax) Enjoy 2% extra performance\"",
+       quantity="test accuracy of the ensemble of all K members − each member's, points; 1 point or more counts as "
+                "the stated 2 %",
+       needs=study_needs("ensembles", "and design.seeds covering its members 0…K−1"),
+       rule=Difference(unit="points", asserted=2.0, stated_as="2 %", at_least=1.0),
+       phenomenon="ensembles", evidence=("ensemble_gain",))
+def ensemble_gains_about_two_percent(results: Results):
+    return ensemble_gain(results)
+
+
+def ensemble_gain(results: Results):
+    """The ensemble of all K members against each member: a one-sample contrast, paired by seed."""
     table = study_table(results, "ensembles", "ensembles")
     if isinstance(table, NotRun):
         return table
@@ -244,6 +301,36 @@ def swa_improves_generalization(results: Results):
                           (SWA, FINAL_WEIGHTS))
 
 
+@claim("ema_beats_final_weights",
+       statement="Instead of the final parameter vector, keep a moving average of it (x_test = 0.995·x_test + "
+                 "0.005·x) and use that at test time: it does better than the final weights.",
+       source="cs231n, Lecture 7 (Training Neural Networks II): Model ensembles, tips and tricks (Polyak averaging); "
+              "Polyak & Juditsky 1992",
+       lecture="\"Instead of using actual parameter vector, keep a moving average of the parameter vector and use "
+               "that at test time (Polyak averaging)\": x_test = 0.995*x_test + 0.005*x",
+       quantity="test accuracy of the weights' exponential moving average (decay studies.checkpoint_averaging."
+                "ema_decay) − the final weights of the same plain run, at its last epoch, points",
+       needs=study_needs("checkpoint_averaging", "ema_decay: 0.995"),
+       rule=Difference(unit="points"),
+       conditions=(Condition("running average with decay 0.995", "checkpoint_averaging.ema_decay", allowed=(0.995,),
+                             preset="workflow/presets/claims.yaml"),),
+       phenomenon="checkpoint averaging", evidence=("weight_averaging",))
+def ema_beats_final_weights(results: Results):
+    table = study_table(results, "checkpoint_averaging", "checkpoint_averaging")
+    if isinstance(table, NotRun):
+        return table
+    if table.empty:
+        return Undecided("no run of the checkpoint-averaging study finished")
+    from trickbench.studies.checkpoint_averaging import EMA, FINAL_WEIGHTS
+
+    last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
+    weights = {name: last[last["weights"] == name] for name in (EMA, FINAL_WEIGHTS)}
+    if weights[EMA].empty:
+        return Undecided("the study recorded no EMA weights")
+    return paired_by_seed(100 * by_seed(weights[EMA], "test_acc"), 100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"),
+                          (EMA, FINAL_WEIGHTS))
+
+
 # -- calibration ---------------------------------------------------------------------------------
 @claim("temperature_scaling_fixes_calibration",
        statement="Modern neural networks are poorly calibrated (over-confident); temperature scaling, a single "
@@ -288,9 +375,14 @@ def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
                  "softmax classifier on CIFAR-10 should start at a loss of ln(10) = 2.302, a diffuse probability of 0.1 "
                  "for each class.",
        source="cs231n, Neural Networks Part 3: Sanity checks (before learning)",
-       quantity="initial training loss of the baseline (regularization off, one batch) ÷ ln(classes)",
-       needs=study_needs("babysitting"),
+       lecture="Sanity check: \"Make sure that you get the loss you expect when you disable the regularization\" "
+               "— loss ~2.3, \"correct\" for 10 classes, at small weights (0.0001·randn)",
+       quantity="initial training loss of the baseline (regularization off, one batch, the check's init) ÷ ln(classes)",
+       needs=study_needs("babysitting", "init: {name: small_gaussian, std: 0.0001}"),
        rule=Threshold(unit="× ln(classes)", reproduced=(0.9, 1.1)),
+       conditions=(Condition("small weights, 0.0001·randn (studies.babysitting.init: {name: small_gaussian, std: "
+                             "0.0001})", "babysitting.init", allowed=("small_gaussian(std=0.0001)",),
+                             preset=CLAIMS_PRESET),),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def initial_loss_is_ln_classes(results: Results):
     row = babysitting_row(results, "initial loss")
@@ -301,16 +393,28 @@ def initial_loss_is_ln_classes(results: Results):
         return Undecided("the babysitting check does not say its number of classes")
     expected = math.log(int(classes.group(1)))
     return Reading(float(row["measured"]) / expected, f"the baseline at init, one batch ({row['subject']})",
-                   notes=(f"measured at the baseline's own initialization ({baseline_init(results)}), "
-                          "whether or not its parameters are small",),
                    values={"initial loss": float(row["measured"]), f"ln({classes.group(1)})": expected})
 
 
-def baseline_init(results: Results) -> str:
-    """The baseline's init level, from runs.csv ('unknown' without it)."""
-    runs = results.get("runs")
-    baseline = runs[runs["varies"] == "baseline"] if runs is not None and "varies" in runs else None
-    return str(baseline["init"].iloc[0]) if baseline is not None and len(baseline) else "init unknown"
+@claim("regularization_raises_loss",
+       statement="Crank up the regularization: the loss at initialization goes up.",
+       source="cs231n, Lecture 6 (Training Neural Networks I): Babysitting the learning process",
+       lecture="\"Crank up regularization … loss went up, good. (sanity check)\"",
+       quantity="share of the steps up the studies.babysitting.strengths ladder at which the initial loss (same "
+                "weights and batch) rises, %",
+       needs=study_needs("babysitting"),
+       rule=Threshold(unit="%", reproduced=(100.0, 100.0)),
+       family="regularizer", phenomenon="babysitting", evidence=("babysitting_checks",))
+def regularization_raises_loss(results: Results):
+    table = study_table(results, "babysitting", "babysitting")
+    if isinstance(table, NotRun):
+        return table
+    rows = table[table["check"].astype(str).str.startswith("loss rises")]
+    if rows.empty:
+        return NotRun(f"the babysitting table has no check 'loss rises with regularization'; {study_needs('babysitting')}")
+    passed = rows["passed"].astype(str).str.lower().isin(["true", "1"])
+    return Reading(100 * float(passed.mean()), f"{len(rows)} steps up the strengths: " + "; ".join(rows["subject"]),
+                   values={str(r.subject): float(r.measured) for r in rows.itertuples()})
 
 
 @claim("overfit_tiny_subset",
@@ -320,6 +424,7 @@ def baseline_init(results: Results) -> str:
        quantity="training accuracy the unregularized baseline reaches on 20 examples within the study's full-batch "
                 "steps, %",
        needs=study_needs("babysitting"),
+       lecture="\"Make sure that you can overfit very small portion of the training data\"",
        rule=Threshold(unit="%", reproduced=(100.0, 100.0)),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def overfit_tiny_subset(results: Results):
@@ -339,6 +444,8 @@ def overfit_tiny_subset(results: Results):
                 "two endpoints', points",
        needs=study_needs("mode_connectivity", "with studies.mode_connectivity.bezier: true"),
        rule=Threshold(unit="points", reproduced=(-math.inf, 2.0), refuted=(5.0, math.inf)),
+       conditions=(Condition("optima: endpoints trained to (near) zero training error, at most 1 %",
+                             "mode_connectivity.endpoint_train_error", at_most=0.01),),
        phenomenon="mode connectivity", evidence=("mode_connectivity",))
 def curves_connect_minima(results: Results):
     table = study_table(results, "mode_connectivity", "mode_connectivity")

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from trickbench.atomic import atomic_path
-from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, VERDICTS, Results
+from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, VERDICTS, Results
 from trickbench.claims.verdicts import ALPHA
 
 log = logging.getLogger("trickbench.claims")
@@ -32,8 +32,11 @@ def write_scorecard(tables: str | Path, config: Mapping[str, Any], scorecard_csv
     from trickbench.logs import logging_to
     from trickbench.report.grid import chance_test
 
+    from trickbench.claims.conditions import setup_line
+
     with logging_to(log_path) if log_path else nullcontext():
-        scorecard, evidence = judge(Results(tables, chance_test(config)))
+        scorecard, evidence = judge(Results(tables, chance_test(config), config))
+        log.info("%s", setup_line(config))
         for frame, target in ((scorecard, scorecard_csv), (evidence, evidence_csv)):
             with atomic_path(target) as tmp:
                 frame.to_csv(tmp, index=False)
@@ -69,6 +72,11 @@ def with_unit(text: str, unit: str) -> str:
     return f"{text}×" if unit == "×" else f"{text} {unit}"
 
 
+def bound(row: Mapping[str, Any]) -> str:
+    """'≥ ' where the effect is a lower bound (capped by the budget or the searched range)."""
+    return "≥ " if str(row.get("at_least", False)).lower() in ("true", "1") else ""
+
+
 def seeds(n: float) -> str:
     return "more than 10,000" if n == math.inf else f"{int(n)}"
 
@@ -80,16 +88,25 @@ def result_line(row: Mapping[str, Any]) -> str:
     if verdict == NOT_RUN:
         return f"not run: {row['note']}"
     if not math.isfinite(row["effect"]):
-        return str(row["note"] or row["sample"] or "–")
+        return str(row["note"] if verdict != OUTSIDE else row["sample"]) or "–"
     if not math.isfinite(row["ci_low"]):  # a reading: one measured value, no interval
-        return f"{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
-    effect = with_unit(signed(row["effect"], unit), unit)
+        line = f"{bound(row)}{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
+        return line + (f" (band: {row['band']})" if isinstance(row.get("band"), str) and row["band"] else "")
+    effect = bound(row) + with_unit(signed(row["effect"], unit), unit)
     interval = f"[{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}]"
-    line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, Holm), {row['sample']}"
+    level = "not tested: outside this setup" if verdict == OUTSIDE else "Holm"
+    line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, {level}), {row['sample']}"
+    asserted, boundary = row.get("asserted"), row.get("boundary")
+    if verdict != OUTSIDE and asserted is not None and isinstance(asserted, float) and math.isfinite(asserted):
+        size = with_unit(number(asserted, unit), unit)
+        line += (f"; stated size {size}, decided against {with_unit(number(boundary, unit), unit)}"
+                 f" (one-sided p = {row['p_size']:.2g})")
     if verdict == INCONCLUSIVE and math.isfinite(row["minimum_detectable_effect"]):
         mde = with_unit(number(row["minimum_detectable_effect"], unit), unit)
         line += (f" — no detectable difference with {int(row['n'])} seeds (minimum detectable effect {mde}); "
                  f"{seeds(row['seeds_to_decide'])} seeds would decide it")
+    if isinstance(row.get("components"), str) and row["components"]:
+        line += f" — components: {row['components']}"
     return line
 
 
@@ -102,15 +119,18 @@ def counts_line(scorecard: pd.DataFrame) -> str:
 def method_line(scorecard: pd.DataFrame) -> str:
     tests = int(scorecard["p_holm"].notna().sum())
     return (f"Verdicts over seeds: t test (paired where runs share a seed, else Welch), Holm across the scorecard's "
-            f"{tests} test{'s' if tests != 1 else ''} (family-wise α = {ALPHA:g}); each interval at its test's Holm "
-            "level, so it excludes 0 exactly when the test rejects. Reproduced: the interval lies above 0 and not "
-            "below the size the source states; not reproduced: it lies below 0 or below that size. Runs that failed "
+            f"{tests} test{'s' if tests != 1 else ''} of direction (family-wise α = {ALPHA:g}); each interval at its "
+            "test's Holm level, so it excludes 0 exactly when the test rejects. One boundary decides each verdict — "
+            "0, or the size the source states (a one-sided t test against it): reproduced when the interval lies "
+            "above it, not reproduced when it lies below it, so more seeds never move a verdict between the two. A "
+            "claim whose source's conditions (model, schedule, initialization, training) this setup does not meet "
+            "is outside this setup, with the preset that meets them. Runs that failed "
             "to train (diverged, exploded, not above chance on validation) are left out, as in the report; in a tuned "
             "design the tuned runs are compared. Single measurements (no seeds) are judged by their stated thresholds.")
 
 
 # -- the terminal ------------------------------------------------------------------------------
-COLOURS = {REPRODUCED: "32", NOT_REPRODUCED: "31", INCONCLUSIVE: "33", NOT_RUN: "90"}
+COLOURS = {REPRODUCED: "32", NOT_REPRODUCED: "31", INCONCLUSIVE: "33", OUTSIDE: "36", NOT_RUN: "90"}
 
 
 def coloured(text: str, verdict: str, colour: bool) -> str:
@@ -122,30 +142,60 @@ def use_colour(stream=None) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ
 
 
-def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: int = 100) -> str:
-    """One block per claim: verdict and statement, source, quantity, result, notes."""
-    lines = [f"Claims on {where} — {counts_line(scorecard)}", *textwrap.wrap(method_line(scorecard), width), ""]
+def not_run_line(scorecard: pd.DataFrame) -> str:
+    """One line naming the claims that did not run and the presets that run them, or ''."""
+    rest = scorecard[scorecard["verdict"] == NOT_RUN]
+    if rest.empty:
+        return ""
+    parts = [f"{', '.join(group['claim'])} ({preset})" for preset, group in rest.groupby("preset", sort=False)]
+    return f"Not run here ({len(rest)} of {len(scorecard)}): " + "; ".join(parts) + "."
+
+
+def ran(scorecard: pd.DataFrame) -> pd.DataFrame:
+    return scorecard[scorecard["verdict"] != NOT_RUN]
+
+
+def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: int = 100, setup: str = "") -> str:
+    """The setup line, then one block per claim that ran — verdict and statement, whose claim it
+    is, source, conditions, quantity, result, notes — then one line naming the rest."""
+    lines = [f"Claims on {where} — {counts_line(scorecard)}", *textwrap.wrap(setup, width),
+             *textwrap.wrap(method_line(scorecard), width), ""]
     indent = " " * 17
-    for row in scorecard.to_dict("records"):
+    for row in ran(scorecard).to_dict("records"):
         wrap = lambda text, first=indent: textwrap.wrap(text, width, initial_indent=first, subsequent_indent=indent)
         head = wrap(row["statement"], " " * 17)
         head[0] = coloured(f"{row['verdict'].upper():<16} ", row["verdict"], colour) + head[0][17:]
-        lines += head + wrap(f"— {row['source']}") + wrap(f"measured: {row['quantity']}")
-        lines += wrap(result_line(row))
-        if row["note"] and row["verdict"] != NOT_RUN and isinstance(row["note"], str):
+        lines += head + wrap(f"— {whose(row)}") + wrap(f"source: {row['source']}")
+        if isinstance(row.get("conditions"), str) and row["conditions"]:
+            lines += wrap(f"conditions: {row['conditions']}")
+        lines += wrap(f"measured: {row['quantity']}")
+        result = result_line(row)
+        lines += wrap(result)
+        if row["note"] and isinstance(row["note"], str) and row["note"] != result:
             lines += wrap(f"note: {row['note']}")
         lines.append("")
+    lines += textwrap.wrap(not_run_line(scorecard), width)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def markdown(scorecard: pd.DataFrame) -> str:
-    """The scorecard as a Markdown table (docs/claims.md's), evidence named by its report figure."""
-    lines = ["| claim | source | verdict | effect [interval], n | evidence in the report |", "|---|---|---|---|---|"]
-    for row in scorecard.to_dict("records"):
+def whose(row: Mapping[str, Any]) -> str:
+    """'the lecture: "…"' or 'a paper's claim'."""
+    lecture = row.get("lecture")
+    return f"the lecture: {lecture}" if isinstance(lecture, str) and lecture else "a paper's claim (not the lecture's)"
+
+
+def markdown(scorecard: pd.DataFrame, setup: str = "") -> str:
+    """The scorecard as a Markdown table (docs/claims.md's), evidence named by its report figure: the
+    setup line above it, the claims that ran in it, one line for the rest."""
+    lines = ([setup, ""] if setup else []) + [
+        "| claim | whose | verdict | effect [interval], n | evidence in the report |", "|---|---|---|---|---|"]
+    for row in ran(scorecard).to_dict("records"):
         evidence = ", ".join(f"`{name}`" for name in str(row["evidence"] or "").split(";") if name) or "–"
-        cells = [row["statement"], row["source"], f"**{row['verdict']}**", result_line(row), evidence]
+        result = result_line(row) + (f" — {row['note']}" if row["verdict"] == OUTSIDE else "")
+        cells = [row["statement"], f"{whose(row)}; {row['source']}", f"**{row['verdict']}**", result, evidence]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    rest = not_run_line(scorecard)
+    return "\n".join(lines) + "\n" + (f"\n{rest}\n" if rest else "")
 
 
 # -- the HTML report -----------------------------------------------------------------------------
@@ -153,11 +203,12 @@ def html_rows(scorecard: pd.DataFrame, page_ids: Iterable[str]) -> list[dict[str
     """Rows of the report's scorecard; evidence links only to figures the page has (`figure-<name>`)."""
     ids = set(page_ids)
     rows = []
-    for row in scorecard.to_dict("records"):
+    for row in ran(scorecard).to_dict("records"):
         links = [{"anchor": f"figure-{name}", "label": name.replace("_", " ")}
                  for name in str(row["evidence"] or "").split(";") if name and f"figure-{name}" in ids]
-        note = row["note"] if isinstance(row["note"], str) and row["verdict"] != NOT_RUN else ""
+        note = row["note"] if isinstance(row["note"], str) else ""
         rows.append({"id": f"claim-{row['claim']}", "statement": row["statement"], "source": row["source"],
+                     "whose": whose(row), "conditions": row.get("conditions") if isinstance(row.get("conditions"), str) else "",
                      "quantity": row["quantity"], "verdict": row["verdict"], "verdict_class": row["verdict"].replace(" ", "-"),
                      "result": result_line(row), "note": note, "links": links})
     return rows

@@ -1,22 +1,39 @@
 """From measurements to verdicts: the scorecard of every registered claim, as a table.
 
+First the conditions: a claim whose source's conditions the setup does not meet
+(`claims.conditions`) is **outside this setup**, whatever its numbers; its effect is shown but it
+is not tested, and it is not in the family of tests.
+
 A claim measured over seeds (`Contrast` under a `Difference` rule) goes through the report's
 statistics (`trickbench.stats`): `two_arm_test` of higher − lower (paired t where the arms share their
-seeds, else Welch). The scorecard's tests form one family: Holm's correction keeps its family-wise
-error at α = 0.05, and each interval is taken at its test's Holm level (`interval_alphas`), so that
-an interval excludes 0 exactly when its test is rejected. Then, with the source's asserted size s
-where it states one:
+seeds, else Welch). The scorecard's tests of direction (against 0) form one family: Holm's
+correction keeps its family-wise error at α = 0.05, and each interval is taken at its test's Holm
+level (`interval_alphas`), so that an interval excludes 0 exactly when its test is rejected. Each
+claim gets two answers:
 
-- **reproduced**: the interval lies above 0, and does not lie below s;
-- **not reproduced**: the interval lies below 0 (the opposite holds), or below s (the stated size is
-  excluded);
-- **inconclusive**: anything else. It comes with the minimum effect the test detects at its n
-  (80 % power) and the seeds at which the same test would decide it: the fewest seeds at which it
-  has 80 % power to tell the observed effect from 0 or from s, whichever comes first (the farther
-  one; `TwoArmTest.seeds_needed` at the test's Holm level).
+- its **direction**: the interval lies above 0, below 0, or spans it;
+- its **size**, where the source states one: a one-sided t test of the effect against the deciding
+  boundary (`Difference.boundary`: the stated size, or the smallest effect that still counts as it),
+  whose p-value is shown; at the claim's Holm level it rejects exactly when the interval lies
+  beyond the boundary.
 
-A claim read off one measurement (`Reading` under a `Threshold` rule) is judged by its thresholds
-and carries no interval: there is no seed-to-seed noise to estimate. It is outside the family.
+The verdict is decided by one boundary — the stated size where there is one, else 0: **reproduced**
+when the interval lies above it, **not reproduced** when it lies below it, **inconclusive** when it
+spans it. A single boundary is what keeps a verdict from flipping: for a fixed true effect, more
+seeds only narrow the interval around it, so it can leave the boundary on one side only (a rule
+that also asks the interval "not to exclude" the size would call a true 3× a reproduced 6× at 3
+seeds and not reproduced at 16). An inconclusive verdict comes with the minimum effect the test
+detects at its n (80 % power) and the seeds at which it would tell the observed effect from that
+boundary (`TwoArmTest.seeds_needed`).
+
+A claim that states a lower bound (`Contrast.at_least`: the slower arm capped by the budget) can be
+reproduced, but not refuted by its size. A claim about overfitting carries the components of its
+gap (`Contrast.components`): when the one it guards (validation accuracy) falls beyond the noise
+floor — its interval lies below 0 — the gap narrowed by underfitting, and the claim is not
+reproduced whatever the gap did.
+
+A claim read off one measurement (`Reading` under a `Threshold` rule) is judged by its band; it
+carries no interval and is outside the family.
 """
 
 from __future__ import annotations
@@ -27,38 +44,78 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Claim, Contrast, Difference,
+from scipy import stats as scipy_stats
+
+from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, Claim, Contrast, Difference,
                                NotRun, Reading, Results, Threshold, Undecided, load_all)
+from trickbench.claims.conditions import CLAIMS_PRESET, outside_note, setup_facts, unmet_conditions
 from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
 
 #: family-wise error rate of the scorecard's tests
 ALPHA = 0.05
 
-COLUMNS = ["claim", "family", "phenomenon", "statement", "source", "quantity", "needs", "verdict", "effect", "ci_low",
-           "ci_high", "ci_level", "unit", "asserted", "test", "n", "sample", "p_value", "p_holm",
-           "minimum_detectable_effect", "seeds_to_decide", "arms", "evidence", "note"]
+COLUMNS = ["claim", "family", "phenomenon", "statement", "source", "lecture", "conditions", "quantity", "needs",
+           "verdict", "direction", "effect", "at_least", "ci_low", "ci_high", "ci_level", "unit", "asserted", "boundary",
+           "p_size", "band", "test", "n", "sample", "p_value", "p_holm", "minimum_detectable_effect", "seeds_to_decide",
+           "arms", "components", "evidence", "preset", "note"]
 EVIDENCE_COLUMNS = ["claim", "arm", "unit", "value"]
 
 
 def judge(results: Results, claims: Mapping[str, Claim] | None = None,
           alpha: float = ALPHA) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scorecard, evidence): one row per claim (COLUMNS), and the values behind each verdict."""
+    """(scorecard, evidence): one row per claim (COLUMNS), and the values behind each verdict. The
+    conditions are checked on `results.config` (unchecked without one)."""
     claims = load_all() if claims is None else claims
+    facts = setup_facts(results.config, results)
     measured = {name: c.measure(results) for name, c in claims.items()}
+    unmet = {name: unmet_conditions(c.conditions, facts) for name, c in claims.items()}
     tests = {}
     for name, measurement in measured.items():
         check_rule(claims[name], measurement)
-        if isinstance(measurement, Contrast):
-            keys = (measurement.units or tuple(range(len(measurement.higher)))) if measurement.paired else None
-            tests[name] = two_arm_test(measurement.higher, measurement.lower, keys, keys)
+        if isinstance(measurement, Contrast) and not unmet[name]:
+            tests[name] = test_of(measurement)
     adjusted, alphas = interval_alphas([test.p_value for test in tests.values()], "holm", alpha)
     corrections = {name: (float(p), float(a)) for name, p, a in zip(tests, adjusted, alphas)}
     rows, evidence = [], []
     for name, claim in claims.items():
         measurement = measured[name]
-        rows.append({**described(claim), **verdict_of(claim, measurement, tests.get(name), corrections.get(name))})
+        if unmet[name] and not isinstance(measurement, NotRun):
+            row = outside(claim, measurement, outside_note(unmet[name], facts), alpha)
+        else:
+            row = verdict_of(claim, measurement, tests.get(name), corrections.get(name))
+        rows.append({**described(claim), **row})
         evidence += evidence_rows(claim, measurement)
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(evidence, columns=EVIDENCE_COLUMNS)
+
+
+def test_of(measurement: Contrast) -> TwoArmTest:
+    keys = (measurement.units or tuple(range(len(measurement.higher)))) if measurement.paired else None
+    return two_arm_test(measurement.higher, measurement.lower, keys, keys)
+
+
+def outside(claim: Claim, measurement: Any, note: str, alpha: float) -> dict[str, Any]:
+    """The row of a claim whose conditions are unmet: what was measured, shown (a contrast with its
+    plain 1 − alpha interval), but no verdict on the claim."""
+    row = {**EMPTY, "verdict": OUTSIDE, "note": note}
+    if isinstance(measurement, Reading):
+        return {**row, "effect": measurement.value, "at_least": measurement.at_least, "sample": measurement.sample,
+                "test": "threshold on one measurement"}
+    if isinstance(measurement, Contrast):
+        test = test_of(measurement)
+        if test.test:
+            shown = np.exp if claim.rule.ratio else (lambda x: x)
+            low, high = test.interval(alpha)
+            row.update(effect=float(shown(test.diff)), ci_low=float(shown(low)), ci_high=float(shown(high)),
+                       ci_level=1 - alpha, test=test.test, p_value=test.p_value, at_least=measurement.at_least,
+                       n=test.n if test.test == PAIRED else min(test.n, test.n_reference))
+        row["sample"] = sample_of(measurement)
+        row["arms"] = f"{measurement.arms[0]} vs {measurement.arms[1]}"
+    return row
+
+
+def sample_of(measurement: Contrast) -> str:
+    return (f"{len(measurement.higher)} seeds, paired" if measurement.paired
+            else f"{len(measurement.higher)} + {len(measurement.lower)} runs")
 
 
 def check_rule(claim: Claim, measurement: Any) -> None:
@@ -71,14 +128,27 @@ def check_rule(claim: Claim, measurement: Any) -> None:
 
 def described(claim: Claim) -> dict[str, Any]:
     rule = claim.rule
+    asserted = getattr(rule, "asserted", None)
+    at_least = getattr(rule, "at_least", None)
     return {"claim": claim.name, "family": claim.family or "", "phenomenon": claim.phenomenon or "",
-            "statement": claim.statement, "source": claim.source, "quantity": claim.quantity, "needs": claim.needs,
-            "unit": rule.unit, "asserted": getattr(rule, "asserted", None), "evidence": ";".join(claim.evidence)}
+            "statement": claim.statement, "source": claim.source, "lecture": claim.lecture,
+            "conditions": "; ".join(c.stated for c in claim.conditions), "quantity": claim.quantity,
+            "needs": claim.needs, "unit": rule.unit, "asserted": math.nan if asserted is None else asserted,
+            "boundary": at_least if at_least is not None else math.nan if asserted is None else asserted,
+            "band": rule.band() if isinstance(rule, Threshold) else "", "evidence": ";".join(claim.evidence),
+            "preset": preset_of(claim)}
 
 
-EMPTY = {"effect": math.nan, "ci_low": math.nan, "ci_high": math.nan, "ci_level": math.nan, "test": "", "n": math.nan,
-         "sample": "", "p_value": math.nan, "p_holm": math.nan, "minimum_detectable_effect": math.nan,
-         "seeds_to_decide": math.nan, "arms": "", "note": ""}
+def preset_of(claim: Claim) -> str:
+    """The preset that runs the claim where its conditions hold: the one its conditions name, else
+    the claims preset."""
+    return claim.conditions[0].preset if claim.conditions else CLAIMS_PRESET
+
+
+EMPTY = {"direction": "", "effect": math.nan, "at_least": False, "ci_low": math.nan, "ci_high": math.nan,
+         "ci_level": math.nan, "p_size": math.nan, "test": "", "n": math.nan, "sample": "", "p_value": math.nan,
+         "p_holm": math.nan, "minimum_detectable_effect": math.nan, "seeds_to_decide": math.nan, "arms": "",
+         "components": "", "note": ""}
 
 
 def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
@@ -89,45 +159,81 @@ def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
     if isinstance(measurement, Undecided):
         return {**EMPTY, "verdict": INCONCLUSIVE, "note": measurement.reason}
     if isinstance(measurement, Reading):
-        return {**EMPTY, "verdict": claim.rule.verdict(measurement.value), "effect": measurement.value,
-                "test": "threshold on one measurement", "sample": measurement.sample, "note": "; ".join(measurement.notes)}
+        return {**EMPTY, "verdict": claim.rule.verdict(measurement.value, measurement.at_least),
+                "effect": measurement.value, "at_least": measurement.at_least, "test": "threshold on one measurement",
+                "sample": measurement.sample, "note": "; ".join(measurement.notes)}
     arms = f"{measurement.arms[0]} vs {measurement.arms[1]}"
-    sample = (f"{len(measurement.higher)} seeds, paired" if measurement.paired
-              else f"{len(measurement.higher)} + {len(measurement.lower)} runs")
+    sample = sample_of(measurement)
     notes = "; ".join(measurement.notes)
     if not test.test:
         return {**EMPTY, "verdict": INCONCLUSIVE, "sample": sample, "arms": arms,
                 "note": "; ".join(filter(None, ["fewer than 2 seeds on a side: no interval; set design.seeds to 2 or "
                                                 "more", notes]))}
-    row = tested(claim.rule, test, *correction)
+    row = tested(claim.rule, test, *correction, at_least=measurement.at_least)
+    if claim.rule.boundary() is not None:
+        row["p_size"] = size_p_value(measurement, claim.rule.boundary())
+    if measurement.components:
+        row.update(guarded(measurement, row, correction[1]))
     return {**EMPTY, **row, "sample": sample, "arms": arms, "note": "; ".join(filter(None, [row.get("note"), notes]))}
 
 
-def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float) -> dict[str, Any]:
+def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_least: bool = False) -> dict[str, Any]:
     """The verdict of one test with its interval at the corrected `alpha` (module docstring), in
-    the rule's units."""
+    the rule's units: decided by one boundary, the stated size's (`rule.boundary()`) or 0."""
     low, high = test.interval(alpha)
     boundary = rule.boundary()
-    if low > 0 and (boundary is None or high >= boundary):
+    decide = 0.0 if boundary is None else boundary
+    if low > decide:
         verdict = REPRODUCED
-    elif high < 0 or (boundary is not None and high < boundary):
+    elif high < decide and not at_least:  # a lower bound refutes nothing: the true effect may be larger
         verdict = NOT_REPRODUCED
     else:
         verdict = INCONCLUSIVE
     shown = np.exp if rule.ratio else (lambda x: x)
     n = test.n if test.test == PAIRED else min(test.n, test.n_reference)
-    row = {"verdict": verdict, "effect": float(shown(test.diff)), "ci_low": float(shown(low)),
-           "ci_high": float(shown(high)), "ci_level": 1 - alpha, "test": test.test, "n": n,
-           "p_value": test.p_value, "p_holm": p_holm}
-    if verdict == NOT_REPRODUCED and low > 0:
-        row["note"] = (f"in the claimed direction, but the interval excludes the size the source states "
-                       f"({rule.asserted:g}{'×' if rule.ratio else ' ' + rule.unit})")
+    direction = "above 0" if low > 0 else "below 0" if high < 0 else "spans 0"
+    row = {"verdict": verdict, "direction": direction, "effect": float(shown(test.diff)), "at_least": at_least,
+           "ci_low": float(shown(low)), "ci_high": float(shown(high)), "ci_level": 1 - alpha, "test": test.test,
+           "n": n, "p_value": test.p_value, "p_holm": p_holm}
+    size = f"{rule.asserted:g}{'×' if rule.ratio else ' ' + rule.unit}" if boundary is not None else ""
+    if verdict == NOT_REPRODUCED and high >= 0:
+        smaller = f"smaller than the size the source states ({size}; the interval lies below {float(shown(boundary)):g})"
+        row["note"] = (f"in the claimed direction ({direction}), but {smaller}" if low > 0
+                       else f"{smaller}; its direction is not established (the interval spans 0)")
     if verdict == INCONCLUSIVE:
         detectable = test.minimum_detectable_effect(alpha)
         row["minimum_detectable_effect"] = float(shown(detectable)) if math.isfinite(detectable) else math.nan
-        boundaries = [0.0] + ([boundary] if boundary is not None else [])
-        row["seeds_to_decide"] = min(test.seeds_needed(alpha, boundary=b) for b in boundaries)
+        row["seeds_to_decide"] = test.seeds_needed(alpha, boundary=decide)
+        if at_least and high < decide:
+            row["note"] = (f"the slower arm is capped by the budget, so the effect is a lower bound: it cannot "
+                           f"refute {'the stated ' + size if size else 'the claim'}")
     return row
+
+
+def size_p_value(measurement: Contrast, boundary: float) -> float:
+    """One-sided t test that the effect exceeds `boundary` (paired: on the differences; else Welch
+    with the boundary added to the lower arm)."""
+    higher, lower = np.asarray(measurement.higher, float), np.asarray(measurement.lower, float)
+    if measurement.paired:
+        return float(scipy_stats.ttest_1samp(higher - lower, boundary, alternative="greater").pvalue)
+    return float(scipy_stats.ttest_ind(higher, lower + boundary, equal_var=False, alternative="greater").pvalue)
+
+
+def guarded(measurement: Contrast, row: dict[str, Any], alpha: float) -> dict[str, Any]:
+    """The components of the effect with their intervals at the claim's level; the verdict turns to
+    not reproduced when the guarded one (validation accuracy) falls beyond the noise floor."""
+    parts, fell = [], False
+    for name, part in measurement.components:
+        test = test_of(part)
+        low, high = test.interval(alpha)
+        parts.append(f"{name} {part.arms[0]} − {part.arms[1]}: {test.diff:+.1f} [{low:.1f}, {high:.1f}] points")
+        fell |= name == measurement.guard and high < 0
+    update = {"components": "; ".join(parts)}
+    if fell and row["verdict"] == REPRODUCED:
+        update["verdict"] = NOT_REPRODUCED
+        update["note"] = (f"the gap narrowed by underfitting: {measurement.guard} fell beyond the noise floor (its "
+                          "interval lies below 0), so the regularizer cost validation accuracy instead of saving it")
+    return update
 
 
 def evidence_rows(claim: Claim, measurement: Any) -> list[dict[str, Any]]:
@@ -140,7 +246,9 @@ def evidence_rows(claim: Claim, measurement: Any) -> list[dict[str, Any]]:
         return []
     shown = np.exp if getattr(claim.rule, "ratio", False) else (lambda x: x)
     rows = []
-    for arm, values in zip(measurement.arms, (measurement.higher, measurement.lower)):
-        units = measurement.units if measurement.paired else tuple(f"run {i + 1}" for i in range(len(values)))
-        rows += [{"claim": claim.name, "arm": arm, "unit": unit, "value": float(shown(v))} for unit, v in zip(units, values)]
+    for prefix, contrast in (("", measurement), *((f"{name}: ", part) for name, part in measurement.components)):
+        for arm, values in zip(contrast.arms, (contrast.higher, contrast.lower)):
+            units = contrast.units if contrast.paired else tuple(f"run {i + 1}" for i in range(len(values)))
+            rows += [{"claim": claim.name, "arm": prefix + arm, "unit": unit, "value": float(shown(v) if not prefix else v)}
+                     for unit, v in zip(units, values)]
     return rows

@@ -257,16 +257,21 @@ def comparison_rows(runs: pd.DataFrame, config: Mapping[str, Any],
     return [[fill(row) for fill in COMPARISON_COLUMNS.values()] for row in found.to_dict("records")]
 
 
-def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
-    """The claims' scorecard that opens the page (`trickbench.claims`), its evidence linked to the
-    figures on the page; None when the tables hold no claims.csv."""
+def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[str, Any]]],
+                    config: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The claims' scorecard that opens the page (`trickbench.claims`): the setup that ran it, the
+    claims that ran (evidence linked to the figures on the page), one line naming the rest; None
+    when the tables hold no claims.csv."""
+    from trickbench.claims.conditions import setup_line
+
     scorecard = claims_scorecard.read_scorecard(tables_folder)
     if scorecard is None or scorecard.empty:
         return None
     ids = {f"figure-{fig['name']}" for figures in sections.values() for fig in figures}
     evidence = Path(tables_folder) / f"{claims_scorecard.EVIDENCE}.csv"
     return {"counts": claims_scorecard.counts_line(scorecard), "method": claims_scorecard.method_line(scorecard),
-            "rows": claims_scorecard.html_rows(scorecard, ids),
+            "setup": setup_line(config) if config is not None else "",
+            "rows": claims_scorecard.html_rows(scorecard, ids), "rest": claims_scorecard.not_run_line(scorecard),
             "evidence_uri": csv_data_uri(evidence) if evidence.is_file() else None}
 
 
@@ -285,7 +290,7 @@ def write_report(tables_folder: str | Path, figures_folder: str | Path, config: 
     rows = runs_rows(tables["runs"], columns)
     titles = versus.section_titles(config)  # a section named for the config's technique: it leads
     sections = {s: sections[s] for s in sorted(sections, key=lambda s: s not in titles)}
-    claims = scorecard_block(tables_folder, sections)
+    claims = scorecard_block(tables_folder, sections, config)
     page = jinja2.Template(TEMPLATE.read_text(), autoescape=True, undefined=jinja2.StrictUndefined).render(
         title=config["report"]["title"],
         generated=generated,

@@ -38,6 +38,7 @@ from trickbench.run import resolve_device
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.techniques.activations import ACTIVATIONS
+from trickbench.techniques.inits import INITS
 from trickbench.techniques.norms import NORMS
 from trickbench.techniques.regularizers import REGULARIZERS, Regularizer
 from trickbench.train.loop import Trainer
@@ -70,12 +71,17 @@ def initial_loss(trainer: Trainer, images: torch.Tensor, labels: torch.Tensor) -
     return float(trainer.criterion(logits, labels) + trainer.regularizer.penalty(trainer.model))
 
 
-def initial_loss_check(spec: RunSpec, data: DeviceData, tolerance: float) -> dict[str, Any]:
-    """Initial loss vs ln C: with random weights a network should not yet prefer any class."""
+def initial_loss_check(spec: RunSpec, data: DeviceData, tolerance: float, init: Any = None) -> dict[str, Any]:
+    """Initial loss vs ln C: with random weights a network should not yet prefer any class. `init`
+    (a level; None: the baseline's) is the check's own initialization — the lecture's check is for
+    small weights, 0.0001·randn, at which the logits are near 0 whatever the network."""
+    if init is not None:
+        spec = dataclasses.replace(spec, init=INITS.resolve(init, f"studies.{NAME}.init"))
     trainer = Trainer(unregularized(spec), data, data.train.images.device)
     batch = slice(0, spec.train.batch_size)
     measured, expected = initial_loss(trainer, data.train.images[batch], data.train.labels[batch]), math.log(data.num_classes)
-    return check_row("initial loss ≈ ln(classes)", "baseline, regularization off", measured,
+    subject = "baseline, regularization off" + ("" if init is None else f", init {INITS.label(spec.init)}")
+    return check_row("initial loss ≈ ln(classes)", subject, measured,
                      f"{expected:.4f} ± {100 * tolerance:g} %", abs(measured - expected) <= tolerance * expected,
                      f"ln({data.num_classes}) = {expected:.4f}; relative deviation {abs(measured - expected) / expected:.3f}")
 
@@ -302,7 +308,7 @@ def run_checks(config: Mapping[str, Any]) -> pd.DataFrame:
     execution = config["execution"]
     images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, resolve_device(execution["device"]))
-    rows = [initial_loss_check(spec, data, study["loss_tolerance"])]
+    rows = [initial_loss_check(spec, data, study["loss_tolerance"], study.get("init"))]
     rows += regularization_check(spec, data, study["regularizer"], study["strengths"])
     rows.append(overfit_check(spec, data, study["subset"], study["max_steps"], study["seed"]))
     rows += gradient_rows()

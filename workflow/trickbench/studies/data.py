@@ -27,6 +27,13 @@ def split_labels(spec: RunSpec, config: Mapping[str, Any]) -> dict[str, np.ndarr
     return {"val": y_train[val.numpy()], "test": y_test}
 
 
+def split_sizes(spec: RunSpec, config: Mapping[str, Any]) -> dict[str, int]:
+    """Images in the run's training, validation and test splits (what a setup line states)."""
+    y_train, y_test, _ = _labels(spec.data.source, *_where(config))
+    n_val = len(split_labels(spec, config)["val"])
+    return {"train": len(y_train) - n_val, "val": n_val, "test": len(y_test)}
+
+
 def class_count(spec: RunSpec, config: Mapping[str, Any]) -> int:
     return _labels(spec.data.source, *_where(config))[2]
 
