@@ -8,7 +8,7 @@ localrules:
 
 rule collect:
     input:
-        runs=run_files([*PLAN.grid, *PLAN.tuning]),  # the grid's runs and design.tuning's trials
+        runs=run_markers([*PLAN.grid, *PLAN.tuning]),  # the grid's runs and design.tuning's trials
         tuned=tuned_run_files,  # design.tuning's runs at the chosen values, once chosen (tuning.smk)
     output:
         runs="results/tables/runs.csv",

@@ -16,7 +16,7 @@ def staged_run_files(study_name, first_round):
         chosen = second_round(STUDIES[study_name], config, table)
         RUNS.update((spec.run_id, spec) for spec in chosen)
         run_ids = list(dict.fromkeys([*first_round, *(spec.run_id for spec in chosen)]))
-        return run_files(run_ids, STUDIES[study_name].run_files)
+        return run_markers(run_ids)
 
     return inputs
 
@@ -29,7 +29,7 @@ for study_name, study_runs in PLAN.studies.items():
             name:
                 f"study_{study_name}_stage"
             input:
-                run_files(study_runs, STUDIES[study_name].run_files),
+                run_markers(study_runs),
             output:
                 f"results/tables/{STUDIES[study_name].stage.table}.csv",
             log:
@@ -47,7 +47,7 @@ for study_name, study_runs in PLAN.studies.items():
         name:
             f"study_{study_name}"
         input:
-            runs=staged_run_files(study_name, study_runs) if staged else run_files(study_runs, STUDIES[study_name].run_files),
+            runs=staged_run_files(study_name, study_runs) if staged else run_markers(study_runs),
         output:
             [f"results/tables/{table}.csv" for table in STUDIES[study_name].tables],
         log:

@@ -10,13 +10,14 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import yaml
 
-from trickbench.errors import ConfigError, DataError
+from trickbench.errors import ConfigError, DataError, one_line
 
 log = logging.getLogger("trickbench.cli")
 
@@ -65,7 +66,11 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError("--config", item, "KEY=VALUE pairs")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError("--config", item, f"KEY=VALUE with a YAML value ({problem})") from None
     paths = args.configfile or [Path("config.yaml")]
     for path in paths:
         if not path.is_file():
@@ -75,10 +80,24 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parsed_json(text: str, key: str, what: str) -> Any:
+    """Standard JSON only: NaN and Infinity, which Python's json reads by default, are refused."""
+    def non_standard(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=non_standard)
     except json.JSONDecodeError as error:
         raise ConfigError(key, text[:80], f"{what} ({error.msg})") from None
+    except ValueError as error:
+        raise ConfigError(key, text[:80], f"{what} ({error})") from None
+
+
+def spec_mapping(text: str, key: str = "--spec") -> dict[str, Any]:
+    """A run spec given as JSON on the command line: a JSON object, or one line saying what it is."""
+    raw = parsed_json(text, key, "a JSON run spec")
+    if not isinstance(raw, dict):
+        raise ConfigError(key, text[:80], f"a JSON run spec (an object {{...}}, not a {type(raw).__name__})")
+    return raw
 
 
 def json_or_name(text: str, key: str) -> Any:
@@ -124,6 +143,27 @@ def run_state(run_dir: Path) -> str:
     return "started" if (run_dir / "spec.json").exists() else "not started"
 
 
+def check_tables(tables: Path) -> None:
+    """Stop in one line unless `tables` holds the runs and epochs tables with every column the
+    collect step writes: report and claims read them by column name."""
+    from trickbench.data_dictionary import missing_columns
+
+    for table in ("runs", "epochs"):
+        path = tables / f"{table}.csv"
+        if not path.is_file():
+            raise DataError(f"no {table} table under {tables}: run the workflow first (snakemake --cores 2)")
+        try:
+            missing = missing_columns(path, table)
+        except (ValueError, UnicodeDecodeError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
+            raise DataError(f"{table} table {path} is not a readable CSV ({one_line(error)}); "
+                            "collect it again: snakemake --cores 2 results/tables/runs.csv") from None
+        if missing:
+            raise DataError(f"{table} table {path} lacks column(s) {', '.join(missing[:5])}"
+                            + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                            + ": it was not written by this trickbench's collect step; collect it again: "
+                              "snakemake --cores 2 results/tables/runs.csv")
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -138,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.spec is not None:
         from trickbench.plugins import load_spec_plugins
 
-        raw = parsed_json(args.spec, "--spec", "a JSON run spec")
+        raw = spec_mapping(args.spec)
         load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
     else:
@@ -189,7 +229,7 @@ def cmd_train_many(args: argparse.Namespace) -> int:
 
     runs = []
     for text in args.spec:
-        raw = parsed_json(text, "--spec", "a JSON run spec")
+        raw = spec_mapping(text)
         load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
         runs.append(JobRun(spec, keep_weights=keeps(spec.run_id)))
@@ -376,6 +416,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from trickbench.report.html import write_report
 
     config = config_from(args)
+    check_tables(args.tables)
     for fig in render_all(args.tables, config, args.figures):
         log.info("drew %s", args.figures / f"{fig.name}.png")
     write_report(args.tables, args.figures, config, args.out)
@@ -400,6 +441,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if not (args.tables / "runs.csv").is_file():
         raise DataError(f"no runs table under {args.tables}: run the workflow first, e.g. "
                         "snakemake --cores 2 --configfile workflow/presets/claims.yaml")
+    check_tables(args.tables)
     scorecard, _ = judge(Results(args.tables, chance_test(config_from(args))))
     print(markdown(scorecard) if args.markdown else terminal(scorecard, str(args.tables), colour=use_colour()), end="")
     return 0
@@ -519,3 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as error:
         print(f"trickbench: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader stopped reading (`trickbench plan | head -1`): not an error of ours. Point
+        # stdout at /dev/null so that Python's flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -79,8 +79,8 @@ def random_sample(factors: dict[str, list[Level]], baseline: Combination, option
 
 
 def expand(config: Mapping[str, Any]) -> list[RunSpec]:
-    """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
-    factor listing its baseline level twice) collapse to one run."""
+    """All run specs of a validated config, in design order, seeds innermost. Combinations that
+    make the same run (an ablation's baseline level listed in its factor) are one run."""
     return [dataclasses.replace(cell, seed=seed) for cell in design_cells(config) for seed in config["design"]["seeds"]]
 
 
@@ -105,7 +105,8 @@ def design_factors(config: Mapping[str, Any]) -> dict[str, list[Level]]:
 
     if versus.settings(config):
         return versus.factors(config)
-    return {family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
+    return {family: distinct([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)],
+                             levels, f"design.factors.{family}")
             for family, levels in config["design"]["factors"].items()}
 
 
@@ -130,8 +131,16 @@ def resolve_level(family: str, level: Level, key: str) -> Any:
     return FAMILIES[family].resolve(level, key)
 
 
-def _unique(levels: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(levels))
+def distinct(resolved: list[Any], given: list[Level], key: str) -> list[Any]:
+    """The levels of one factor, refused where two are the same technique once resolved (`relu`
+    and `{name: relu}`, or a parameter written at its default): a repeated level would be one run
+    counted as two levels — a slip in the config, never a design."""
+    first: dict[Any, int] = {}
+    for i, level in enumerate(resolved):
+        if level in first:
+            raise ConfigError(f"{key}[{i}]", given[i], f"a level not listed before (it repeats {key}[{first[level]}])")
+        first[level] = i
+    return resolved
 
 
 def _data_spec(data: Mapping[str, Any]) -> DataSpec:

@@ -16,6 +16,10 @@ from typing import Iterable
 RUN_OUTPUTS = ("summary.json", "epochs.csv", "test_probs.npy", "activations.csv", "val_logits.npy", "test_logits.npy")
 #: the final weights, written only where kept (`execution.keep_weights`, or a study reads them)
 WEIGHTS = "model.pt"
+#: the one file a training rule declares per run, touched by Snakemake once the whole job succeeded.
+#: The run's results are not declared outputs on purpose: Snakemake deletes a failed job's outputs,
+#: and a job holds several runs, so a run that finished must not be one of them (issue 23).
+TRAINED = "trained.done"
 
 
 def outputs(keep_weights: bool) -> tuple[str, ...]:
@@ -49,3 +53,15 @@ def all_finished(runs: Iterable[tuple[str, bool]], runs_dir: Path) -> bool:
         if not is_complete(Path(runs_dir) / run_id, run_id, outputs(keep_weights)):
             return False
     return True
+
+
+def stale_markers(runs: Iterable[tuple[str, bool]], runs_dir: Path) -> list[Path]:
+    """The `TRAINED` markers of runs, given as (run id, keeps its weights), whose folder no longer
+    holds the finished run (a deleted or damaged file, weights wanted since): while such a marker
+    stands, Snakemake would take the run as done, so the workflow removes it before building its DAG."""
+    stale = []
+    for run_id, keep_weights in runs:
+        marker = Path(runs_dir) / run_id / TRAINED
+        if marker.exists() and not is_complete(marker.parent, run_id, outputs(keep_weights)):
+            stale.append(marker)
+    return stale
