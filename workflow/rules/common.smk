@@ -7,7 +7,7 @@ from trickbench.config import read_config_file, validate_config
 from trickbench.data.cache import sources_to_prepare
 from trickbench.errors import ConfigError, DataError
 from trickbench.plugins import load_plugins, plugins_folder
-from trickbench.run_files import TRAINED, stale_markers
+from trickbench.run_files import TRAINED_DIR, stale_markers
 from trickbench.workflow import plan_from_config
 
 
@@ -61,10 +61,11 @@ CLUSTER_JOBS = PLAN.cluster_jobs  # group name -> its run ids; empty: one cluste
 GROUP_OF = {run_id: name for name, run_ids in CLUSTER_JOBS.items() for run_id in run_ids}
 WEIGHTS_KEPT = PLAN.weights_kept  # runs that write model.pt; None: every run
 
-# A run folder deleted or damaged after its job succeeded must be trained again, whatever stands
-# downstream of it (reports/report.html included): its marker goes, so Snakemake sees a missing
-# output. Markers are written only after a whole job succeeded, so no running job loses one here.
-for marker in stale_markers(((run_id, WEIGHTS_KEPT is None or run_id in WEIGHTS_KEPT) for run_id in RUNS), "results/runs"):
+# A run folder deleted or damaged after its job succeeded must be trained again: its marker goes,
+# so Snakemake sees a missing output (rule all asks for every marker, see the Snakefile). Markers
+# are written only after a whole job succeeded, so no running job loses one here.
+for marker in stale_markers(((run_id, WEIGHTS_KEPT is None or run_id in WEIGHTS_KEPT) for run_id in RUNS), "results/runs",
+                            TRAINED_DIR):
     marker.unlink(missing_ok=True)
 
 
@@ -73,6 +74,11 @@ wildcard_constraints:
 
 
 def run_markers(run_ids):
-    """What a rule that reads runs takes as input: each run's `trained.done` (train.smk), which
-    stands only beside a finished run (see the stale markers removed above)."""
-    return [f"results/runs/{run_id}/{TRAINED}" for run_id in run_ids]
+    """What a rule that reads runs takes as input: each run's marker, results/trained/<run_id>
+    (train.smk), which stands only for a finished run (see the stale markers removed above)."""
+    return [f"{TRAINED_DIR}/{run_id}" for run_id in run_ids]
+
+
+def run_folders(markers):
+    """The run folders of `markers` (a rule's input), in their order, each once."""
+    return list(dict.fromkeys(f"results/runs/{Path(marker).name}" for marker in markers))

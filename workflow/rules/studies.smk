@@ -59,5 +59,5 @@ for study_name, study_runs in PLAN.studies.items():
         run:
             from trickbench.studies.run import analyze_study
 
-            folders = list(dict.fromkeys(str(Path(p).parent) for p in input.runs))  # in plan order
+            folders = run_folders(input.runs)  # in plan order
             analyze_study(params.name, config, folders, output, log[0])

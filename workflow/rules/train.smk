@@ -14,7 +14,7 @@
 # unformatted), the same kind of input (the data cache, marked ancient), and the runs travel in a
 # param that Snakemake does not record (`JobArguments`: not a plain type).
 #
-# A rule's only outputs are its runs' markers, results/runs/<id>/trained.done, touched by Snakemake
+# A rule's only outputs are its runs' markers, results/trained/<run_id>, touched by Snakemake
 # after the whole job succeeded; the run's files (summary.json, …) are written by `train-many`
 # itself, each atomically, summary.json last, and are no declared output. Snakemake removes a
 # failed job's outputs (unless --keep-incomplete) — with runs as outputs, a job killed after 3 of

@@ -32,5 +32,5 @@ if PLAN.tuning:
         run:
             from trickbench.tuning import write_choice
 
-            folders = list(dict.fromkeys(str(Path(p).parent) for p in input))  # trials in plan order
+            folders = run_folders(input)  # trials in plan order
             write_choice(config, folders, output.trials, output.choice, log[0])

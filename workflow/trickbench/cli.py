@@ -38,6 +38,7 @@ EPILOG = """examples:
   trickbench techniques optimizer                  every optimizer, its parameters and reference
   trickbench report                                re-draw figures and report from results/tables
   trickbench claims                                the lecture's claims: reproduced, not reproduced, ...
+  trickbench resume --cores 2                      after a kill or Ctrl-C: train what is missing, then the report
   snakemake --cores 2                              the whole workflow (see README.md)
 
 `trickbench COMMAND --help` says more about each command."""
@@ -298,6 +299,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Go on after any interruption: the one command after a kill, Ctrl-C or a lost session.
+
+    Runs `snakemake` in this folder with the given options (default: --cores all), first removing
+    the lock a killed snakemake left, once no snakemake runs here. It trains exactly the runs that
+    `trickbench plan` counts as "to train" — finished runs are never trained again or lost — then
+    collects, draws and writes the report. Options after `resume` go to snakemake unchanged."""
+    from trickbench.resume import resume
+
+    return resume(Path.cwd(), args.snakemake_args)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     """Show one run: its spec, its status, and its metrics once finished.
 
@@ -500,6 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--data-root", type=Path, default=Path("data"), help="where data sets live (default: data)")
     prepare.add_argument("--download", action="store_true", help="fetch what is not there yet (checksummed)")
     prepare.add_argument("--verify", action="store_true", help="re-hash the cached arrays against their manifest")
+
+    resume = command("resume", cmd_resume,
+                     "trickbench resume                                     snakemake --cores all, unlocked if need be",
+                     "trickbench resume --cores 2 --configfile workflow/presets/smoke.yaml",
+                     "trickbench resume --profile profiles/slurm           on a cluster's login node")
+    resume.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE_OPTION",
+                        help="options for snakemake, as you would give them to it")
 
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",
