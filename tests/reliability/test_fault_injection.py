@@ -113,7 +113,8 @@ def test_a_failing_rerun_loses_nothing_and_the_plain_rerun_trains_only_what_is_m
     failed = snakemake(workspace, "results/tables/runs.csv", boom=fault)
     assert failed.returncode == 1
     assert run_hashes(workspace) == before  # every finished run, bit for bit
-    assert job_log_lines(workspace)[-1].split(": job: ")[1].startswith("3 run(s), 2 already finished, 1 to train")
+    started = [line for line in job_log_lines(workspace) if "run(s)," in line][-1]
+    assert started.endswith("job: 3 run(s), 2 already finished, 1 to train")
     rerun = snakemake(workspace, "results/tables/runs.csv")  # the one documented command, nothing else
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     after = run_hashes(workspace)

@@ -167,3 +167,25 @@ def test_the_report_counts_the_runs_left_out(finished, tmp_path):
     assert grid_summary(runs, config, skipped=0)["runs"] == "2, all trained to the end"
     assert grid_summary(runs, config, skipped=3)["runs"] == (
         "2, all trained to the end; 3 more left out, without a valid summary (results/tables/skipped.csv says why)")
+
+
+@pytest.mark.parametrize("damage, line", [
+    (lambda d: (d / "test_probs.npy").write_bytes((d / "test_probs.npy").read_bytes()[:200]),
+     "study ensembles: run {run}: test_probs.npy is unreadable (ValueError: "),
+    (lambda d: (d / "summary.json").write_text((d / "summary.json").read_text()[:40]),
+     "study ensembles: run {run} is not whole: summary.json unreadable (JSONDecodeError: "),
+    (lambda d: (d / "val_logits.npy").unlink(), "study ensembles: run {run} lacks val_logits.npy"),
+])
+def test_a_study_names_the_damaged_member_and_its_file_in_one_line(finished, tmp_path, damage, line):
+    from trickbench.studies import load_all
+    from trickbench.studies.run import DamagedMember, check_members
+
+    root, specs = finished
+    folders = [tmp_path / spec.run_id for spec in specs]
+    for spec, folder in zip(specs, folders):
+        shutil.copytree(root / spec.run_id, folder)
+    check_members("ensembles", load_all()["ensembles"], folders)  # whole members pass
+    damage(folders[1])
+    with pytest.raises(DamagedMember) as caught:
+        check_members("ensembles", load_all()["ensembles"], folders)
+    assert str(caught.value).startswith(line.format(run=specs[1].run_id)) and "\n" not in str(caught.value)
