@@ -148,8 +148,9 @@ def test_every_status_reaches_runs_csv_and_is_counted(finished, tmp_path, status
     root, specs = finished
     dirs = []
     for i, status in enumerate(statuses):
-        run_dir = tmp_path / f"run{i}"
-        shutil.copytree(root / specs[i % len(specs)].run_id, run_dir)
+        run_id = specs[i % len(specs)].run_id
+        run_dir = tmp_path / f"copy{i}" / run_id  # a run folder is named by its run's id
+        shutil.copytree(root / run_id, run_dir)
         write_json(run_dir / "summary.json", {**load_summary(run_dir), "status": status})
         dirs.append(run_dir)
     collect_into(dirs, tmp_path / "runs.csv", tmp_path / "epochs.csv", None, tmp_path / "collect.log")
