@@ -518,8 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "trickbench resume                                     snakemake --cores all, unlocked if need be",
                      "trickbench resume --cores 2 --configfile workflow/presets/smoke.yaml",
                      "trickbench resume --profile profiles/slurm           on a cluster's login node")
-    resume.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE_OPTION",
-                        help="options for snakemake, as you would give them to it")
+    resume.add_argument("snakemake_args", nargs="*", metavar="SNAKEMAKE_OPTION",
+                        help="options for snakemake, as you would give them to it (every word after `resume`)")
 
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",
@@ -572,7 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `trickbench resume` passes every word after it to snakemake unparsed (argparse would take
+    # snakemake's --cores for an option of its own)
+    cut = argv.index("resume") + 1 if "resume" in argv[:2] and not {"-h", "--help"} & set(argv) else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    if args.command == "resume":
+        args.snakemake_args = argv[cut:]
     from trickbench.logs import configure
 
     configure(args.verbose)
