@@ -167,7 +167,7 @@ def plan_with(where: Path, text: bytes | str) -> Path:
 BAD_INPUT = {
     "config with a YAML syntax error": (
         ["plan", "--configfile", "bad.yaml"], "train: {epochs: 2\nmodel: mlp\n",
-        "config error at 'bad.yaml': got 'invalid YAML (line 2, column 6: expected \\',\\' or \\'}\\', but got \\':\\')'; "
+        "config error at 'bad.yaml': got \"invalid YAML (line 2, column 6: expected ',' or '}', but got ':')\"; "
         "allowed: a YAML mapping of sections (data, model, train, …)"),
     "config that is a list": (
         ["plan", "--configfile", "bad.yaml"], "- train\n- model\n",
