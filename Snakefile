@@ -28,8 +28,13 @@ include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every planned run's marker too: Snakemake reruns a job whose outputs exist for a newer input,
+# not for a missing one, so with reports/report.html in place a deleted run folder would never be
+# trained again ("Nothing to be done"). Asked for here, a missing marker makes its training job
+# due, and with it every table, figure and the report made from that run.
 rule all:
     input:
         "reports/report.html",
         expand("results/groups/{group}.done", group=CLUSTER_JOBS),
+        run_markers(RUNS),
     default_target: True

@@ -1,4 +1,4 @@
-"""Designs: how many runs each makes, which combinations, and that duplicates collapse."""
+"""Designs: how many runs each makes, which combinations, and that a repeated level is refused."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_CONFIG
 from trickbench.config import validate_config
+from trickbench.errors import ConfigError
 from trickbench.design import expand
 
 LEVELS = {
@@ -64,11 +65,20 @@ def test_seeds_are_innermost_and_give_distinct_ids(tiny_config):
 
 
 @pytest.mark.parametrize("kind", ["full", "ablation"])
-def test_a_level_listed_twice_is_one_run(tiny_config, kind):
-    runs = design(tiny_config, kind, {"activation": ["relu", "relu", {"name": "relu"}, "tanh"]})
-    assert len(runs) == 2
+@pytest.mark.parametrize("levels, first, repeated", [
+    (["relu", "tanh", "relu"], 0, 2),
+    (["relu", {"name": "relu"}], 0, 1),
+    (["relu", {"name": "leaky_relu", "slope": 0.01}, "leaky_relu"], 1, 2),  # a parameter at its default
+])
+def test_a_level_listed_twice_is_refused_naming_both_places(tiny_config, kind, levels, first, repeated):
+    with pytest.raises(ConfigError) as caught:
+        design(tiny_config, kind, {"activation": levels})
+    assert str(caught.value) == (f"config error at 'design.factors.activation[{repeated}]': got {levels[repeated]!r}; "
+                                 f"allowed: a level not listed before (it repeats design.factors.activation[{first}])")
 
 
 def test_regularizer_combinations_are_order_free(tiny_config):
-    runs = design(tiny_config, "full", {"regularizer": [["dropout", "l2"], ["l2", "dropout"], "none"]})
+    with pytest.raises(ConfigError, match=r"regularizer\[1\]'.*it repeats design.factors.regularizer\[0\]"):
+        design(tiny_config, "full", {"regularizer": [["dropout", "l2"], ["l2", "dropout"], "none"]})
+    runs = design(tiny_config, "full", {"regularizer": [["dropout", "l2"], "none"]})
     assert sorted(s.label("regularizer") for s in runs) == ["dropout+l2", "none"]

@@ -114,11 +114,10 @@ def test_a_lost_run_reruns_its_job_which_keeps_and_skips_the_finished_runs(workf
     assert len(job_runs) == 3
     lost, kept = where / "results/runs" / job_runs[1], [where / "results/runs" / r for r in (job_runs[0], job_runs[2])]
     before = {d.name: result_of(d) for d in [lost, *kept]}
-    # every write is atomic (a new file renamed into place), so an unchanged inode is a file not written
-    # again (Snakemake touches a job's outputs when it ends, so their mtimes move)
+    # every write is atomic (a new file renamed into place), so an unchanged inode is a file not written again
     stamps = {d.name: {p.name: p.stat().st_ino for p in d.iterdir()} for d in kept}
     (lost / "summary.json").unlink()
-    target = f"results/runs/{lost.name}/summary.json"  # (a lost intermediate file alone reruns nothing downstream)
+    target = f"results/trained/{lost.name}"  # its marker, removed at the next start since the run is not whole
     assert jobs_planned(snakemake(where, "-n", target)) == {"train_job_0": 1}
     result = snakemake(where, target)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -129,7 +128,7 @@ def test_a_lost_run_reruns_its_job_which_keeps_and_skips_the_finished_runs(workf
 
 def test_a_training_job_asks_for_one_gpu_slot_and_the_time_of_its_runs(workflow):
     where, _ = workflow
-    target = "results/runs/{}/summary.json"
+    target = "results/trained/{}"
     runs = sorted(p.name for p in (where / "results/runs").iterdir())
     (where / "results/runs" / runs[0] / "summary.json").unlink()  # one job to plan
     result = snakemake(where, "-n", target.format(runs[0]), "--config",

@@ -1,6 +1,6 @@
 """The real workflow survives kills: training jobs (two runs per process) SIGKILLed mid-training,
 then the submitting snakemake itself killed (as a lost login node or a pre-empted session would),
-then `snakemake --unlock` and a re-run with the local profile. Every run must end with exactly one
+then `trickbench resume` with the local profile, the one command docs/bad-input.md gives. Every run must end with exactly one
 valid summary whose results are bit-identical to an uninterrupted run of its spec."""
 
 from __future__ import annotations
@@ -122,13 +122,11 @@ def killed_and_rerun(tmp_path_factory):
     wait_for(lambda: [r for r, p in checkpoints.items() if version(p) not in (None, first[r])], snakemake, where)
     os.killpg(snakemake.pid, signal.SIGKILL)
     snakemake.wait()
-    # 3. What a user does next: unlock, run again (the profile reruns what was cut off).
-    unlock = subprocess.run([sys.executable, "-m", "snakemake", "--unlock"], cwd=where,
-                            env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert unlock.returncode == 0, unlock.stderr[-2000:]
-    final = start_snakemake(where)
-    final.wait(timeout=900)
-    assert final.returncode == 0, log_tail(where)
+    # 3. What a user does next: one command (it removes the lock the killed snakemake left).
+    final = subprocess.run([sys.executable, "-m", "trickbench", "resume", "--profile", "profiles/local", "--cores", "2",
+                            "results/tables/runs.csv"], cwd=where, env=subprocess_env(), capture_output=True,
+                           text=True, timeout=900)
+    assert final.returncode == 0, final.stderr[-3000:]
     return where, killed_jobs
 
 

@@ -29,7 +29,7 @@ TINY_TUNED = {
     "studies": "none",
     "report": {"title": "tiny tuned", "learning_curves": 2},
 }
-TRAINED = re.compile(r"results/runs/([0-9a-f]{12})/summary\.json")
+TRAINED = re.compile(r"results/trained/([0-9a-f]{12})")  # each run's marker, a training rule's output
 
 
 @pytest.fixture(scope="module")

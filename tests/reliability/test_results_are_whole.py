@@ -62,36 +62,67 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["epochs.csv"]
 
 
+def edit_summary(run_dir, **values):
+    write_json(run_dir / "summary.json", {**load_summary(run_dir), **values})
+
+
+def cut_epochs(run_dir, keep):
+    """epochs.csv cut after `keep` characters from its end (a write cut short by a full disk)."""
+    text = (run_dir / "epochs.csv").read_text()
+    (run_dir / "epochs.csv").write_text(text[:len(text) - keep])
+
+
+#: damage done to a finished run's folder (given it and the other run's folder) → the reason it is skipped
 DAMAGE = {
-    "unfinished": (lambda d: (d / "summary.json").unlink(), "no summary.json (unfinished or failed)"),
-    "truncated summary": (lambda d: (d / "summary.json").write_text((d / "summary.json").read_text()[:50]),
+    "unfinished": (lambda d, o: (d / "summary.json").unlink(), "no summary.json (unfinished or failed)"),
+    "truncated summary": (lambda d, o: (d / "summary.json").write_text((d / "summary.json").read_text()[:50]),
                           "summary.json unreadable (JSONDecodeError: "),
-    "summary without status": (lambda d: write_json(d / "summary.json", {"run_id": d.name, "spec": {}}),
+    "summary without status": (lambda d, o: write_json(d / "summary.json", {"run_id": d.name, "spec": {}}),
                                "summary.json lacks run_id, status or spec"),
     "summary of an older format": (
-        lambda d: write_json(d / "summary.json", {**load_summary(d), "spec": {**load_summary(d)["spec"], "spec_version": 0}}),
+        lambda d, o: edit_summary(d, spec={**load_summary(d)["spec"], "spec_version": 0}),
         "summary.json has an invalid spec (ConfigError: config error at 'spec.spec_version': got 0; allowed: 2)"),
-    "epochs.csv missing": (lambda d: (d / "epochs.csv").unlink(), "epochs.csv unreadable (FileNotFoundError: "),
+    "epochs.csv missing": (lambda d, o: (d / "epochs.csv").unlink(), "epochs.csv unreadable (FileNotFoundError: "),
+    "summary copied from another run": (lambda d, o: shutil.copy(o / "summary.json", d / "summary.json"),
+                                        "summary.json names run '{other}', not this folder's {run} (copied from another run?)"),
+    "spec of another run under this id": (lambda d, o: edit_summary(d, spec=load_summary(o)["spec"]),
+                                          "summary.json's spec has id {other}, not this folder's {run} "
+                                          "(its spec was changed or copied)"),
+    "a metric written as text": (lambda d, o: edit_summary(d, final_test_acc="0.93"),
+                                 "summary.json: final_test_acc is '0.93'; expected a number"),
+    "a count written as text": (lambda d, o: edit_summary(d, epochs_completed="2"),
+                                "summary.json: epochs_completed is '2'; expected a number"),
+    "epochs.csv without its last row": (lambda d, o: cut_epochs(d, len((d / "epochs.csv").read_text().splitlines()[-1]) + 1),
+                                        "epochs.csv has 1 row(s); summary.json says epochs_completed 2"),
+    "epochs.csv cut mid-row": (lambda d, o: cut_epochs(d, 30), "epochs.csv row 2 is cut short or has extra cells"),
+    "epochs.csv with a word for a number": (
+        lambda d, o: (d / "epochs.csv").write_text((d / "epochs.csv").read_text().replace("\n2,", "\ntwo,")),
+        "epochs.csv row 2: epoch is 'two', not a number"),
+    "epochs.csv without a column": (
+        lambda d, o: (d / "epochs.csv").write_text((d / "epochs.csv").read_text().replace(",val_acc,", ",val_accuracy,", 1)),
+        "epochs.csv lacks column(s) val_acc"),
 }
 
 
-def test_collect_skips_and_lists_every_run_without_a_valid_summary(finished, tmp_path):
+@pytest.mark.parametrize("name", DAMAGE)
+def test_collect_skips_and_lists_every_run_that_is_not_what_its_folder_says(finished, tmp_path, name):
+    """The damaged run is skipped with its reason, in the log and skipped.csv; the other run stays."""
     root, specs = finished
-    (tmp_path / "runs").mkdir()
-    shutil.copytree(root / specs[0].run_id, tmp_path / "runs" / "good")
-    for name, (damage, _) in DAMAGE.items():
-        shutil.copytree(root / specs[1].run_id, tmp_path / "runs" / name)
-        damage(tmp_path / "runs" / name)
-    tables = collect_into(sorted((tmp_path / "runs").iterdir()), tmp_path / "runs.csv", tmp_path / "epochs.csv",
-                          None, tmp_path / "collect.log", skipped_csv=tmp_path / "skipped.csv")
+    good, damaged = tmp_path / "runs" / specs[0].run_id, tmp_path / "runs" / specs[1].run_id
+    for spec, folder in zip(specs, (good, damaged)):
+        shutil.copytree(root / spec.run_id, folder)
+    damage, reason = DAMAGE[name]
+    damage(damaged, good)
+    reason = reason.format(run=specs[1].run_id, other=specs[0].run_id)
+    collect_into([good, damaged], tmp_path / "runs.csv", tmp_path / "epochs.csv", None, tmp_path / "collect.log",
+                 skipped_csv=tmp_path / "skipped.csv")
     assert list(pd.read_csv(tmp_path / "runs.csv")["run_id"]) == [specs[0].run_id]
+    assert set(pd.read_csv(tmp_path / "epochs.csv")["run_id"]) == {specs[0].run_id}
     skipped = pd.read_csv(tmp_path / "skipped.csv")
-    assert list(skipped.columns) == ["run_id", "reason"] and sorted(skipped["run_id"]) == sorted(DAMAGE)
+    assert list(skipped.columns) == ["run_id", "reason"] and list(skipped["run_id"]) == [specs[1].run_id]
+    assert skipped["reason"][0].startswith(reason)
     log = (tmp_path / "collect.log").read_text()
-    for name, (_, reason) in DAMAGE.items():
-        assert skipped.set_index("run_id").loc[name, "reason"].startswith(reason), name
-        assert f"skipped run {name}: {reason}" in log
-    assert "collected 1 run(s)" in log and f"{len(DAMAGE)} skipped" in log
+    assert f"skipped run {specs[1].run_id}: {reason}" in log and "collected 1 run(s)" in log and "1 skipped" in log
 
 
 def test_nothing_skipped_still_writes_an_empty_list(finished, tmp_path):
@@ -117,8 +148,9 @@ def test_every_status_reaches_runs_csv_and_is_counted(finished, tmp_path, status
     root, specs = finished
     dirs = []
     for i, status in enumerate(statuses):
-        run_dir = tmp_path / f"run{i}"
-        shutil.copytree(root / specs[i % len(specs)].run_id, run_dir)
+        run_id = specs[i % len(specs)].run_id
+        run_dir = tmp_path / f"copy{i}" / run_id  # a run folder is named by its run's id
+        shutil.copytree(root / run_id, run_dir)
         write_json(run_dir / "summary.json", {**load_summary(run_dir), "status": status})
         dirs.append(run_dir)
     collect_into(dirs, tmp_path / "runs.csv", tmp_path / "epochs.csv", None, tmp_path / "collect.log")
@@ -136,3 +168,25 @@ def test_the_report_counts_the_runs_left_out(finished, tmp_path):
     assert grid_summary(runs, config, skipped=0)["runs"] == "2, all trained to the end"
     assert grid_summary(runs, config, skipped=3)["runs"] == (
         "2, all trained to the end; 3 more left out, without a valid summary (results/tables/skipped.csv says why)")
+
+
+@pytest.mark.parametrize("damage, line", [
+    (lambda d: (d / "test_probs.npy").write_bytes((d / "test_probs.npy").read_bytes()[:200]),
+     "study ensembles: run {run}: test_probs.npy is unreadable (ValueError: "),
+    (lambda d: (d / "summary.json").write_text((d / "summary.json").read_text()[:40]),
+     "study ensembles: run {run} is not whole: summary.json unreadable (JSONDecodeError: "),
+    (lambda d: (d / "val_logits.npy").unlink(), "study ensembles: run {run} lacks val_logits.npy"),
+])
+def test_a_study_names_the_damaged_member_and_its_file_in_one_line(finished, tmp_path, damage, line):
+    from trickbench.studies import load_all
+    from trickbench.studies.run import DamagedMember, check_members
+
+    root, specs = finished
+    folders = [tmp_path / spec.run_id for spec in specs]
+    for spec, folder in zip(specs, folders):
+        shutil.copytree(root / spec.run_id, folder)
+    check_members("ensembles", load_all()["ensembles"], folders)  # whole members pass
+    damage(folders[1])
+    with pytest.raises(DamagedMember) as caught:
+        check_members("ensembles", load_all()["ensembles"], folders)
+    assert str(caught.value).startswith(line.format(run=specs[1].run_id)) and "\n" not in str(caught.value)

@@ -8,7 +8,7 @@ localrules:
 
 rule collect:
     input:
-        runs=run_files([*PLAN.grid, *PLAN.tuning]),  # the grid's runs and design.tuning's trials
+        runs=run_markers([*PLAN.grid, *PLAN.tuning]),  # the grid's runs and design.tuning's trials
         tuned=tuned_run_files,  # design.tuning's runs at the chosen values, once chosen (tuning.smk)
     output:
         runs="results/tables/runs.csv",
@@ -21,5 +21,5 @@ rule collect:
         from trickbench.collect import collect_into
         from trickbench.tuning import run_roles
 
-        collect_into([Path(p).parent for p in [*input.runs, *input.tuned]], output.runs, output.epochs, PLAN.baseline, log[0],
+        collect_into([Path(f) for f in run_folders([*input.runs, *input.tuned])], output.runs, output.epochs, PLAN.baseline, log[0],
                      output.dictionary, skipped_csv=output.skipped, roles=run_roles(config, "results/tables"))

@@ -13,9 +13,10 @@ try:
 except ConfigError as error:
     sys.exit(str(error))
 
-from trickbench.config import validate_config
+from trickbench.config import read_config_file, validate_config
 from trickbench.data.cache import sources_to_prepare
 from trickbench.plugins import load_plugins, plugins_folder
+from trickbench.run_files import TRAINED_DIR, stale_markers
 from trickbench.workflow import plan_from_config
 
 
@@ -28,6 +29,8 @@ def config_files_in_order():
 
 
 try:
+    for path in config_files_in_order():
+        read_config_file(path)  # Snakemake's own YAML reading keeps the last of a key given twice
     validate_config(config)  # the schema first: `plugins` is then a list of names
     PLUGIN_FOLDER = plugins_folder(config_files_in_order(), workflow.config_settings.config)
     PLUGINS = load_plugins(config["plugins"], PLUGIN_FOLDER)  # before any technique is resolved
@@ -67,10 +70,24 @@ CLUSTER_JOBS = PLAN.cluster_jobs  # group name -> its run ids; empty: one cluste
 GROUP_OF = {run_id: name for name, run_ids in CLUSTER_JOBS.items() for run_id in run_ids}
 WEIGHTS_KEPT = PLAN.weights_kept  # runs that write model.pt; None: every run
 
+# A run folder deleted or damaged after its job succeeded must be trained again: its marker goes,
+# so Snakemake sees a missing output (rule all asks for every marker, see the Snakefile). Markers
+# are written only after a whole job succeeded, so no running job loses one here.
+for marker in stale_markers(((run_id, WEIGHTS_KEPT is None or run_id in WEIGHTS_KEPT) for run_id in RUNS), "results/runs",
+                            TRAINED_DIR):
+    marker.unlink(missing_ok=True)
+
 
 wildcard_constraints:
     run_id="[0-9a-f]{12}",
 
 
-def run_files(run_ids, names=("summary.json",)):
-    return [f"results/runs/{run_id}/{name}" for run_id in run_ids for name in names]
+def run_markers(run_ids):
+    """What a rule that reads runs takes as input: each run's marker, results/trained/<run_id>
+    (train.smk), which stands only for a finished run (see the stale markers removed above)."""
+    return [f"{TRAINED_DIR}/{run_id}" for run_id in run_ids]
+
+
+def run_folders(markers):
+    """The run folders of `markers` (a rule's input), in their order, each once."""
+    return list(dict.fromkeys(f"results/runs/{Path(marker).name}" for marker in markers))

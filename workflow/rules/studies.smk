@@ -16,7 +16,7 @@ def staged_run_files(study_name, first_round):
         chosen = second_round(STUDIES[study_name], config, table)
         RUNS.update((spec.run_id, spec) for spec in chosen)
         run_ids = list(dict.fromkeys([*first_round, *(spec.run_id for spec in chosen)]))
-        return run_files(run_ids, STUDIES[study_name].run_files)
+        return run_markers(run_ids)
 
     return inputs
 
@@ -29,7 +29,7 @@ for study_name, study_runs in PLAN.studies.items():
             name:
                 f"study_{study_name}_stage"
             input:
-                run_files(study_runs, STUDIES[study_name].run_files),
+                run_markers(study_runs),
             output:
                 f"results/tables/{STUDIES[study_name].stage.table}.csv",
             log:
@@ -47,9 +47,11 @@ for study_name, study_runs in PLAN.studies.items():
         name:
             f"study_{study_name}"
         input:
-            runs=staged_run_files(study_name, study_runs) if staged else run_files(study_runs, STUDIES[study_name].run_files),
+            runs=staged_run_files(study_name, study_runs) if staged else run_markers(study_runs),
         output:
-            [f"results/tables/{table}.csv" for table in STUDIES[study_name].tables],
+            # update(): a failing study (a damaged member) gets its earlier tables back, so that
+            # `trickbench report` can still draw them
+            [update(f"results/tables/{table}.csv") for table in STUDIES[study_name].tables],
         log:
             f"results/logs/studies/{study_name}.log",
         params:
@@ -59,5 +61,5 @@ for study_name, study_runs in PLAN.studies.items():
         run:
             from trickbench.studies.run import analyze_study
 
-            folders = list(dict.fromkeys(str(Path(p).parent) for p in input.runs))  # in plan order
+            folders = run_folders(input.runs)  # in plan order
             analyze_study(params.name, config, folders, output, log[0])

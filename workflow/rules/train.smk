@@ -12,10 +12,16 @@
 # Changing runs_per_job moves runs between rules and retrains nothing, because nothing Snakemake
 # records of a finished run changes: every training rule has the same shell command (recorded
 # unformatted), the same kind of input (the data cache, marked ancient), and the runs travel in a
-# param that Snakemake does not record (`JobArguments`: not a plain type). Outputs are marked
-# update(): when a job must run because one of its runs is missing, Snakemake keeps the finished
-# runs' files, and the job skips those runs.
-from trickbench.run_files import RUN_OUTPUTS, WEIGHTS
+# param that Snakemake does not record (`JobArguments`: not a plain type).
+#
+# A rule's only outputs are its runs' markers, results/trained/<run_id>, touched by Snakemake
+# after the whole job succeeded; the run's files (summary.json, …) are written by `train-many`
+# itself, each atomically, summary.json last, and are no declared output. Snakemake removes a
+# failed job's outputs (unless --keep-incomplete) — with runs as outputs, a job killed after 3 of
+# its 7 runs lost those 3. Now it removes markers only: the finished runs stay, and the rerun job
+# skips them and trains the rest. A killed job leaves no marker behind, so nothing is "incomplete"
+# and a rerun needs no --rerun-incomplete; common.smk removes the marker of a run whose folder was
+# deleted or damaged since, so that run is trained again.
 
 TRAIN_COMMAND = (
     "{TRICKBENCH} train-many {params.runs} --runs-dir results/runs --logs-dir results/logs/train"
@@ -44,8 +50,8 @@ def keeps_weights(run_id):
     return WEIGHTS_KEPT is None or run_id in WEIGHTS_KEPT
 
 
-def run_outputs(run_id, weights):
-    return [update(f"results/runs/{run_id}/{name}") for name in RUN_OUTPUTS + ((WEIGHTS,) if weights else ())]
+def run_outputs(run_id):
+    return [touch(marker) for marker in run_markers([run_id])]
 
 
 def training_resources(runs):
@@ -55,39 +61,26 @@ def training_resources(runs):
                 gpu=1 if PLAN.uses_gpu else 0, gpu_slot=1 if PLAN.uses_gpu else 0)
 
 
-# One run per job. With weights kept for only some runs, those get a rule whose outputs include
-# model.pt; the wildcard constraints give every run id to exactly one of the two rules.
-KEPT = sorted(WEIGHTS_KEPT or ())
-WILDCARD_RULES = (
-    [("train", "[0-9a-f]{12}", True)] if WEIGHTS_KEPT is None
-    else [("train", (f"(?!{'|'.join(KEPT)})" if KEPT else "") + "[0-9a-f]{12}", False)]
-    + ([("train_keeping_weights", "|".join(KEPT), True)] if KEPT else [])
-)
-
-for rule_name, run_ids_pattern, weights in WILDCARD_RULES:
-
-    rule:
-        name:
-            rule_name
-        wildcard_constraints:
-            run_id=run_ids_pattern,
-        input:
-            lambda wildcards: data_inputs([wildcards.run_id]),
-        output:
-            run_outputs("{run_id}", weights),
-        log:
-            "results/logs/jobs/{run_id}.log",
-        params:
-            runs=lambda wildcards: JobArguments([wildcards.run_id]),
-        threads: EXECUTION["threads"]
-        resources:
-            **training_resources(1),
-        group:
-            lambda wildcards: GROUP_OF.get(wildcards.run_id)
-        # Execution settings are globals, not params: Snakemake records the unformatted command, so
-        # changing the device or the eval batch size reruns nothing (they are not part of a run's id).
-        shell:
-            TRAIN_COMMAND
+# One run per job (every run with runs_per_job 1; a study's second round, a tuned run). Whether a
+# run keeps its weights travels in its arguments (`--keep-weights`), not in its outputs.
+rule train:
+    input:
+        lambda wildcards: data_inputs([wildcards.run_id]),
+    output:
+        run_outputs("{run_id}"),
+    log:
+        "results/logs/jobs/{run_id}.log",
+    params:
+        runs=lambda wildcards: JobArguments([wildcards.run_id]),
+    threads: EXECUTION["threads"]
+    resources:
+        **training_resources(1),
+    group:
+        lambda wildcards: GROUP_OF.get(wildcards.run_id)
+    # Execution settings are globals, not params: Snakemake records the unformatted command, so
+    # changing the device or the eval batch size reruns nothing (they are not part of a run's id).
+    shell:
+        TRAIN_COMMAND
 
 
 # Several runs per job (execution.runs_per_job > 1).
@@ -99,7 +92,7 @@ for index, job_runs in enumerate(TRAINING_JOBS):
         input:
             data_inputs(job_runs),
         output:
-            [path for run_id in job_runs for path in run_outputs(run_id, keeps_weights(run_id))],
+            [path for run_id in job_runs for path in run_outputs(run_id)],
         log:
             f"results/logs/jobs/{job_runs[0]}+{len(job_runs) - 1}.log",
         params:
@@ -123,7 +116,7 @@ rule train_group:
     wildcard_constraints:
         group="train-[0-9]+",
     input:
-        lambda wildcards: run_files(CLUSTER_JOBS[wildcards.group]),
+        lambda wildcards: run_markers(CLUSTER_JOBS[wildcards.group]),
     output:
         touch("results/groups/{group}.done"),
     group:

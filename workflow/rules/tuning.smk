@@ -13,14 +13,14 @@ def tuned_run_files(wildcards):
         return []
     tuned = [run.spec for run in tuned_runs_from(config, checkpoints.tuning.get().output.choice)]
     RUNS.update((spec.run_id, spec) for spec in tuned)
-    return run_files(dict.fromkeys(spec.run_id for spec in tuned))
+    return run_markers(dict.fromkeys(spec.run_id for spec in tuned))
 
 
 if PLAN.tuning:
 
     checkpoint tuning:
         input:
-            run_files(PLAN.tuning, ("summary.json", "val_logits.npy")),
+            run_markers(PLAN.tuning),
         output:
             trials=f"results/tables/{TRIALS_TABLE}.csv",
             choice=f"results/tables/{CHOICE_TABLE}.csv",
@@ -32,5 +32,5 @@ if PLAN.tuning:
         run:
             from trickbench.tuning import write_choice
 
-            folders = list(dict.fromkeys(str(Path(p).parent) for p in input))  # trials in plan order
+            folders = run_folders(input)  # trials in plan order
             write_choice(config, folders, output.trials, output.choice, log[0])

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from trickbench import numerics
-from trickbench.errors import ConfigError, DataError
+from trickbench.errors import ConfigError, DataError, one_line
 
 log = logging.getLogger("trickbench.cli")
 
@@ -39,6 +39,7 @@ EPILOG = """examples:
   trickbench techniques optimizer                  every optimizer, its parameters and reference
   trickbench report                                re-draw figures and report from results/tables
   trickbench claims                                the lecture's claims: reproduced, not reproduced, ...
+  trickbench resume --cores 2                      after a kill or Ctrl-C: train what is missing, then the report
   snakemake --cores 2                              the whole workflow (see README.md)
 
 `trickbench COMMAND --help` says more about each command."""
@@ -67,7 +68,11 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError("--config", item, "KEY=VALUE pairs")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError("--config", item, f"KEY=VALUE with a YAML value ({problem})") from None
     paths = args.configfile or [Path("config.yaml")]
     for path in paths:
         if not path.is_file():
@@ -77,10 +82,24 @@ def config_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parsed_json(text: str, key: str, what: str) -> Any:
+    """Standard JSON only: NaN and Infinity, which Python's json reads by default, are refused."""
+    def non_standard(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=non_standard)
     except json.JSONDecodeError as error:
         raise ConfigError(key, text[:80], f"{what} ({error.msg})") from None
+    except ValueError as error:
+        raise ConfigError(key, text[:80], f"{what} ({error})") from None
+
+
+def spec_mapping(text: str, key: str = "--spec") -> dict[str, Any]:
+    """A run spec given as JSON on the command line: a JSON object, or one line saying what it is."""
+    raw = parsed_json(text, key, "a JSON run spec")
+    if not isinstance(raw, dict):
+        raise ConfigError(key, text[:80], f"a JSON run spec (an object {{...}}, not a {type(raw).__name__})")
+    return raw
 
 
 def json_or_name(text: str, key: str) -> Any:
@@ -126,6 +145,27 @@ def run_state(run_dir: Path) -> str:
     return "started" if (run_dir / "spec.json").exists() else "not started"
 
 
+def check_tables(tables: Path) -> None:
+    """Stop in one line unless `tables` holds the runs and epochs tables with every column the
+    collect step writes: report and claims read them by column name."""
+    from trickbench.data_dictionary import missing_columns
+
+    for table in ("runs", "epochs"):
+        path = tables / f"{table}.csv"
+        if not path.is_file():
+            raise DataError(f"no {table} table under {tables}: run the workflow first (snakemake --cores 2)")
+        try:
+            missing = missing_columns(path, table)
+        except (ValueError, UnicodeDecodeError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
+            raise DataError(f"{table} table {path} is not a readable CSV ({one_line(error)}); "
+                            "collect it again: snakemake --cores 2 results/tables/runs.csv") from None
+        if missing:
+            raise DataError(f"{table} table {path} lacks column(s) {', '.join(missing[:5])}"
+                            + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                            + ": it was not written by this trickbench's collect step; collect it again: "
+                              "snakemake --cores 2 results/tables/runs.csv")
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -139,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trickbench.plugins import load_spec_plugins
         from trickbench.spec import RunSpec
 
-        raw = parsed_json(args.spec, "--spec", "a JSON run spec")
+        raw = spec_mapping(args.spec)
         load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
     else:
@@ -214,7 +254,7 @@ def cmd_train_many(args: argparse.Namespace) -> int:
 
     runs = []
     for text in args.spec:
-        raw = parsed_json(text, "--spec", "a JSON run spec")
+        raw = spec_mapping(text)
         load_spec_plugins(raw, args.plugin_dir)
         spec = RunSpec.from_dict(raw)
         runs.append(JobRun(spec, keep_weights=keeps(spec.run_id)))
@@ -282,6 +322,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if len(plan.runs) > args.limit:
         print(f"  … and {len(plan.runs) - args.limit} more (--limit N lists more, --ids lists every id)")
     return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Go on after any interruption: the one command after a kill, Ctrl-C or a lost session.
+
+    Runs `snakemake` in this folder with the given options (default: --cores all), first removing
+    the lock a killed snakemake left, once no snakemake runs here. It trains exactly the runs that
+    `trickbench plan` counts as "to train" — finished runs are never trained again or lost — then
+    collects, draws and writes the report. Options after `resume` go to snakemake unchanged."""
+    from trickbench.resume import resume
+
+    return resume(Path.cwd(), args.snakemake_args)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -403,6 +455,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from trickbench.report.html import write_report
 
     config = config_from(args)
+    check_tables(args.tables)
     for fig in render_all(args.tables, config, args.figures):
         log.info("drew %s", args.figures / f"{fig.name}.png")
     write_report(args.tables, args.figures, config, args.out)
@@ -431,6 +484,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if not (args.tables / "runs.csv").is_file():
         raise DataError(f"no runs table under {args.tables}: run the workflow first, e.g. "
                         "snakemake --cores 2 --configfile workflow/presets/claims.yaml")
+    check_tables(args.tables)
     config = config_from(args)
     setup = setup_line(config)
     scorecard, _ = judge(Results(args.tables, chance_test(config), config))
@@ -493,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--download", action="store_true", help="fetch what is not there yet (checksummed)")
     prepare.add_argument("--verify", action="store_true", help="re-hash the cached arrays against their manifest")
 
+    resume = command("resume", cmd_resume,
+                     "trickbench resume                                     snakemake --cores all, unlocked if need be",
+                     "trickbench resume --cores 2 --configfile workflow/presets/smoke.yaml",
+                     "trickbench resume --profile profiles/slurm           on a cluster's login node")
+    resume.add_argument("snakemake_args", nargs="*", metavar="SNAKEMAKE_OPTION",
+                        help="options for snakemake, as you would give them to it (every word after `resume`)")
+
     plan = command("plan", cmd_plan,
                    "trickbench plan                                       the default config.yaml",
                    "trickbench plan --configfile workflow/presets/smoke.yaml --limit 50",
@@ -544,8 +605,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.restart = restart_command if argv is None else None  # only a whole command may re-execute itself
+    whole_command = argv is None  # only a whole command may re-execute itself
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `trickbench resume` passes every word after it to snakemake unparsed (argparse would take
+    # snakemake's --cores for an option of its own)
+    cut = argv.index("resume") + 1 if "resume" in argv[:2] and not {"-h", "--help"} & set(argv) else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    args.restart = restart_command if whole_command else None
+    if args.command == "resume":
+        args.snakemake_args = argv[cut:]
     from trickbench.logs import configure
 
     configure(args.verbose)
@@ -554,3 +622,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as error:
         print(f"trickbench: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader stopped reading (`trickbench plan | head -1`): not an error of ours. Point
+        # stdout at /dev/null so that Python's flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

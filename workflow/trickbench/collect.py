@@ -8,7 +8,6 @@ is written beside them as `dictionary.csv`; every row carries its provenance.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ import pandas as pd
 
 from trickbench.atomic import atomic_path
 from trickbench.data_dictionary import conform, dictionary_frame, undefined_columns
-from trickbench.errors import ConfigError, one_line
-from trickbench.run import InvalidSummary, load_summary
+from trickbench.run import InvalidSummary
+from trickbench.run_check import checked_run
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
 
@@ -106,24 +105,18 @@ def varied_factor(labels: Mapping[str, str], baseline: Mapping[str, str] | None)
 
 def collect(run_dirs: Iterable[Path], baseline: Mapping[str, str] | None = None,
             roles: Mapping[str, RunRole] | None = None) -> Tables:
-    """One row per run with a valid summary; every other run folder is skipped with its reason
-    (a result is only what a run finished writing: its summary is written last, atomically).
+    """One row per run that passes `run_check` (its summary is this folder's run, its epochs.csv
+    agrees with it, every value has its column's type); every other run folder is skipped with
+    its reason (a result is only what a run finished writing: its summary is written last, atomically).
     `roles` (run id → RunRole) says what each run is for; a run it does not list is a grid run.
     A folder listed twice is one run (a tuned run at the configured values is the grid's run)."""
     rows, epoch_rows, skipped = [], [], {}
     for run_dir in dict.fromkeys(map(Path, run_dirs)):
         try:
-            summary = load_summary(run_dir)
+            summary, _, epochs = checked_run(run_dir)  # this folder's run, whole, every value of its type
             row = run_row(summary, baseline, (roles or {}).get(summary["run_id"]))
-            epochs = read_epochs(run_dir / "epochs.csv", summary["run_id"])
         except InvalidSummary as error:
             skipped[run_dir.name] = str(error)
-            continue
-        except (ConfigError, KeyError, TypeError) as error:  # e.g. from an older trickbench whose specs no longer parse
-            skipped[run_dir.name] = f"summary.json has an invalid spec ({one_line(error)})"
-            continue
-        except (OSError, ValueError, csv.Error) as error:
-            skipped[run_dir.name] = f"epochs.csv unreadable ({one_line(error, 120)})"
             continue
         rows.append(row)
         epoch_rows += with_accounting(epochs, summary)
@@ -155,11 +148,6 @@ def with_accounting(rows: list[dict[str, Any]], summary: Mapping[str, Any]) -> l
         row.update({key: summary.get(key) for key in EPOCH_PROVENANCE})
         row["seed"] = summary["spec"]["seed"]
     return rows
-
-
-def read_epochs(path: Path, run_id: str) -> list[dict[str, Any]]:
-    with open(path, newline="") as handle:
-        return [{"run_id": run_id, **{k: float(v) for k, v in row.items()}} for row in csv.DictReader(handle)]
 
 
 SKIPPED_COLUMNS = ["run_id", "reason"]

@@ -7,6 +7,7 @@ allowed — the only thing a user with a typo should have to read.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,12 +36,51 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
 
     config: dict[str, Any] = {}
     for path in paths:
-        with open(path) as handle:
-            deep_update(config, yaml.safe_load(handle) or {})
+        deep_update(config, read_config_file(path))
     deep_update(config, dict(overrides or {}))
     validate_config(config)
     load_plugins(config["plugins"], plugins_folder([Path(p) for p in paths], overrides or {}))
     return config
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last:
+    `lr: 0.1` then `lr: 0.01` further down would silently train with 0.01)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (lines {seen[key].start_mark.line + 1} and "
+                    f"{key_node.start_mark.line + 1}); a mapping takes each key once", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """One config file as a mapping, or one `ConfigError` line naming the file: bytes that are not
+    UTF-8, a YAML syntax error (with its line), a key given twice, or a top level that is not a
+    mapping of sections. An empty file is an empty mapping."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=StrictLoader)
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), f"byte {error.object[error.start]:#04x} at offset {error.start}",
+                          "a UTF-8 text file") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(str(path), f"invalid YAML ({where}{problem})",
+                          "a YAML mapping of sections (data, model, train, …)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"a {type(data).__name__} at the top level",
+                          "a YAML mapping of sections (data, model, train, …)")
+    return data
 
 
 def deep_update(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +103,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     expand_shorthand(config)
     coerce_command_line_strings(config)
+    refuse_non_finite(config)
     try:
         validate(config, str(SCHEMA_PATH), set_default=True)
     except WorkflowError as error:
@@ -91,6 +132,16 @@ def coerce_command_line_strings(config: dict[str, Any]) -> None:
             for part in path[:-1]:
                 parent = parent[part]
             parent[path[-1]] = value
+
+
+def refuse_non_finite(value: Any, key: str = "") -> None:
+    """A NaN or infinite number anywhere in the config (`lr: .nan`, `.inf`) is refused: no setting
+    means it, and a run given one trains to a 'diverged' result and writes non-standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(key or "<top level>", value, "a finite number")
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        refuse_non_finite(child, f"{key}[{name}]" if isinstance(name, int) else f"{key}.{name}" if key else str(name))
 
 
 SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
@@ -124,6 +175,9 @@ def describe(error: jsonschema.ValidationError, config: Mapping[str, Any]) -> Co
         for part in error.absolute_path:
             owner = owner[part]
         return ConfigError(f"{key}.{value}", owner[value], "keys " + ", ".join(map(str, schema.get("enum", []))))
+    if error.validator == "oneOf" and isinstance(value, dict) and "name" not in value:
+        return ConfigError(key, value, "a technique name, or a mapping with 'name' and its parameters "
+                                       "(e.g. {name: sgd, lr: 0.1}); this mapping has no 'name'")
     if error.validator == "required":
         missing = next(k for k in schema["required"] if k not in value)
         return ConfigError(missing if key == "<top level>" else f"{key}.{missing}", MISSING, "a required key")

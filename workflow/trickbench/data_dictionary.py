@@ -188,3 +188,11 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def undefined_columns(frame: pd.DataFrame, table: str) -> list[str]:
     return [c for c in frame.columns if c not in column_names(table)]
+
+
+def missing_columns(path: Path | str, table: str) -> list[str]:
+    """The dictionary's columns that the CSV at `path` lacks (its header alone is read). The collect
+    step writes every defined column (`conform`), so a table missing one was cut, edited by hand,
+    or written by another version of trickbench."""
+    header = pd.read_csv(path, nrows=0).columns
+    return [name for name in column_names(table) if name not in header]

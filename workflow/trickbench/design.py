@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from trickbench.data.sources import SOURCES
 from trickbench.errors import ConfigError
 from trickbench.models import MODELS
+from trickbench.reference_seeds import cell_seeds
 from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_regularizers, settings_from_dict
 from trickbench.techniques import FAMILIES
 
@@ -79,13 +80,11 @@ def random_sample(factors: dict[str, list[Level]], baseline: Combination, option
 
 
 def expand(config: Mapping[str, Any]) -> list[RunSpec]:
-    """All run specs of a validated config, in design order, seeds innermost. Duplicates (e.g. a
-    factor listing its baseline level twice) collapse to one run. The reference cell of a
-    many-to-one design runs `design.reference_seeds` (`trickbench.reference_seeds`), every other
-    cell design.seeds — unless the design is tuned: then these runs at the config's values are not
-    the compared ones, and the extra seeds go to the tuned runs (`tuning.tuned_runs`)."""
-    from trickbench.reference_seeds import cell_seeds
-
+    """All run specs of a validated config, in design order, seeds innermost. Combinations that
+    make the same run (an ablation's baseline level listed in its factor) are one run. The reference
+    cell of a many-to-one design runs `design.reference_seeds` (`trickbench.reference_seeds`), every
+    other cell design.seeds — unless the design is tuned: then these runs at the config's values are
+    not the compared ones, and the extra seeds go to the tuned runs (`tuning.tuned_runs`)."""
     cells = design_cells(config)
     if config["design"].get("tuning", {}).get("enabled"):
         return [dataclasses.replace(cell, seed=seed) for cell in cells for seed in config["design"]["seeds"]]
@@ -114,7 +113,8 @@ def design_factors(config: Mapping[str, Any]) -> dict[str, list[Level]]:
 
     if versus.settings(config):
         return versus.factors(config)
-    return {family: _unique([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)])
+    return {family: distinct([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)],
+                             levels, f"design.factors.{family}")
             for family, levels in config["design"]["factors"].items()}
 
 
@@ -140,8 +140,16 @@ def resolve_level(family: str, level: Level, key: str) -> Any:
     return FAMILIES[family].resolve(level, key)
 
 
-def _unique(levels: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(levels))
+def distinct(resolved: list[Any], given: list[Level], key: str) -> list[Any]:
+    """The levels of one factor, refused where two are the same technique once resolved (`relu`
+    and `{name: relu}`, or a parameter written at its default): a repeated level would be one run
+    counted as two levels — a slip in the config, never a design."""
+    first: dict[Any, int] = {}
+    for i, level in enumerate(resolved):
+        if level in first:
+            raise ConfigError(f"{key}[{i}]", given[i], f"a level not listed before (it repeats {key}[{first[level]}])")
+        first[level] = i
+    return resolved
 
 
 def _data_spec(data: Mapping[str, Any]) -> DataSpec:

@@ -15,6 +15,7 @@ their runs keep their ids whatever plugins are loaded.
 from __future__ import annotations
 
 import inspect
+import math
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -325,6 +326,8 @@ def _checked(entry: Entry, pname: str, value: Any, key: str) -> Scalar:
         value = float(value)
     if type(value) is not kind:
         raise ConfigError(key, value, f"a {kind.__name__}")
+    if kind is float and not math.isfinite(value):  # `snakemake --config` gives '.nan' as a string
+        raise ConfigError(key, value, "a finite number")
     if pname in entry.choices and value not in entry.choices[pname]():
         raise ConfigError(key, value, ", ".join(entry.choices[pname]()))
     low, high = entry.bounds.get(pname, (None, None))

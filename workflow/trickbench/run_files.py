@@ -16,6 +16,12 @@ from typing import Iterable
 RUN_OUTPUTS = ("summary.json", "epochs.csv", "test_probs.npy", "activations.csv", "val_logits.npy", "test_logits.npy")
 #: the final weights, written only where kept (`execution.keep_weights`, or a study reads them)
 WEIGHTS = "model.pt"
+#: where the one file a training rule declares per run lies, `<TRAINED_DIR>/<run_id>`: an empty
+#: marker that Snakemake touches once the whole job succeeded. The run's results are no declared
+#: output on purpose: Snakemake deletes a failed job's outputs, and a job holds several runs, so a
+#: run that finished must not be one of them (issue 23). Outside the run folder, so that a folder
+#: holds the run's results alone and Snakemake's bookkeeping never changes one.
+TRAINED_DIR = "results/trained"
 
 
 def outputs(keep_weights: bool) -> tuple[str, ...]:
@@ -49,3 +55,16 @@ def all_finished(runs: Iterable[tuple[str, bool]], runs_dir: Path) -> bool:
         if not is_complete(Path(runs_dir) / run_id, run_id, outputs(keep_weights)):
             return False
     return True
+
+
+def stale_markers(runs: Iterable[tuple[str, bool]], runs_dir: Path, markers_dir: Path) -> list[Path]:
+    """The markers (under `markers_dir`) of runs, given as (run id, keeps its weights), whose folder
+    under `runs_dir` no longer holds the finished run (deleted, a file damaged, weights wanted
+    since): while such a marker stands, Snakemake would take the run as done, so the workflow
+    removes it before building its DAG."""
+    stale = []
+    for run_id, keep_weights in runs:
+        marker = Path(markers_dir) / run_id
+        if marker.exists() and not is_complete(Path(runs_dir) / run_id, run_id, outputs(keep_weights)):
+            stale.append(marker)
+    return stale
