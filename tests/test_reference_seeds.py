@@ -10,6 +10,7 @@ import pytest
 from trickbench.config import validate_config
 from trickbench.design import baseline_spec, expand
 from trickbench.errors import ConfigError
+from trickbench.reference_seeds import extra_seeds
 
 
 def ablation(tiny_config, reference_seeds=None, seeds=(0, 1), **design):
@@ -55,11 +56,16 @@ def test_auto_is_dunnetts_square_root_allocation_and_same_is_the_schema_default(
     assert len(baseline_seeds(config)) == round(math.sqrt(3) * 2) == 3
 
 
-def test_extra_seeds_skip_the_tuning_seed_and_keep_every_existing_run_id(tiny_config):
-    same = ablation(copy.deepcopy(tiny_config), "same", tuning={"seed": 2})
-    config = ablation(tiny_config, 5, tuning={"seed": 2})
-    assert baseline_seeds(config) == [0, 1, 3, 4, 5]  # 2 chooses learning rates, it is never compared
+def test_extra_seeds_keep_every_existing_run_id(tiny_config):
+    same = ablation(copy.deepcopy(tiny_config), "same")
+    config = ablation(tiny_config, 5)
+    assert baseline_seeds(config) == [0, 1, 2, 3, 4]
     assert {spec.run_id for spec in expand(same)} < {spec.run_id for spec in expand(config)}
+
+
+def test_extra_seeds_skip_the_tuning_seeds(tiny_config):
+    config = ablation(tiny_config, tuning={"enabled": True, "seeds": [2, 4]})
+    assert extra_seeds(config, baseline_spec(config, 0), 3) == [3, 5, 6]  # 2 and 4 choose rates, never compared
 
 
 def test_the_ensembles_members_count_and_are_not_new_runs(tiny_config):

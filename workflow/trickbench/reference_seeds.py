@@ -18,7 +18,7 @@ The key takes:
 
 Extra seeds are, first, seeds a study already trains for the same spec (the ensemble's members are
 the baseline at seeds 0..K−1: they count and are not retrained), then the smallest seeds not in
-design.seeds and not design.tuning.seed (the tuning trials' seed is never compared). Designs that
+design.seeds and not design.tuning.seeds (the tuning trials' seeds are never compared). Designs that
 are not many-to-one (full, random) run every cell, the reference included, on design.seeds. Run ids
 of existing runs do not change: an extra run is the reference's spec at another seed.
 """
@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 from trickbench.errors import ConfigError
 from trickbench.spec import RunSpec
+from trickbench.tuning_seeds import tuning_seeds
 
 KEY = "design.reference_seeds"
 #: design kinds whose comparisons are many-to-one (every level against one reference cell)
@@ -87,10 +88,11 @@ def planned_total(wanted: Any, seeds: int, compared: int) -> int:
 
 def extra_seeds(config: Mapping[str, Any], reference: RunSpec, count: int) -> list[int]:
     """`count` seeds beyond design.seeds: those a study already trains for the reference's spec
-    first, then the smallest free ones (never design.tuning.seed)."""
+    first, then the smallest free ones (never a seed of design.tuning.seeds)."""
     if count <= 0:
         return []
-    taken = set(config["design"]["seeds"]) | {config["design"].get("tuning", {}).get("seed")}
+    tuned = config["design"].get("tuning", {}).get("enabled", False)
+    taken = set(config["design"]["seeds"]) | (set(tuning_seeds(config)) if tuned else set())
     trained = sorted(seed for seed in study_seeds(config, reference) if seed not in taken)
     chosen = trained[:count]
     candidate = 0
