@@ -3,7 +3,10 @@ network or any file outside this repository; the embedded cifar10-mini file ship
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -64,3 +67,79 @@ def keep_artifact(request, path: Path) -> Path:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for path in config.stash.get(ARTIFACTS_KEY, []):
         terminalreporter.write_line(f"artifact: {path}")
+
+
+# --- Two workers on two cores (pytest-xdist, `-n 2 --dist loadscope` in pyproject.toml) ----------
+
+def pytest_configure(config):
+    """In an xdist worker, torch and every child process get the worker's share of the cores (on 2
+    cores with 2 workers: one thread each), so two workers do not fight over the same cores."""
+    if not hasattr(config, "workerinput"):
+        return
+    threads = max(1, len(os.sched_getaffinity(0)) // config.workerinput["workercount"])
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The integration modules (real Snakemake workflows, a minute or more each) first, in their
+    order, so that the two workers start on the long work and end on the short (each worker takes
+    whole modules: `--dist loadscope`, `--no-loadscope-reorder`). Every worker sorts alike."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test marked `serial` runs alone: no test of another worker runs while it does (its module
+    fixture's setup and teardown included). Every other test runs beside any but a serial one."""
+    with _alone(item.config) if item.get_closest_marker("serial") else _beside_others(item.config):
+        return (yield)
+
+
+def _lock_files(config) -> tuple[int, int] | None:
+    """This worker's handles on the run's two lock files (in the folder all workers' temporary
+    folders share), or None outside xdist, where tests run one at a time anyway."""
+    if not hasattr(config, "workerinput"):
+        return None
+    if not hasattr(config, "_trickbench_locks"):
+        folder = Path(config.option.basetemp).parent
+        config._trickbench_locks = tuple(os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+                                         for name in ("serial-turnstile.lock", "serial-room.lock"))
+    return config._trickbench_locks
+
+
+@contextlib.contextmanager
+def _alone(config):
+    """Close the turnstile (no test starts anywhere), wait for the running ones, run alone."""
+    locks = _lock_files(config)
+    if locks is None:
+        yield
+        return
+    turnstile, room = locks
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    fcntl.flock(room, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(room, fcntl.LOCK_UN)
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _beside_others(config):
+    """Pass the turnstile (wait while a serial test waits or runs), then share the room."""
+    locks = _lock_files(config)
+    if locks is None:
+        yield
+        return
+    turnstile, room = locks
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    fcntl.flock(room, fcntl.LOCK_SH)
+    fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(room, fcntl.LOCK_UN)
