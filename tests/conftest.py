@@ -41,32 +41,34 @@ def tiny_config() -> dict[str, Any]:
     return copy.deepcopy(TINY_CONFIG)
 
 
-ARTIFACTS_KEY = pytest.StashKey[list]()
-
-
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory, request) -> Path:
     """Where tests leave files for a person to look at (screenshots): $TRICKBENCH_ARTIFACTS if
     set, else `artifacts/` under pytest's base temp folder (`pytest-of-$USER/pytest-current/` in
-    the system's temporary directory is a stable link to the latest one). Paths recorded with
-    `keep_artifact` are printed at the end."""
-    import os
-
-    folder = Path(os.environ["TRICKBENCH_ARTIFACTS"]) if os.environ.get("TRICKBENCH_ARTIFACTS") else \
-        tmp_path_factory.getbasetemp() / "artifacts"
+    the system's temporary directory is a stable link to the latest one; an xdist worker's own
+    folder, `popen-gw0/`, is inside it). Paths recorded with `keep_artifact` are printed at the end."""
+    if os.environ.get("TRICKBENCH_ARTIFACTS"):
+        folder = Path(os.environ["TRICKBENCH_ARTIFACTS"])
+    else:
+        base = tmp_path_factory.getbasetemp()
+        folder = (base.parent if hasattr(request.config, "workerinput") else base) / "artifacts"
     folder.mkdir(parents=True, exist_ok=True)
-    request.config.stash.setdefault(ARTIFACTS_KEY, [])
     return folder
 
 
 def keep_artifact(request, path: Path) -> Path:
-    request.config.stash.setdefault(ARTIFACTS_KEY, []).append(path)
+    """Record `path` to be printed at the end of the run (it travels with the test's report, so
+    an xdist worker's artifacts reach the terminal too)."""
+    request.node.user_properties.append(("artifact", str(path)))
     return path
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    for path in config.stash.get(ARTIFACTS_KEY, []):
-        terminalreporter.write_line(f"artifact: {path}")
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "artifact" and report.when == "call":
+                    terminalreporter.write_line(f"artifact: {value}")
 
 
 # --- Two workers on two cores (pytest-xdist, `-n 2 --dist loadscope` in pyproject.toml) ----------
