@@ -99,6 +99,7 @@ def long_runs() -> list:
                     design={"kind": "ablation", "seeds": [0, 1, 2], "factors": {}})
 
 
+@pytest.mark.serial  # the kill must land inside the second run: alone, not beside a busy worker
 def test_a_job_killed_mid_run_resumes_to_bit_identical_results(tmp_path):
     specs = long_runs()
     runs = tmp_path / "runs"

@@ -32,18 +32,7 @@ command -v apt-get >/dev/null || fail "needs apt-get (Debian or Ubuntu)"
     || fail "the SLURM executor plugin is missing: pip install -e '.[slurm]'"
 
 # ---- install ----------------------------------------------------------------------------------
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
-    say "installing slurm-wlm and munge"
-    # Packages must not start their services: this script starts (and stops) its own.
-    POLICY=/usr/sbin/policy-rc.d
-    OWN_POLICY=""
-    if [[ ! -e $POLICY ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod +x "$POLICY" && OWN_POLICY=1
-    fi
-    apt-get update -qq >/dev/null || say "apt-get update failed; trying the package lists there are"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
-    [[ -n $OWN_POLICY ]] && rm -f "$POLICY"
-fi
+tests/cluster/install_slurm.sh
 say "$(slurmctld -V), munge $(dpkg-query -W -f='${Version}' munge 2>/dev/null || echo '?')"
 
 # ---- private cluster --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from run_helpers import assert_only_results, result_of, subprocess_env, tiny_spe
 from trickbench.run import Execution, load_summary, train_run
 from trickbench.run_files import id_of_canonical
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # its kills race the jobs: alone, not beside a busy worker
 
 SECTIONS = {  # 2 activations × 2 optimizers = 4 runs, about a second of training each
     "data": {"source": {"name": "synthetic", "n_train": 1500, "n_test": 60, "size": 8}, "val_fraction": 0.1},

@@ -84,6 +84,7 @@ def kill_after_checkpoints(command: list[str], checkpoint: Path, writes: int, ti
         process.stderr.close()
 
 
+@pytest.mark.serial  # the kill must land within the run's last epochs: alone, not beside a busy worker
 @pytest.mark.parametrize("variant, writes", [("dropout-augment", 1), ("dropout-augment", 3), ("averages-early-stopping", 4)])
 def test_a_run_killed_mid_training_resumes_to_bit_identical_results(uninterrupted, tmp_path, variant, writes):
     spec = spec_of(variant)
