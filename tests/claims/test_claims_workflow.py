@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from conftest import workspace
-from trickbench.claims import NOT_RUN, load_all
+from trickbench.claims import NOT_RUN
+from trickbench.claims.registered import load_all
 
 pytestmark = pytest.mark.integration
 

@@ -77,7 +77,8 @@ def test_the_second_round_retrains_each_run_for_its_stop_epoch(tiny_config, tmp_
     """Through the planning of the workflow: the second round exists only once the first round's
     stop table does, and is each first-round run with epochs = its stop epoch on validation loss;
     a run that never stopped early is its own planned run (no new run)."""
-    from trickbench.studies import STUDIES, load_all
+    from trickbench.studies import STUDIES
+    from trickbench.studies.registered import load_all
     from trickbench.studies.early_stopping import STOPS, summarize_first_round
     from trickbench.studies.run import second_round
     from trickbench.workflow import plan_from_config

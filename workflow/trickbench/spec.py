@@ -14,9 +14,12 @@ import json
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
+from trickbench.data.sources import SOURCES
 from trickbench.errors import ConfigError
+from trickbench.models import MODELS
 from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
+from trickbench.techniques.regularizers import REGULARIZERS
 from trickbench.techniques.schedules import check_warmup
 
 #: bump only when the canonical form changes meaning; it is part of every id, so runs trained under
@@ -144,9 +147,6 @@ class RunSpec:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], key: str = "spec") -> "RunSpec":
         """Validate a complete spec dict (as `to_dict` writes it) back into a spec; errors name the key."""
-        from trickbench.data.sources import SOURCES
-        from trickbench.models import MODELS
-
         expected = {"spec_version", "seed", "data", "model", "train", *FAMILIES}
         for name in sorted(expected ^ set(raw)):
             raise ConfigError(f"{key}.{name}", raw.get(name), "keys " + ", ".join(sorted(expected)))
@@ -167,8 +167,6 @@ class RunSpec:
 
 def resolve_regularizers(level: Any, key: str) -> tuple[Technique, ...]:
     """A regularizer level is one regularizer or a list combined; canonical: sorted, no 'none'."""
-    from trickbench.techniques.regularizers import REGULARIZERS
-
     items = level if isinstance(level, (list, tuple)) else [level]
     resolved = [REGULARIZERS.resolve(item, f"{key}[{i}]" if isinstance(level, list) else key)
                 for i, item in enumerate(items)]
@@ -179,9 +177,14 @@ def resolve_regularizers(level: Any, key: str) -> tuple[Technique, ...]:
     return tuple(chosen)
 
 
-def regularizer_label(combination: tuple[Technique, ...]) -> str:
-    from trickbench.techniques.regularizers import REGULARIZERS
+def resolve_level(family: str, level: Any, key: str) -> Any:
+    """A config level of `family` resolved by its registry (a regularizer level may be a combination)."""
+    if family == "regularizer":
+        return resolve_regularizers(level, key)
+    return FAMILIES[family].resolve(level, key)
 
+
+def regularizer_label(combination: tuple[Technique, ...]) -> str:
     return "+".join(REGULARIZERS.label(t) for t in combination) or "none"
 
 

@@ -44,9 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
-from trickbench.collect import RunRole, baseline_labels
+from trickbench.atomic import atomic_path
+from trickbench.collect import RunRole, baseline_labels, varied_factor
 from trickbench.design import design_cells, expand
 from trickbench.errors import ConfigError
+from trickbench.logs import logging_to
 from trickbench.registry import Technique
 from trickbench.stats import ChanceTest
 from trickbench.spec import RunSpec
@@ -255,8 +257,6 @@ def cell_label(labels: Mapping[str, str], reference: Mapping[str, str]) -> str:
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
     """One trial as a row; it *trained* when it ended ok above chance on validation (the report's
     failed-run rule, `trickbench.stats.failures`)."""
-    from trickbench.collect import varied_factor
-
     searched = searched_parameter(config)
     two = trial.value is not None
     labels = spec_labels(trial.cell)
@@ -333,9 +333,6 @@ def summarize(config: Mapping[str, Any], run_dirs: Sequence[str | Path]) -> tupl
 def write_choice(config: Mapping[str, Any], run_dirs: Sequence[str | Path], trials_csv: str | Path,
                  choice_csv: str | Path, log_path: str | Path) -> None:
     """The checkpoint step: summarize the trials and write both tables atomically."""
-    from trickbench.atomic import atomic_path
-    from trickbench.logs import logging_to
-
     with logging_to(log_path):
         trial_table, choice = summarize(config, run_dirs)
         for frame, target in ((trial_table, trials_csv), (choice, choice_csv)):

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Claim, Contrast, Difference,
-                               NotRun, Reading, Results, Threshold, Undecided, load_all)
+                               NotRun, Reading, Results, Threshold, Undecided)
+from trickbench.claims.registered import load_all
 from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
 
 #: family-wise error rate of the scorecard's tests

@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from trickbench.collect import baseline_labels, compared_runs
 from trickbench.report.figures import Tables, figure, placeholder
+from trickbench.report.grid import chance_test, factor_rows, technique_colors
 from trickbench.stats import (bootstrap_level_ranks, compare_contrasts, count_reasons, difference_sentence,
                                      failure_reasons, grouped_ci, level_failed)
 from trickbench.stats.ranking import RESAMPLES
@@ -58,9 +60,6 @@ def versus_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     to train (…)", else empty), its mean test accuracy (%) with a 95 % t interval over seeds, its
     rank with the bootstrap interval and P(first), and — for a standard level — challenger − level
     with the report's test and Holm-corrected interval."""
-    from trickbench.collect import baseline_labels, compared_runs
-    from trickbench.report.grid import chance_test, factor_rows
-
     family = versus_settings(config)["family"]
     challenger, baseline = challenger_label(config), baseline_labels(config)[family]
     levels, failed_tuning = design_levels(tables[CHOICE_TABLE], family)
@@ -187,8 +186,6 @@ def versus_figure(tables: Tables, config: Mapping[str, Any]):
     """Left: each level's mean test accuracy with its 95 % interval over seeds, levels by rank (the
     challenger on top); right: challenger − level with the Holm-corrected interval, filled where it
     excludes 0. Levels not ranked are listed with why, without a marker."""
-    from trickbench.report.grid import technique_colors
-
     apply_theme()
     table = versus_table(tables, config)
     if table.empty:

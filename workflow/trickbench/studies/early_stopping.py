@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trickbench.collect import baseline_labels
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.stats import grouped_ci
@@ -211,8 +212,6 @@ def _enabled(config: Mapping[str, Any]) -> bool:
 
 def regularizer_colors(levels: pd.Series, config: Mapping[str, Any]) -> dict[str, tuple[float, float, float]]:
     """The baseline's regularizer in the report's baseline grey, the others in the palette's order."""
-    from trickbench.collect import baseline_labels
-
     baseline = baseline_labels(config)["regularizer"]
     others = [level for level in dict.fromkeys(levels) if level != baseline]
     return {baseline: BASELINE_COLOR, **{level: TECHNIQUE_PALETTE[i % len(TECHNIQUE_PALETTE)] for i, level in enumerate(others)}}
