@@ -70,7 +70,7 @@ DAMAGE = {
                                "summary.json lacks run_id, status or spec"),
     "summary of an older format": (
         lambda d: write_json(d / "summary.json", {**load_summary(d), "spec": {**load_summary(d)["spec"], "spec_version": 0}}),
-        "summary.json has an invalid spec (ConfigError: config error at 'spec.spec_version': got 0; allowed: 2)"),
+        "summary.json has an invalid spec (ConfigError: config error at 'spec.spec_version': got 0; allowed: 3)"),
     "epochs.csv missing": (lambda d: (d / "epochs.csv").unlink(), "epochs.csv unreadable (FileNotFoundError: "),
 }
 

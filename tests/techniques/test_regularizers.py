@@ -339,8 +339,8 @@ def test_regularizers_combine():
 
 def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weights(monkeypatch):
     """Validation losses scripted 1.0, 0.5, 0.7, 0.8, 0.9, …: the best epoch is 2; with patience 2
-    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights —
-    and the summary reports that model: stopped early after 5 epochs, its test probabilities and
+    training stops after epoch 4 (2 epochs in a row without improvement, Keras' rule) and ends on
+    epoch 2's weights — and the summary reports that model: stopped early after 4 epochs, its test probabilities and
     test NLL those of epoch 2's weights, evaluated here by hand."""
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     real_evaluate = loop.evaluate
@@ -355,12 +355,12 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
     while not trainer.finished:
         row = trainer.train_epoch()
         snapshots[row["epoch"]] = copy.deepcopy(trainer.model.state_dict())
-    assert trainer.epoch == 5
+    assert trainer.epoch == 4
     outcome = trainer.finish(0.0)
     assert outcome.stopped_early
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, snapshots[2][name])
-    assert not torch.equal(snapshots[5][next(iter(snapshots[5]))], snapshots[2][next(iter(snapshots[2]))])
+    assert not torch.equal(snapshots[4][next(iter(snapshots[4]))], snapshots[2][next(iter(snapshots[2]))])
 
     data = trainer.data
     epoch_two = copy.deepcopy(trainer.model)
@@ -369,6 +369,6 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
         logits = epoch_two.eval()(data.preprocess(data.test.images.float() / 255))
     labels = {"val": outcome.val_logits.argmax(1).numpy(), "test": data.test.labels.numpy()}  # val scripted: no logits
     summary = summarize(trainer.spec, outcome, torch.device("cpu"), wall_seconds=0.0, labels=labels)
-    assert summary["stopped_early"] is True and summary["epochs_completed"] == 5
+    assert summary["stopped_early"] is True and summary["epochs_completed"] == 4
     torch.testing.assert_close(outcome.test_probabilities, logits.softmax(1))
     assert summary["test_nll"] == pytest.approx(nn.functional.cross_entropy(logits, data.test.labels).item(), rel=1e-5)

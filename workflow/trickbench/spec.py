@@ -24,8 +24,10 @@ from trickbench.techniques.schedules import check_warmup
 
 #: bump only when the canonical form changes meaning; it is part of every id, so runs trained under
 #: an older meaning are never reused. 2: weight decay by parameter role, SAM's batch-norm statistics,
-#: batch renorm's relaxation, the step schedule, the final_* metrics of the returned model
-SPEC_VERSION = 2
+#: batch renorm's relaxation, the step schedule, the final_* metrics of the returned model. 3: early
+#: stopping stops after `patience` epochs without improvement (was patience + 1), SWA recomputes
+#: batch renorm's running statistics for the averaged weights
+SPEC_VERSION = 3
 
 
 def setting(default: Any, low: float | None = None, high: float | None = None, *, optional: bool = False) -> Any:
