@@ -119,7 +119,7 @@ def time_collect_read_and_report(runs: int) -> tuple[dict, dict, dict]:
     """Collect synthetic run folders into the tables, read the tables back, render the report."""
     from trickbench.collect import collect, write_tables
     from trickbench.config import load_config
-    from trickbench.report.figures import render_all
+    from trickbench.report.render import render_all
     from trickbench.report.html import write_report
 
     with tempfile.TemporaryDirectory(prefix="trickbench-collect-") as tmp:

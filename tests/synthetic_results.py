@@ -90,7 +90,7 @@ def summary(spec: RunSpec, state: str, history: list[dict[str, float]]) -> dict[
 
 def render_report(tables: Path, config: Mapping[str, Any], out: Path) -> Path:
     """Every enabled figure and the HTML page from the tables in `tables`, as `trickbench report` does."""
-    from trickbench.report.figures import render_all
+    from trickbench.report.render import render_all
     from trickbench.report.html import write_report
 
     render_all(tables, config, out / "figures")

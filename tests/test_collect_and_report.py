@@ -7,7 +7,6 @@ import copy
 import json
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,7 +14,7 @@ from conftest import TINY_CONFIG
 from trickbench.collect import baseline_labels, collect, write_tables
 from trickbench.config import validate_config
 from trickbench.design import expand
-from trickbench.report.figures import enabled_figures, render
+from trickbench.report.render import enabled_figures, render
 from trickbench.report.grid import effects_table
 from trickbench.report.html import write_report
 from trickbench.stats import mean_ci

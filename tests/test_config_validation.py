@@ -10,6 +10,7 @@ from conftest import TINY_CONFIG
 from trickbench.config import load_config, validate_config
 from trickbench.design import expand
 from trickbench.errors import ConfigError
+from trickbench.studies.registered import load_all
 
 
 def with_change(path: str, value):
@@ -98,3 +99,10 @@ def test_studies_shorthand_enables_exactly_the_named_studies():
     assert all(section["enabled"] for section in config["studies"].values())
     config = validate_config(with_change("studies", "none"))
     assert not any(section["enabled"] for section in config["studies"].values())
+
+
+def test_studies_shorthand_names_every_registered_study():
+    """The configuration reads the study names from the schema, not from the studies (which sit above
+    it): the schema must have a section for every registered study and for nothing else."""
+    config = validate_config(with_change("studies", "all"))
+    assert sorted(config["studies"]) == sorted(load_all())

@@ -61,7 +61,8 @@ def test_a_cluster_job_is_rounded_up_to_whole_training_jobs():
 def test_second_round_runs_stay_out_of_the_jobs_cut_from_the_config(tmp_path):
     """A two-round study's second round is chosen from a table that appears while the workflow
     runs; a parse after it (a cluster job's) must cut the same jobs as the parse before it."""
-    from trickbench.studies import STUDIES, load_all
+    from trickbench.studies import STUDIES
+    from trickbench.studies.registered import load_all
 
     load_all()
     config = copy.deepcopy(TINY_CONFIG)

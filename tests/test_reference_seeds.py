@@ -65,7 +65,7 @@ def test_extra_seeds_keep_every_existing_run_id(tiny_config):
 
 def test_extra_seeds_skip_the_tuning_seeds(tiny_config):
     config = ablation(tiny_config, tuning={"enabled": True, "seeds": [2, 4]})
-    assert extra_seeds(config, baseline_spec(config, 0), 3) == [3, 5, 6]  # 2 and 4 choose rates, never compared
+    assert extra_seeds(config, 3) == [3, 5, 6]  # 2 and 4 choose rates, never compared
 
 
 def test_the_ensembles_members_count_and_are_not_new_runs(tiny_config):

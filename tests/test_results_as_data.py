@@ -24,7 +24,8 @@ from trickbench.config import validate_config
 from trickbench.data_dictionary import SCHEMA_VERSION, TABLES, column_names, dictionary_frame
 from trickbench.design import baseline_spec
 from trickbench.metrics import nll
-from trickbench.report.figures import Tables, render
+from trickbench.report.figures import Tables
+from trickbench.report.render import render
 from trickbench.run import Execution, train_run
 from trickbench.studies import calibration
 

@@ -9,7 +9,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from trickbench.claims import CLAIMS, Results, load_all
+from trickbench.claims import CLAIMS, Results
+from trickbench.claims.registered import load_all
 from trickbench.claims.verdicts import judge
 from trickbench.stats import ChanceTest
 from trickbench.techniques import FAMILIES

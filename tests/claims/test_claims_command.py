@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from claim_tables import SEEDS, level_runs, run_row, write
-from trickbench.claims import NOT_RUN, REPRODUCED, VERDICTS, load_all
+from trickbench.claims import NOT_RUN, REPRODUCED, VERDICTS
+from trickbench.claims.registered import load_all
 from trickbench.cli import main
 
 

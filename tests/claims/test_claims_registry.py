@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from trickbench.claims import CLAIMS, PHENOMENA, Difference, NotRun, Results, Threshold, claim, load_all
+from trickbench.claims import CLAIMS, PHENOMENA, Difference, NotRun, Results, Threshold, claim
+from trickbench.claims.registered import load_all
 from trickbench.techniques import FAMILIES
 
 #: the phenomena the issue names; the registry may cover more (calibration)
@@ -51,7 +52,8 @@ def test_each_claim_says_where_it_comes_from_what_it_measures_and_what_runs_it(c
 
 
 def test_evidence_names_figures_the_report_draws(claims):
-    from trickbench.report.figures import FIGURES, load_all as load_figures
+    from trickbench.report.figures import FIGURES
+    from trickbench.report.render import load_all as load_figures
 
     load_figures()
     for c in claims.values():

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import TINY_CONFIG
 from synthetic_results import grid_config, render_report, write_tables
-from trickbench.claims import load_all
+from trickbench.claims.registered import load_all
 from trickbench.claims.scorecard import write_scorecard
 
 

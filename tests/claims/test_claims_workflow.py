@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from conftest import workspace
-from trickbench.claims import NOT_RUN, OUTSIDE, load_all
+from trickbench.claims import NOT_RUN, OUTSIDE
+from trickbench.claims.registered import load_all
 
 pytestmark = pytest.mark.integration
 

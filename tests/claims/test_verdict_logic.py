@@ -19,7 +19,8 @@ import pytest
 from scipy import stats
 
 from claim_tables import BASELINE, SEEDS, curve_rows, level_runs, run_row, verdict, write
-from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, load_all
+from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED
+from trickbench.claims.registered import load_all
 from trickbench.techniques import FAMILIES
 
 CASES = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)

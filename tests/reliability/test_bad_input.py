@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import logging
 import subprocess
 import sys

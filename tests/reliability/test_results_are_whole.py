@@ -81,7 +81,7 @@ DAMAGE = {
                                "summary.json lacks run_id, status or spec"),
     "summary of an older format": (
         lambda d, o: edit_summary(d, spec={**load_summary(d)["spec"], "spec_version": 0}),
-        "summary.json has an invalid spec (ConfigError: config error at 'spec.spec_version': got 0; allowed: 2)"),
+        "summary.json has an invalid spec (ConfigError: config error at 'spec.spec_version': got 0; allowed: 3)"),
     "epochs.csv missing": (lambda d, o: (d / "epochs.csv").unlink(), "epochs.csv unreadable (FileNotFoundError: "),
     "summary copied from another run": (lambda d, o: shutil.copy(o / "summary.json", d / "summary.json"),
                                         "summary.json names run '{other}', not this folder's {run} (copied from another run?)"),

@@ -67,7 +67,7 @@ def test_no_console_errors(page):
 
 def test_every_image_loaded(page):
     from trickbench.config import validate_config
-    from trickbench.report.figures import enabled_figures
+    from trickbench.report.render import enabled_figures
 
     widths = page.evaluate("Array.from(document.images).map(img => img.complete ? img.naturalWidth : 0)")
     expected = len(enabled_figures(validate_config(grid_config(TINY_CONFIG, DESIGN))))

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import TINY_CONFIG
 from synthetic_results import THOUSAND_FACTORS, grid_config, render_report, write_tables
-from trickbench.report.figures import enabled_figures
+from trickbench.report.render import enabled_figures
 from trickbench.report.html import RUNS_PAGE_SIZE, pm, slug
 
 #: the 1,000-run report must stay mailable; it measured 1.7 MB when written

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import TINY_CONFIG
 from synthetic_results import grid_config, write_tables
-from trickbench.report.figures import FIGURES, Tables, load_all
+from trickbench.report.figures import FIGURES, Tables
+from trickbench.report.render import load_all
 from trickbench.report.style import BASELINE_COLOR, PALETTE, TECHNIQUE_PALETTE, TechniqueColors
 
 DESIGN = {"kind": "ablation", "seeds": [0, 1],

@@ -20,7 +20,8 @@ from conftest import TINY_CONFIG
 from synthetic_results import grid_config, render_report, write_tables
 from trickbench import tuning
 from trickbench.report import versus as report
-from trickbench.report.figures import Tables, enabled_figures
+from trickbench.report.figures import Tables
+from trickbench.report.render import enabled_figures
 from trickbench.stats import ChanceTest
 from trickbench.workflow import plan_from_config
 

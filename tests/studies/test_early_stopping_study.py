@@ -14,12 +14,13 @@ from study_runs import write_run
 
 
 @pytest.mark.parametrize("val_loss, patience, expected", [
-    ([1.0, 0.8, 0.9, 0.95, 0.7, 0.9], 2, (6, 5)),   # the dip at epoch 5 resets the count; runs to the end
-    ([1.0, 0.8, 0.9, 0.95, 0.97, 0.7], 2, (5, 2)),  # epoch 5 is 3 > 2 epochs past the best (2): stop there
-    ([1.0, 0.8, 0.9], 0, (3, 2)),                    # patience 0 stops at the first epoch without improvement
-    ([0.5, 0.5, 0.5, 0.5], 2, (4, 1)),               # ties do not improve: the earliest best is kept
+    ([1.0, 0.8, 0.9, 0.7, 0.9], 2, (5, 4)),          # the dip at epoch 4 resets the count; runs to the end
+    ([1.0, 0.8, 0.9, 0.95, 0.97, 0.7], 2, (4, 2)),  # epochs 3 and 4: 2 in a row without improvement, stop (Keras)
+    ([1.0, 0.8, 0.9], 1, (3, 2)),                    # patience 1 stops at the first epoch without improvement
+    ([1.0, 0.8, 0.9], 0, (1, 1)),                    # patience 0: nothing to wait for, stop after the first epoch
+    ([0.5, 0.5, 0.5, 0.5], 2, (3, 1)),               # ties do not improve: the earliest best is kept
     ([3.0, 2.0, 1.0], 1, (3, 3)),                    # always improving: the last epoch
-    ([math.nan, math.nan, math.nan], 1, (2, 0)),     # nothing finite: nothing to restore
+    ([math.nan, math.nan, math.nan], 1, (1, 0)),     # nothing finite: nothing to restore
 ])
 def test_early_stopping_point(val_loss, patience, expected):
     assert early_stopping_point(val_loss, patience) == expected
@@ -27,7 +28,7 @@ def test_early_stopping_point(val_loss, patience, expected):
 
 def study_config(tiny_config):
     tiny_config["studies"] = {NAME: {"enabled": True, "regularizers": ["none", {"name": "dropout", "p": 0.5}],
-                                     "epochs": 6, "patience": 1, "seeds": [0, 1]}}
+                                     "epochs": 6, "patience": 2, "seeds": [0, 1]}}
     return validate_config(tiny_config)
 
 
@@ -38,7 +39,7 @@ def test_each_level_runs_once_per_seed_for_the_study_epochs(tiny_config):
     assert {s.train.epochs for s in specs} == {6}
 
 
-VAL_LOSS = [1.0, 0.8, 0.9, 0.95, 0.96, 0.97]  # best at 2, stops at 4 with patience 1
+VAL_LOSS = [1.0, 0.8, 0.9, 0.95, 0.96, 0.97]  # best at 2, stops at 4 with patience 2
 VAL_ACC = [0.2, 0.3, 0.4, 0.5, 0.45, 0.4]     # best at 4, stops at 6
 TEST_ACC = [0.1, 0.5, 0.4, 0.35, 0.3, 0.3]
 TRAIN_EVAL_ACC = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
@@ -77,7 +78,8 @@ def test_the_second_round_retrains_each_run_for_its_stop_epoch(tiny_config, tmp_
     """Through the planning of the workflow: the second round exists only once the first round's
     stop table does, and is each first-round run with epochs = its stop epoch on validation loss;
     a run that never stopped early is its own planned run (no new run)."""
-    from trickbench.studies import STUDIES, load_all
+    from trickbench.studies import STUDIES
+    from trickbench.studies.registered import load_all
     from trickbench.studies.early_stopping import STOPS, summarize_first_round
     from trickbench.studies.run import second_round
     from trickbench.workflow import plan_from_config

@@ -4,8 +4,6 @@ barrier's definition, and the loss at t = 0 equal to the trained run's own test 
 from __future__ import annotations
 
 import json
-import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trickbench.studies import STUDIES, load_all
+from trickbench.studies import STUDIES
+from trickbench.studies.registered import load_all
 from trickbench.studies.lr_search import RUN_COLUMNS
 from trickbench.studies.run import second_round
 from trickbench.workflow import plan_from_config

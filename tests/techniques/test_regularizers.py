@@ -111,6 +111,39 @@ def test_decoupled_decay_shrinks_weight_norms_direction_and_leaves_its_gain():
         torch.testing.assert_close(p.detach(), (1 - lr * lam) * before[name] if name in shrunk else before[name], msg=name)
 
 
+def test_decaying_weight_norms_direction_leaves_the_weights_and_lengthens_the_step():
+    """Decay of v under weight norm is not the nominal penalty on w = g·v/‖v‖: w does not depend on
+    ‖v‖, so shrinking v by s leaves the layer's weights as they were (the nominal penalty would
+    shrink them by s). It changes the step: ∂L/∂v = (g/‖v‖)·(I − v̂v̂ᵀ)·∂L/∂w row by row, so one small
+    SGD step on v moves w (g/‖v‖)² times the projected gradient — 1/s² as far once v is s times shorter."""
+    torch.manual_seed(0)
+    layer = NORMS.build(NORMS.resolve("weight", "norm"), nn.Linear(4, 3).double(), 3, False, 0)
+    model, lr, lam = nn.Sequential(layer), 0.1, 0.5
+    v = layer.parametrizations.weight.original1
+    v_before, w_before = v.detach().clone(), layer.weight.detach().clone()
+    decay = regularizer({"name": "decoupled_weight_decay", "strength": lam})
+    decay.before_step(model, lr)
+    decay.after_step(model, lr)
+    shrink = 1 - lr * lam
+    torch.testing.assert_close(v.detach(), shrink * v_before)  # the direction parameter is decayed
+    torch.testing.assert_close(layer.weight.detach(), w_before)  # the weights are not
+    assert not torch.allclose(layer.weight.detach(), shrink * w_before)  # as the nominal penalty would have them
+
+    towards = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+    def movement_of_w(v_start: torch.Tensor, step: float = 1e-6) -> float:
+        """‖Δw‖ after one SGD step on v from `v_start` on the loss Σ w·towards."""
+        with torch.no_grad():
+            v.copy_(v_start)
+        start = layer.weight.detach().clone()
+        (gradient,) = torch.autograd.grad((layer.weight * towards).sum(), v)
+        with torch.no_grad():
+            v.sub_(step * gradient)
+        return (layer.weight.detach() - start).norm().item()
+
+    assert movement_of_w(shrink * v_before) / movement_of_w(v_before) == pytest.approx(1 / shrink**2, rel=1e-4)
+
+
 def adam_trajectory(level, steps: int, lr: float = 0.1) -> torch.Tensor:
     """Adam on a fixed linear least-squares problem, with the regularizer's hooks where the
     trainer calls them: penalty in the closure's loss, before_step/after_step around the step."""
@@ -339,8 +372,8 @@ def test_regularizers_combine():
 
 def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weights(monkeypatch):
     """Validation losses scripted 1.0, 0.5, 0.7, 0.8, 0.9, …: the best epoch is 2; with patience 2
-    training stops after epoch 5 (3 epochs without improvement) and ends on epoch 2's weights —
-    and the summary reports that model: stopped early after 5 epochs, its test probabilities and
+    training stops after epoch 4 (2 epochs in a row without improvement, Keras' rule) and ends on
+    epoch 2's weights — and the summary reports that model: stopped early after 4 epochs, its test probabilities and
     test NLL those of epoch 2's weights, evaluated here by hand."""
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     real_evaluate = loop.evaluate
@@ -355,12 +388,12 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
     while not trainer.finished:
         row = trainer.train_epoch()
         snapshots[row["epoch"]] = copy.deepcopy(trainer.model.state_dict())
-    assert trainer.epoch == 5
+    assert trainer.epoch == 4
     outcome = trainer.finish(0.0)
     assert outcome.stopped_early
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, snapshots[2][name])
-    assert not torch.equal(snapshots[5][next(iter(snapshots[5]))], snapshots[2][next(iter(snapshots[2]))])
+    assert not torch.equal(snapshots[4][next(iter(snapshots[4]))], snapshots[2][next(iter(snapshots[2]))])
 
     data = trainer.data
     epoch_two = copy.deepcopy(trainer.model)
@@ -369,6 +402,6 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epochs_weight
         logits = epoch_two.eval()(data.preprocess(data.test.images.float() / 255))
     labels = {"val": outcome.val_logits.argmax(1).numpy(), "test": data.test.labels.numpy()}  # val scripted: no logits
     summary = summarize(trainer.spec, outcome, torch.device("cpu"), wall_seconds=0.0, labels=labels)
-    assert summary["stopped_early"] is True and summary["epochs_completed"] == 5
+    assert summary["stopped_early"] is True and summary["epochs_completed"] == 4
     torch.testing.assert_close(outcome.test_probabilities, logits.softmax(1))
     assert summary["test_nll"] == pytest.approx(nn.functional.cross_entropy(logits, data.test.labels).item(), rel=1e-5)

@@ -22,7 +22,7 @@ from trickbench.run import Execution, train_run
 from trickbench.train import loop
 
 #: validation losses the run sees, epoch by epoch: lowest at epoch 2; with patience 2 the run stops
-#: after epoch 5 (three epochs past it) and restores epoch 2's weights
+#: after epoch 4 (two epochs in a row without improvement) and restores epoch 2's weights
 SCRIPTED_VAL_LOSS = [1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
 
 
@@ -62,17 +62,17 @@ def test_final_metrics_describe_the_weights_early_stopping_restored(tiny_config,
     summary, epochs, arrays = run(tiny_config, tmp_path, (Technique("early_stopping", (("patience", 2),)),))
     returned = accuracy(arrays["test_probs"], arrays["test_labels"])
     assert summary["final_test_acc"] == pytest.approx(returned, abs=1e-12)  # the model the run returns
-    assert summary["epochs_completed"] == 5 and summary["stopped_early"] and summary["returned_epoch"] == 2
-    assert epochs.loc[2, "test_acc"] != epochs.loc[5, "test_acc"]  # restored and last epochs are told apart
+    assert summary["epochs_completed"] == 4 and summary["stopped_early"] and summary["returned_epoch"] == 2
+    assert epochs.loc[2, "test_acc"] != epochs.loc[4, "test_acc"]  # restored and last epochs are told apart
     assert summary["final_test_acc"] == pytest.approx(epochs.loc[2, "test_acc"])
-    assert summary["last_epoch_test_acc"] == pytest.approx(epochs.loc[5, "test_acc"])
+    assert summary["last_epoch_test_acc"] == pytest.approx(epochs.loc[4, "test_acc"])
     assert summary["final_val_acc"] == pytest.approx(accuracy(arrays["val_logits"], arrays["val_labels"]), abs=1e-12)
     nll = -np.log(arrays["test_probs"][np.arange(len(arrays["test_labels"])), arrays["test_labels"]]).mean()
     assert summary["final_test_loss"] == pytest.approx(nll, rel=1e-4) == pytest.approx(summary["test_nll"], rel=1e-4)
     # the running training-mode and eval-mode train numbers of the returned epoch, the last epoch's kept apart
     assert summary["final_train_acc"] == pytest.approx(epochs.loc[2, "train_acc"])
     assert summary["final_train_eval_acc"] == pytest.approx(epochs.loc[2, "train_eval_acc"])
-    assert summary["last_epoch_train_eval_acc"] == pytest.approx(epochs.loc[5, "train_eval_acc"])
+    assert summary["last_epoch_train_eval_acc"] == pytest.approx(epochs.loc[4, "train_eval_acc"])
     # best_* are the epoch of highest validation accuracy (earliest on ties), and say so
     assert summary["best_val_acc_epoch"] == epochs["val_acc"].idxmax()
     assert summary["best_test_acc"] == pytest.approx(epochs.loc[summary["best_val_acc_epoch"], "test_acc"])

@@ -18,6 +18,7 @@ from trickbench.data.sources import SOURCES
 from trickbench.design import baseline_spec
 from trickbench.errors import ConfigError
 from trickbench.registry import Technique
+from trickbench.techniques.norms import BatchRenorm
 from trickbench.train.averaging import ExponentialAverage, StochasticWeightAverage, schedule_with_swa_phase
 from trickbench.train.loop import Trainer
 
@@ -74,6 +75,45 @@ def test_swa_recomputes_batch_norm_statistics_of_the_averaged_weights():
     features = swa.model[0](inputs).detach()
     torch.testing.assert_close(swa.model[1].running_mean, features.mean(0))
     torch.testing.assert_close(swa.model[1].running_var, features.var(0, unbiased=True))
+
+
+def test_swa_recomputes_batch_renorm_statistics_of_the_averaged_weights():
+    """torch's update_bn resets only its own batch norms; batch renorm's running mean and std must
+    come from the averaged weights too. Expected here by hand: per layer, the mean over the batches
+    of each batch's mean and std (biased, + eps) of the layer's input under the averaged weights,
+    each renorm layer normalizing by its batch's statistics on the way (as update_bn's batch norms)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), BatchRenorm(4), nn.ReLU(), nn.Linear(4, 2), BatchRenorm(2))
+    generator = torch.Generator().manual_seed(1)
+    batches = [torch.randn(16, 3, generator=generator) * 2 + 1 for _ in range(3)]
+    swa = StochasticWeightAverage(model, start_epoch=1)
+    for epoch, scale in ((1, 1.0), (2, 3.0)):  # two snapshots of different weights, the live model training on
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(scale)
+        model.train()
+        for batch in batches:
+            model(batch)
+        swa.after_epoch(model, epoch, lambda: iter(batches))
+    averaged = swa.model
+
+    def batch_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.mean(0), (x.var(0, unbiased=False) + 1e-5).sqrt()
+
+    first, second = [], []
+    with torch.no_grad():
+        for batch in batches:
+            x = averaged[0](batch)
+            mean, std = batch_statistics(x)
+            first.append((mean, std))
+            normalized = averaged[1].weight * (x - mean) / std + averaged[1].bias
+            second.append(batch_statistics(averaged[3](normalized.relu())))
+    for layer, statistics in ((averaged[1], first), (averaged[4], second)):
+        torch.testing.assert_close(layer.running_mean, torch.stack([m for m, _ in statistics]).mean(0))
+        torch.testing.assert_close(layer.running_std, torch.stack([s for _, s in statistics]).mean(0))
+        # the layer is batch renorm again afterwards, its relaxation's counter the live model's (SWA syncs
+        # buffers from it), not advanced by the recomputing pass
+        assert (layer.rmax, layer.dmax, layer.momentum, int(layer.num_batches_tracked)) == (3.0, 5.0, 0.01, 2 * len(batches))
 
 
 def test_swa_phase_anneals_to_swa_lr_then_holds_it(tiny_config):

@@ -1,5 +1,5 @@
 # Figures from the tables (one rule each, PNG + the data it plots), then the self-contained HTML.
-from trickbench.report.figures import enabled_figures
+from trickbench.report.render import enabled_figures
 
 FIGURES = enabled_figures(config)
 
@@ -25,7 +25,7 @@ for fig in FIGURES:
         localrule: True
         run:
             from trickbench.logs import logging_to
-            from trickbench.report.figures import render
+            from trickbench.report.render import render
 
             with logging_to(log[0]):
                 render(params.name, "results/tables", config, output.png, output.data)

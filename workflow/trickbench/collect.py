@@ -18,9 +18,11 @@ import pandas as pd
 
 from trickbench.atomic import atomic_path
 from trickbench.data_dictionary import conform, dictionary_frame, undefined_columns
+from trickbench.logs import logging_to
+from trickbench.models import MODELS
 from trickbench.run import InvalidSummary
 from trickbench.run_check import checked_run
-from trickbench.spec import RunSpec
+from trickbench.spec import RunSpec, regularizer_label, resolve_level
 from trickbench.techniques import FAMILIES
 
 log = logging.getLogger("trickbench.collect")
@@ -89,8 +91,6 @@ def run_row(summary: Mapping[str, Any], baseline: Mapping[str, str] | None = Non
 
 
 def _model_label(spec: RunSpec) -> str:
-    from trickbench.models import MODELS
-
     return MODELS.label(spec.model) if spec.model.params else spec.model.name
 
 
@@ -174,8 +174,6 @@ def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str
                  roles: Mapping[str, RunRole] | None = None) -> Tables:
     """The collect step of the workflow: read the runs, write both tables (and their data
     dictionary, and the list of runs skipped with why), log what was skipped."""
-    from trickbench.logs import logging_to
-
     with logging_to(log_path):
         tables = collect(run_dirs, baseline, roles)
         write_tables(tables, Path(runs_csv), Path(epochs_csv), Path(dictionary_csv) if dictionary_csv else None,
@@ -187,9 +185,6 @@ def collect_into(run_dirs: Iterable[Path], runs_csv: str | Path, epochs_csv: str
 
 def baseline_labels(config: Mapping[str, Any]) -> dict[str, str]:
     """Labels of the config's baseline levels, as `varied_factor` compares them."""
-    from trickbench.design import resolve_level
-    from trickbench.spec import regularizer_label
-
     labels = {}
     for family, registry in FAMILIES.items():
         level = resolve_level(family, config["baseline"][family], f"baseline.{family}")

@@ -15,6 +15,8 @@ import jsonschema
 import yaml
 
 from trickbench.errors import ConfigError
+from trickbench.plugins import load_plugins, plugins_folder
+from trickbench.scalars import parse_scalar
 
 
 
@@ -32,8 +34,6 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
     validate them and load the plugins they name (relative to the config that names them, see
     `trickbench.plugins`). For tests and the command line; the Snakefile does the same in
     workflow/rules/common.smk."""
-    from trickbench.plugins import load_plugins, plugins_folder
-
     config: dict[str, Any] = {}
     for path in paths:
         deep_update(config, read_config_file(path))
@@ -99,8 +99,6 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    from trickbench.studies import expand_shorthand
-
     expand_shorthand(config)
     coerce_command_line_strings(config)
     refuse_non_finite(config)
@@ -112,6 +110,27 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise
         raise describe(cause, config) from None
     return config
+
+
+def expand_shorthand(config: dict[str, Any]) -> None:
+    """`studies: all`, `studies: none` or `studies: "a,b"` (handy on the command line) become the
+    mapping form, with exactly the named studies enabled."""
+    value = config.get("studies")
+    if not isinstance(value, str):
+        return
+    names = study_sections()
+    chosen = {"all": names, "none": []}.get(value, [n.strip() for n in value.split(",") if n.strip()])
+    for name in chosen:
+        if name not in names:
+            raise ConfigError("studies", value, "all, none, or a comma-separated list of: " + ", ".join(names))
+    config["studies"] = {name: {"enabled": name in chosen} for name in names}
+
+
+def study_sections() -> list[str]:
+    """The studies that have a section in the schema: one per registered study (a test checks), so
+    the configuration names them without importing the studies, which sit far above it."""
+    with open(SCHEMA_PATH) as handle:
+        return list(yaml.safe_load(handle)["properties"]["studies"]["properties"])
 
 
 def coerce_command_line_strings(config: dict[str, Any]) -> None:
@@ -145,20 +164,6 @@ def refuse_non_finite(value: Any, key: str = "") -> None:
 
 
 SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
-
-
-def parse_scalar(text: str) -> Any:
-    """A YAML scalar as YAML's safe loader reads it ('20' → 20, '1e-3' → 0.001, 'true' → True)."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str):
-        try:
-            return float(text)  # YAML 1.1 reads '1e-3' as a string; users mean the number
-        except ValueError:
-            return text
-    return value
 
 
 def describe(error: jsonschema.ValidationError, config: Mapping[str, Any]) -> ConfigError:

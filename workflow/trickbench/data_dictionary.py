@@ -22,6 +22,7 @@ epoch); `train_eval_*` score a fixed sample of the training split in eval mode, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 

@@ -17,8 +17,10 @@ from trickbench.data.sources import SOURCES
 from trickbench.errors import ConfigError
 from trickbench.models import MODELS
 from trickbench.reference_seeds import cell_seeds
-from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_regularizers, settings_from_dict
+from trickbench.spec import DataSpec, RunSpec, TrainSpec, resolve_level, settings_from_dict
 from trickbench.techniques import FAMILIES
+from trickbench.versus import factors as versus_factors
+from trickbench.versus import settings as versus_settings
 
 Level = Any
 Combination = dict[str, Level]
@@ -88,7 +90,7 @@ def expand(config: Mapping[str, Any]) -> list[RunSpec]:
     cells = design_cells(config)
     if config["design"].get("tuning", {}).get("enabled"):
         return [dataclasses.replace(cell, seed=seed) for cell in cells for seed in config["design"]["seeds"]]
-    seeds = cell_seeds(config, cells)
+    seeds = cell_seeds(config, cells, baseline_spec(config, 0))
     return [dataclasses.replace(cell, seed=seed) for cell in cells for seed in seeds[cell.run_id]]
 
 
@@ -109,10 +111,8 @@ def design_cells(config: Mapping[str, Any]) -> list[RunSpec]:
 def design_factors(config: Mapping[str, Any]) -> dict[str, list[Level]]:
     """Each varied family's resolved levels: `design.factors`, or for kind versus the challenger
     and its family's standard levels (`trickbench.versus`, which checks design.versus)."""
-    from trickbench import versus
-
-    if versus.settings(config):
-        return versus.factors(config)
+    if versus_settings(config):
+        return versus_factors(config)
     return {family: distinct([resolve_level(family, level, f"design.factors.{family}[{i}]") for i, level in enumerate(levels)],
                              levels, f"design.factors.{family}")
             for family, levels in config["design"]["factors"].items()}
@@ -132,12 +132,6 @@ def make_spec(config: Mapping[str, Any], combination: Combination, seed: int) ->
 def baseline_spec(config: Mapping[str, Any], seed: int) -> RunSpec:
     """The baseline run: what studies start from (and change with `dataclasses.replace`)."""
     return make_spec(config, baseline_levels(config), seed)
-
-
-def resolve_level(family: str, level: Level, key: str) -> Any:
-    if family == "regularizer":
-        return resolve_regularizers(level, key)
-    return FAMILIES[family].resolve(level, key)
 
 
 def distinct(resolved: list[Any], given: list[Level], key: str) -> list[Any]:

@@ -27,12 +27,14 @@ from typing import Iterator, Sequence
 import torch
 
 from trickbench.atomic import atomic_path, write_json
+from trickbench.data.cache import run_data
 from trickbench.logs import FORMAT
 from trickbench.numerics import require as require_numerics
 from trickbench.run import (Execution, configure_backends, finish_run, remove_stale_temporaries, resolve_device,
                             set_deterministic, train_run)
 from trickbench.run_files import is_complete, outputs, summary_run_id
 from trickbench.spec import RunSpec
+from trickbench.train.seed_group import SeedGroup
 
 log = logging.getLogger("trickbench.multirun")
 
@@ -153,8 +155,6 @@ def train_seed_group(group: Sequence[JobRun], runs_dir: Path, logs_dir: Path, ex
 
 
 def train_members(group: Sequence[JobRun], run_dirs: list[Path], data, execution: Execution) -> None:
-    from trickbench.train.seed_group import SeedGroup
-
     device = data.train.labels.device
     set_deterministic(execution.deterministic)
     configure_backends(device, execution.deterministic)
@@ -184,8 +184,6 @@ def train_members(group: Sequence[JobRun], run_dirs: list[Path], data, execution
 def read_data(spec: RunSpec, execution: Execution):
     """The run's data, read before its accounting starts (with the thread count its training
     uses: preprocessing statistics are reductions whose rounding may depend on it)."""
-    from trickbench.data.cache import run_data
-
     torch.set_num_threads(execution.threads)
     wall, cpu = time.perf_counter(), time.process_time()
     data = run_data(spec, execution.data_root, resolve_device(execution.device))

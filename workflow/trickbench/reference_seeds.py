@@ -16,16 +16,18 @@ The key takes:
 - `same` (the schema's default, so presets and configs written before the key keep their runs):
   the design's seeds, no extra run.
 
-Extra seeds are, first, seeds a study already trains for the same spec (the ensemble's members are
-the baseline at seeds 0..K−1: they count and are not retrained), then the smallest seeds not in
-design.seeds and not design.tuning.seeds (the tuning trials' seeds are never compared). Designs that
+Extra seeds are the smallest seeds not in design.seeds and not in design.tuning.seeds (the tuning
+trials' seeds are never compared). The smallest, because the runs a study already trains of the
+reference's spec sit there: the ensemble's members are the baseline at seeds 0..K−1, so with
+design.seeds [0, 1, 2] the extra seeds 3, 4, … are members, counted once and never retrained. The
+rule reads nothing but the config, so the runs a config makes never depend on which studies are
+loaded (this module sits below the studies and the design, which pass it the baseline). Designs that
 are not many-to-one (full, random) run every cell, the reference included, on design.seeds. Run ids
 of existing runs do not change: an extra run is the reference's spec at another seed.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import math
 from typing import Any, Mapping
@@ -33,38 +35,32 @@ from typing import Any, Mapping
 from trickbench.errors import ConfigError
 from trickbench.spec import RunSpec
 from trickbench.tuning_seeds import tuning_seeds
+from trickbench.versus import challenger_label
 
 KEY = "design.reference_seeds"
 #: design kinds whose comparisons are many-to-one (every level against one reference cell)
 MANY_TO_ONE = ("ablation", "versus")
-#: set while the studies' runs are listed to find seeds they train: a study that lists the grid's
-#: runs (`expand`) then sees the design's seeds, and the listing does not recurse
-_LISTING_STUDIES = contextvars.ContextVar("listing_studies", default=False)
 ALLOWED = ("'auto', 'same', a count of reference seeds ≥ the number of design.seeds, or a list of seeds "
            "(integers ≥ 0) holding every one of design.seeds")
 
 
-def reference_cell(config: Mapping[str, Any], cells: list[RunSpec]) -> RunSpec | None:
-    """The cell every other is compared with: the baseline in an ablation, the challenger in a
-    versus design; None in other designs."""
+def reference_cell(config: Mapping[str, Any], cells: list[RunSpec], baseline: RunSpec) -> RunSpec | None:
+    """The cell every other is compared with: the baseline (`baseline`, the design's baseline spec)
+    in an ablation, the challenger in a versus design; None in other designs."""
     kind = config["design"]["kind"]
     if kind not in MANY_TO_ONE:
         return None
     if kind == "versus":
-        from trickbench.versus import challenger_label
-
         family, label = config["design"]["versus"]["family"], challenger_label(config)
         return next((cell for cell in cells if cell.label(family) == label), None)
-    base = _baseline_cell(config)
-    return next((cell for cell in cells if cell.run_id == base.run_id), None)
+    return next((cell for cell in cells if cell.run_id == dataclasses.replace(baseline, seed=cell.seed).run_id), None)
 
 
-def reference_seeds(config: Mapping[str, Any], cells: list[RunSpec]) -> list[int]:
+def reference_seeds(config: Mapping[str, Any], cells: list[RunSpec], baseline: RunSpec) -> list[int]:
     """The seeds the reference cell runs: design.seeds, then the extra seeds (module docstring)."""
     seeds = list(config["design"]["seeds"])
     wanted = config["design"].get("reference_seeds", "same")
-    reference = reference_cell(config, cells)
-    if reference is None or _LISTING_STUDIES.get():
+    if reference_cell(config, cells, baseline) is None:
         return seeds
     if isinstance(wanted, list):
         missing = [seed for seed in seeds if seed not in wanted]
@@ -72,7 +68,7 @@ def reference_seeds(config: Mapping[str, Any], cells: list[RunSpec]) -> list[int
             raise ConfigError(KEY, wanted, ALLOWED + (f" (missing {missing})" if missing else ""))
         return seeds + [seed for seed in wanted if seed not in seeds]
     total = planned_total(wanted, len(seeds), len(cells) - 1)
-    return seeds + extra_seeds(config, reference, total - len(seeds))
+    return seeds + extra_seeds(config, total - len(seeds))
 
 
 def planned_total(wanted: Any, seeds: int, compared: int) -> int:
@@ -86,50 +82,26 @@ def planned_total(wanted: Any, seeds: int, compared: int) -> int:
     return wanted
 
 
-def extra_seeds(config: Mapping[str, Any], reference: RunSpec, count: int) -> list[int]:
-    """`count` seeds beyond design.seeds: those a study already trains for the reference's spec
-    first, then the smallest free ones (never a seed of design.tuning.seeds)."""
-    if count <= 0:
-        return []
+def extra_seeds(config: Mapping[str, Any], count: int) -> list[int]:
+    """`count` seeds beyond design.seeds: the smallest free ones (module docstring), never a seed of
+    design.tuning.seeds."""
     tuned = config["design"].get("tuning", {}).get("enabled", False)
     taken = set(config["design"]["seeds"]) | (set(tuning_seeds(config)) if tuned else set())
-    trained = sorted(seed for seed in study_seeds(config, reference) if seed not in taken)
-    chosen = trained[:count]
+    chosen: list[int] = []
     candidate = 0
     while len(chosen) < count:
-        if candidate not in taken and candidate not in chosen:
+        if candidate not in taken:
             chosen.append(candidate)
         candidate += 1
     return chosen
 
 
-def study_seeds(config: Mapping[str, Any], reference: RunSpec) -> set[int]:
-    """Seeds at which an enabled study already trains exactly the reference's spec."""
-    from trickbench.studies import enabled_studies
-
-    found, token = set(), _LISTING_STUDIES.set(True)
-    try:
-        for study in enabled_studies(config):
-            for spec in study.runs(config):
-                if dataclasses.replace(spec, seed=reference.seed).run_id == reference.run_id:
-                    found.add(spec.seed)
-    finally:
-        _LISTING_STUDIES.reset(token)
-    return found
-
-
-def cell_seeds(config: Mapping[str, Any], cells: list[RunSpec]) -> dict[str, list[int]]:
+def cell_seeds(config: Mapping[str, Any], cells: list[RunSpec], baseline: RunSpec) -> dict[str, list[int]]:
     """Cell run id → the seeds it runs: the reference's `reference_seeds`, every other design.seeds."""
-    reference = reference_cell(config, cells)
-    chosen = reference_seeds(config, cells) if reference is not None else []
+    reference = reference_cell(config, cells, baseline)
+    chosen = reference_seeds(config, cells, baseline) if reference is not None else []
     return {cell.run_id: (chosen if reference is not None and cell.run_id == reference.run_id
                           else list(config["design"]["seeds"])) for cell in cells}
-
-
-def _baseline_cell(config: Mapping[str, Any]) -> RunSpec:
-    from trickbench.design import baseline_spec
-
-    return baseline_spec(config, 0)
 
 
 def _is_seed(value: Any) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping
 
 from trickbench.errors import ConfigError
+from trickbench.scalars import parse_scalar
 
 Scalar = bool | int | float | str
 #: keys of a config level that are not parameters: the technique's name, and a plugin's code
@@ -319,8 +320,6 @@ def _checked(entry: Entry, pname: str, value: Any, key: str) -> Scalar:
     default = entry.defaults[pname]
     kind = type(default)
     if isinstance(value, str) and kind is not str:  # from `snakemake --config`, which keeps strings
-        from trickbench.config import parse_scalar
-
         value = parse_scalar(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

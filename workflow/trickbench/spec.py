@@ -16,16 +16,21 @@ import json
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping
 
+from trickbench.data.sources import SOURCES
 from trickbench.errors import ConfigError
+from trickbench.models import MODELS
 from trickbench.numerics import UNNAMED_MODE, check_mode
 from trickbench.registry import PluginRef, Technique
 from trickbench.techniques import FAMILIES
+from trickbench.techniques.regularizers import REGULARIZERS
 from trickbench.techniques.schedules import check_warmup
 
 #: bump only when the canonical form changes meaning; it is part of every id, so runs trained under
 #: an older meaning are never reused. 2: weight decay by parameter role, SAM's batch-norm statistics,
-#: batch renorm's relaxation, the step schedule, the final_* metrics of the returned model
-SPEC_VERSION = 2
+#: batch renorm's relaxation, the step schedule, the final_* metrics of the returned model. 3: early
+#: stopping stops after `patience` epochs without improvement (was patience + 1), SWA recomputes
+#: batch renorm's running statistics for the averaged weights
+SPEC_VERSION = 3
 
 
 def setting(default: Any, low: float | None = None, high: float | None = None, *, optional: bool = False) -> Any:
@@ -154,9 +159,6 @@ class RunSpec:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], key: str = "spec") -> "RunSpec":
         """Validate a complete spec dict (as `to_dict` writes it) back into a spec; errors name the key."""
-        from trickbench.data.sources import SOURCES
-        from trickbench.models import MODELS
-
         expected = {"spec_version", "seed", "data", "model", "train", *FAMILIES}
         for name in sorted(expected ^ (set(raw) - {"numerics"})):
             raise ConfigError(f"{key}.{name}", raw.get(name), "keys " + ", ".join(sorted([*expected, "numerics"])))
@@ -178,8 +180,6 @@ class RunSpec:
 
 def resolve_regularizers(level: Any, key: str) -> tuple[Technique, ...]:
     """A regularizer level is one regularizer or a list combined; canonical: sorted, no 'none'."""
-    from trickbench.techniques.regularizers import REGULARIZERS
-
     items = level if isinstance(level, (list, tuple)) else [level]
     resolved = [REGULARIZERS.resolve(item, f"{key}[{i}]" if isinstance(level, list) else key)
                 for i, item in enumerate(items)]
@@ -190,9 +190,14 @@ def resolve_regularizers(level: Any, key: str) -> tuple[Technique, ...]:
     return tuple(chosen)
 
 
-def regularizer_label(combination: tuple[Technique, ...]) -> str:
-    from trickbench.techniques.regularizers import REGULARIZERS
+def resolve_level(family: str, level: Any, key: str) -> Any:
+    """A config level of `family` resolved by its registry (a regularizer level may be a combination)."""
+    if family == "regularizer":
+        return resolve_regularizers(level, key)
+    return FAMILIES[family].resolve(level, key)
 
+
+def regularizer_label(combination: tuple[Technique, ...]) -> str:
     return "+".join(REGULARIZERS.label(t) for t in combination) or "none"
 
 

@@ -56,15 +56,17 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import qmc
 
-from trickbench.collect import RunRole, baseline_labels
-from trickbench.design import design_cells, expand
+from trickbench.atomic import atomic_path
+from trickbench.collect import RunRole, baseline_labels, varied_factor
+from trickbench.design import baseline_spec, design_cells, expand
 from trickbench.errors import ConfigError
+from trickbench.logs import logging_to
 from trickbench.reference_seeds import cell_seeds
 from trickbench.registry import Technique
 from trickbench.stats import ChanceTest
 from trickbench.spec import RunSpec
 from trickbench.techniques import FAMILIES
-from trickbench.tuning_seeds import FIRST_SEED, tuning_seeds
+from trickbench.tuning_seeds import tuning_seeds
 
 log = logging.getLogger("trickbench.tuning")
 
@@ -291,8 +293,6 @@ def ran_level(family: str, spec: RunSpec) -> str:
 def trial_row(config: Mapping[str, Any], trial: Trial, summary: Mapping[str, Any], chance: ChanceTest) -> dict[str, Any]:
     """One trial run (a trial point at one tuning seed) as a row; it *trained* when it ended ok
     above chance on validation (the report's failed-run rule, `trickbench.stats.failures`)."""
-    from trickbench.collect import varied_factor
-
     searched = searched_parameter(config)
     two = trial.value is not None
     labels = spec_labels(trial.cell)
@@ -438,9 +438,6 @@ def summarize(config: Mapping[str, Any], run_dirs: Sequence[str | Path]) -> tupl
 def write_choice(config: Mapping[str, Any], run_dirs: Sequence[str | Path], trials_csv: str | Path,
                  choice_csv: str | Path, log_path: str | Path) -> None:
     """The checkpoint step: summarize the trials and write both tables atomically."""
-    from trickbench.atomic import atomic_path
-    from trickbench.logs import logging_to
-
     with logging_to(log_path):
         trial_table, choice = summarize(config, run_dirs)
         for frame, target in ((trial_table, trials_csv), (choice, choice_csv)):
@@ -470,7 +467,7 @@ def tuned_runs(config: Mapping[str, Any], choice: pd.DataFrame) -> list[TunedRun
     chosen = {row["cell"]: row for row in choice.to_dict("records") if row["status"] == "tuned"}
     runs = []
     cells = design_cells(config)
-    seeds = cell_seeds(config, cells)  # the reference's design.reference_seeds, every other cell design.seeds
+    seeds = cell_seeds(config, cells, baseline_spec(config, 0))  # the reference's design.reference_seeds, every other cell design.seeds
     for cell in cells:
         row = chosen.get(cell.run_id)
         if row is None:

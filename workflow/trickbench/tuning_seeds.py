@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from trickbench.config import parse_scalar
+from trickbench.scalars import parse_scalar
 from trickbench.errors import ConfigError
 
 KEY = "design.tuning"

@@ -27,6 +27,7 @@ import yaml
 
 from trickbench.config import MISSING
 from trickbench.errors import ConfigError
+from trickbench.spec import regularizer_label, resolve_level
 from trickbench.techniques import FAMILIES
 
 KIND = "versus"
@@ -91,8 +92,6 @@ def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
 def challenger(config: Mapping[str, Any]) -> Any:
     """The challenger resolved by its family's registry; a name of another family, or of none,
     gets one line listing the family's techniques."""
-    from trickbench.design import resolve_level
-
     family, technique = settings(config)["family"], settings(config)["technique"]
     name = level_name(technique)
     registry = FAMILIES[family]
@@ -107,8 +106,6 @@ def challenger(config: Mapping[str, Any]) -> Any:
 def factors(config: Mapping[str, Any]) -> dict[str, list[Any]]:
     """{family: [challenger, *standard levels]}, resolved and without repeats: the one factor of
     the versus ablation (the design adds the baseline's level of the family)."""
-    from trickbench.design import resolve_level
-
     given = settings(config)
     family = given["family"]
     first = challenger(config)
@@ -126,7 +123,5 @@ def _names(level: Any) -> tuple[str, ...]:
 
 def challenger_label(config: Mapping[str, Any]) -> str:
     """The challenger as the tables label it (e.g. 'lion(lr=0.0003, weight_decay=0.03)')."""
-    from trickbench.spec import regularizer_label
-
     family, level = settings(config)["family"], challenger(config)
     return regularizer_label(level) if family == "regularizer" else FAMILIES[family].label(level)

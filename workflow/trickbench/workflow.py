@@ -17,7 +17,10 @@ from trickbench.config import validate_config
 from trickbench.design import expand
 from trickbench.run import Execution
 from trickbench.spec import RunSpec
-from trickbench.studies import enabled_studies
+from trickbench.studies import STUDIES
+from trickbench.studies.registered import enabled_studies
+from trickbench.studies.run import second_round
+from trickbench.tuning import CHOICE_TABLE, trials, tuned_runs_from
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,6 @@ class Plan:
         `execution.keep_weights`."""
         if self.config["execution"]["keep_weights"]:
             return None
-        from trickbench.studies import STUDIES
-
         return {run_id for name, run_ids in self.studies.items() if "model.pt" in STUDIES[name].run_files
                 for run_id in run_ids}
 
@@ -106,9 +107,6 @@ def plan_from_config(config: dict[str, Any], tables: str | Path | None = None) -
     under `tables`, its second round joins `runs` too, so a process that parses the workflow after
     the checkpoint (a cluster job, `trickbench plan`) knows those specs by id. So do the tuned runs
     of `design.tuning` once its choice table exists there (`tuning`: its trials)."""
-    from trickbench.studies.run import second_round
-    from trickbench.tuning import CHOICE_TABLE, trials, tuned_runs_from
-
     validate_config(config)
     runs = {spec.run_id: spec for spec in expand(config)}
     grid = list(runs)

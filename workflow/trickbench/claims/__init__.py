@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from trickbench.stats import ChanceTest
+from trickbench.studies.registered import enabled_studies
+from trickbench.tuning import CHOICE_TABLE, TRIALS_TABLE, enabled
 
 #: the phenomena the studies show (technique families are `trickbench.techniques.FAMILIES`)
 PHENOMENA = ("gap", "early stopping", "double descent", "ensembles", "checkpoint averaging",
@@ -215,20 +217,9 @@ def claim(name: str, **fields) -> Callable[[Measure], Measure]:
     return register
 
 
-def load_all() -> dict[str, Claim]:
-    """Import every module of claims (each registers its own) and return the registry."""
-    from trickbench.claims import techniques  # noqa: F401  (the families first, then the phenomena)
-    from trickbench.claims import phenomena  # noqa: F401
-
-    return CLAIMS
-
-
 def input_tables(config) -> list[str]:
     """The tables the claims rule waits for: the grid's, every enabled study's and, in a tuned
     design, the tuning trials and choices (names, no .csv)."""
-    from trickbench.studies import enabled_studies
-    from trickbench.tuning import CHOICE_TABLE, TRIALS_TABLE, enabled
-
     studies = [table for study in enabled_studies(config) for table in study.tables]
     tuning = [TRIALS_TABLE, CHOICE_TABLE] if enabled(config) else []
     return list(dict.fromkeys(["runs", "epochs", *studies, *tuning]))

@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from trickbench.data.labels import split_sizes
+from trickbench.design import baseline_spec
+from trickbench.techniques.inits import INITS
+
 #: the preset that meets the conditions the claims preset does not (`workflow/presets/claims-deep.yaml`)
 DEEP_PRESET = "workflow/presets/claims-deep.yaml"
 CLAIMS_PRESET = "workflow/presets/claims.yaml"
@@ -72,8 +76,6 @@ def level_name(level: Any) -> str:
 
 def init_label(level: Any, key: str) -> str:
     """An init level as its registry labels it: 'he_normal', 'small_gaussian(std=0.0001)'."""
-    from trickbench.techniques.inits import INITS
-
     return INITS.label(INITS.resolve(level, key))
 
 
@@ -120,9 +122,6 @@ def setup_line(config: Mapping[str, Any]) -> str:
     """'Setup: mlp (depth 2, width 256) on cifar10-mini — 4,194 training, 466 validation and 846 test
     images; 15 epochs; 8 seeds; ablation design; cosine schedule; learning rates tuned on validation
     for each level (7 trials each).'"""
-    from trickbench.design import baseline_spec
-    from trickbench.studies.data import split_sizes
-
     model = config["model"]
     sizes = ", ".join(f"{k} {v}" for k, v in model.items() if k != "name")
     design = config["design"]

@@ -31,8 +31,10 @@ import numpy as np
 import pandas as pd
 
 from trickbench.claims import Contrast, NotRun, Undecided
+from trickbench.collect import compared_runs
 from trickbench.report.findings import SELECT_ON
 from trickbench.stats import ChanceTest, count_reasons, failure_reasons, level_failed
+from trickbench.techniques import FAMILIES
 
 #: what defines a run's configuration besides the factor compared
 SETTING_COLUMNS = ("data", "model", "epochs", "batch_size")
@@ -73,8 +75,6 @@ def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, 
                chance: ChanceTest | None) -> Arms | NotRun | Undecided:
     """The arms of `family`=`higher` (the level the claim predicts higher) and `family`=`lower`
     among the compared runs (`collect.compared_runs`) that trained, matched on everything else."""
-    from trickbench.collect import compared_runs
-
     if runs is None or runs.empty:
         return NotRun(f"no grid runs (results/tables/runs.csv); {needs}")
     compared = compared_runs(runs)
@@ -102,8 +102,6 @@ def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, 
 def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tuple[str, str], notes: list[str]) -> Arms:
     """The two levels' runs restricted to the configurations both ran, paired on configuration and
     seed where at least two such pairs exist; else as they are (Welch), saying so."""
-    from trickbench.techniques import FAMILIES
-
     key_columns = [c for c in (*SETTING_COLUMNS, *FAMILIES) if c != family and c in higher]
     configuration = lambda frame: frame[key_columns].astype(str).agg("|".join, axis=1)
     shared = set(configuration(higher)) & set(configuration(lower))

@@ -11,8 +11,10 @@ import pandas as pd
 from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
 from trickbench.claims.conditions import CLAIMS_PRESET, Condition
 from trickbench.claims.measures import technique_of
+from trickbench.collect import compared_runs
 from trickbench.report.findings import SELECT_ON
 from trickbench.stats import failure_reasons
+from trickbench.studies.checkpoint_averaging import EMA, FINAL_WEIGHTS, SWA
 
 
 def study_needs(study: str, detail: str = "") -> str:
@@ -291,8 +293,6 @@ def swa_improves_generalization(results: Results):
         return table
     if table.empty:
         return Undecided("no run of the checkpoint-averaging study finished")
-    from trickbench.studies.checkpoint_averaging import FINAL_WEIGHTS, SWA
-
     last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
     weights = {name: last[last["weights"] == name] for name in (SWA, FINAL_WEIGHTS)}
     if weights[SWA].empty:
@@ -321,8 +321,6 @@ def ema_beats_final_weights(results: Results):
         return table
     if table.empty:
         return Undecided("no run of the checkpoint-averaging study finished")
-    from trickbench.studies.checkpoint_averaging import EMA, FINAL_WEIGHTS
-
     last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
     weights = {name: last[last["weights"] == name] for name in (EMA, FINAL_WEIGHTS)}
     if weights[EMA].empty:
@@ -349,8 +347,6 @@ def temperature_scaling_fixes_calibration(results: Results):
     if not {"test_ece", "test_ece_temperature_scaled"} <= set(runs):
         return NotRun("runs.csv has no test_ece / test_ece_temperature_scaled (tables of an older trickbench): "
                       "set design.seeds and run the workflow again")
-    from trickbench.collect import compared_runs
-
     runs = compared_runs(runs)
     baseline = runs[(runs["varies"] == "baseline") & (failure_reasons(runs, SELECT_ON, results.chance) == "")]
     if baseline.empty:

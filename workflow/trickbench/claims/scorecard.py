@@ -17,7 +17,10 @@ import pandas as pd
 
 from trickbench.atomic import atomic_path
 from trickbench.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, VERDICTS, Results
-from trickbench.claims.verdicts import ALPHA
+from trickbench.claims.conditions import setup_line
+from trickbench.claims.verdicts import ALPHA, judge
+from trickbench.logs import logging_to
+from trickbench.report.grid import chance_test
 
 log = logging.getLogger("trickbench.claims")
 
@@ -28,12 +31,6 @@ def write_scorecard(tables: str | Path, config: Mapping[str, Any], scorecard_csv
                     evidence_csv: str | Path, log_path: str | Path | None = None) -> pd.DataFrame:
     """The workflow's step: judge every claim from the tables in `tables` (failed runs by the
     config's chance test, as the report), write both tables atomically."""
-    from trickbench.claims.verdicts import judge
-    from trickbench.logs import logging_to
-    from trickbench.report.grid import chance_test
-
-    from trickbench.claims.conditions import setup_line
-
     with logging_to(log_path) if log_path else nullcontext():
         scorecard, evidence = judge(Results(tables, chance_test(config), config))
         log.info("%s", setup_line(config))

@@ -47,8 +47,9 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, Claim, Contrast, Difference,
-                               NotRun, Reading, Results, Threshold, Undecided, load_all)
+                               NotRun, Reading, Results, Threshold, Undecided)
 from trickbench.claims.conditions import CLAIMS_PRESET, outside_note, setup_facts, unmet_conditions
+from trickbench.claims.registered import load_all
 from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
 
 #: family-wise error rate of the scorecard's tests

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from trickbench.data.device_data import prepare
 from trickbench.data.sources import SOURCES, Images, sha256_of
 from trickbench.errors import DataError
 from trickbench.registry import Technique
@@ -204,8 +205,6 @@ def run_data(spec, data_root: str | Path, device: torch.device):
 
 @lru_cache(maxsize=1)
 def _prepared_data(data_spec, preprocessing: Technique, root: Path, device: torch.device):
-    from trickbench.data.device_data import prepare
-
     return prepare(images_for(data_spec.source, root), data_spec, preprocessing, device)
 
 

@@ -2,7 +2,8 @@
 
 Each figure is one function `draw(tables, config) -> (Figure, plotted_data)`. The workflow makes
 one rule per enabled figure; the PNG (2× resolution) and the exact data it plots (CSV) are written
-side by side, so every number in a picture can be read back. Captions live beside this module in
+side by side, so every number in a picture can be read back (`trickbench.report.render`, which also
+loads every module that registers figures). Captions live beside this module in
 `captions/<name>.rst`, shared by the HTML report and `snakemake --report`.
 """
 
@@ -18,8 +19,6 @@ matplotlib.use("Agg")  # files only, never a window: jobs run headless
 
 import matplotlib.pyplot as plt
 import pandas as pd
-
-from trickbench.atomic import atomic_path
 
 CAPTIONS = Path(__file__).with_name("captions")
 DPI = 200  # 2× the usual 100 dpi: crisp on high-density screens
@@ -61,19 +60,6 @@ def figure(name: str, *, title: str, section: str, tables: tuple[str, ...] = ("r
     return register
 
 
-def enabled_figures(config: Mapping[str, Any]) -> list[Figure]:
-    load_all()
-    return [f for f in FIGURES.values() if f.enabled(config)]
-
-
-def load_all() -> None:
-    """Import every module that registers figures."""
-    from trickbench.report import calibration_effects, equal_compute, grid, noise, tuning, versus  # noqa: F401
-    from trickbench.studies import load_all as load_studies
-
-    load_studies()
-
-
 class Tables:
     """Lazily read tables of a results/tables folder by name."""
 
@@ -92,33 +78,6 @@ def read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:  # a table of zero runs is written as an empty file
         return pd.DataFrame()
-
-
-def render(name: str, tables_folder: str | Path, config: Mapping[str, Any], png: str | Path, data_csv: str | Path) -> None:
-    """Draw one figure and write its PNG and its plotted data, both atomically."""
-    load_all()
-    fig, data = FIGURES[name].draw(Tables(tables_folder), config)
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-    plt.close(fig)
-    with atomic_path(data_csv) as tmp:
-        data.to_csv(tmp, index=False)
-
-
-def render_all(tables_folder: str | Path, config: Mapping[str, Any], figures_folder: str | Path) -> list[Figure]:
-    """Draw every enabled figure from existing tables into `figures_folder` — a report re-rendered
-    without training. Stops before drawing anything when a table a figure reads is missing."""
-    from trickbench.errors import DataError
-
-    tables_folder, figures_folder = Path(tables_folder), Path(figures_folder)
-    figures = enabled_figures(config)
-    missing = sorted({t for fig in figures for t in fig.tables if not (tables_folder / f"{t}.csv").is_file()})
-    if missing:
-        raise DataError(f"table(s) {', '.join(f'{t}.csv' for t in missing)} missing under {tables_folder}: "
-                        f"run the workflow (snakemake) first")
-    for fig in figures:
-        render(fig.name, tables_folder, config, figures_folder / f"{fig.name}.png", figures_folder / f"{fig.name}.csv")
-    return figures
 
 
 def placeholder(message: str) -> plt.Figure:

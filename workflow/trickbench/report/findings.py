@@ -21,7 +21,10 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from trickbench.collect import baseline_labels
+from trickbench.design import ONE_FACTOR_AT_A_TIME
 from trickbench.report.grid import FAILED_TO_TUNE, chance_test, effects_table, finished, variant_label
+from trickbench.report.noise import METRICS, noise_table
 from trickbench.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
                                      level_failed, mean_ci)
 from trickbench.techniques import FAMILIES
@@ -42,8 +45,6 @@ def counted(n: int, noun: str) -> str:
 def comparisons(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
     """Every non-baseline level of every factor against the baseline level: the rows of
     `effects_table` (failed levels included, flagged `failed`), with the baseline's level name."""
-    from trickbench.collect import baseline_labels
-
     effects = effects_table(runs, config, metric)
     found = effects[~effects["is_baseline"].astype(bool)].reset_index(drop=True)
     return found.assign(reference=found["factor"].map(baseline_labels(config)))
@@ -59,8 +60,6 @@ def sentence(row: Mapping[str, Any], design_kind: str, names: Mapping[tuple[str,
     if row["failed"]:
         return (f"{subject} failed to train: {row['n_failed']} of {counted(int(row['runs']), 'run')} ({row['failures']}); "
                 f"no effect is estimated for it.")
-    from trickbench.design import ONE_FACTOR_AT_A_TIME
-
     context = "" if design_kind in ONE_FACTOR_AT_A_TIME else ", averaged over the other factors"
     reference = names.get((row["factor"], row["reference"]), row["reference"])
     return difference_sentence(row, subject, f"the baseline {reference}", context=context)
@@ -101,8 +100,6 @@ def top_findings(runs: pd.DataFrame, config: Mapping[str, Any],
 def failure_findings(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     """One sentence per way of failing (a status, or at chance on validation), naming the
     variants (what they change) and their seeds."""
-    from trickbench.collect import baseline_labels
-
     if runs.empty or "status" not in runs:
         return []
     chance = chance_test(config)
@@ -163,8 +160,6 @@ def best_configuration(runs: pd.DataFrame, config: Mapping[str, Any],
     validation and test accuracy (mean ± 95 % CI over seeds), and whether its test accuracy differs
     detectably from the runner-up's and the baseline's (`versus`). `named`: levels → how to name the
     combination where it is not its variant label (a tuned one: the values its runs ran), or None."""
-    from trickbench.collect import baseline_labels
-
     if runs.empty:
         return None
     families = [family for family in FAMILIES if family in runs]
@@ -199,8 +194,6 @@ def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Map
     its own, a family of one — and against the baseline: the noise floor's comparison of that
     variant, so the same family and the same verdict as the findings and the noise-floor figure
     (a runner-up that is the baseline is stated once, that way)."""
-    from trickbench.report.noise import METRICS, noise_table
-
     labels = {name: variant_label(levels, baseline) for name, levels in arms.items()}
     lines = []
     if "runner-up" in arms and labels["runner-up"] != "baseline":

@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from trickbench.collect import baseline_labels, compared_runs
+from trickbench.data.labels import class_count, split_labels
+from trickbench.design import ONE_FACTOR_AT_A_TIME, baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.stats import ChanceTest, count_reasons, failure_reasons, grouped_ci, level_failed, pooled_compare_to_reference
 from trickbench.report.style import BASELINE_COLOR, TRAIN_STYLE, VAL_STYLE, TechniqueColors, apply_theme, integer_ticks
@@ -26,8 +29,6 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs that trained to the end (status ok) with a finite final test accuracy. A diverged run
     can still score ~10 % (NaN logits argmax to class 0): it is counted elsewhere, never averaged.
     Only the runs comparisons rest on (`collect.compared_runs`: tuned ones in a tuned design)."""
-    from trickbench.collect import compared_runs
-
     runs = compared_runs(runs)
     if runs.empty:
         return runs
@@ -37,8 +38,6 @@ def finished(runs: pd.DataFrame) -> pd.DataFrame:
 def factor_rows(runs: pd.DataFrame, family: str, design_kind: str) -> pd.DataFrame:
     """The runs that speak to `family`: in an ablation the baseline and the runs varying only it;
     in a full or random design all runs (a main effect, averaged over the other factors)."""
-    from trickbench.design import ONE_FACTOR_AT_A_TIME
-
     if design_kind in ONE_FACTOR_AT_A_TIME:
         return runs[runs["varies"].isin([family, "baseline"])]
     return runs
@@ -61,9 +60,6 @@ def validation_metric(metric: str) -> str:
 def chance_test(config: Mapping[str, Any]) -> ChanceTest | None:
     """The grid's test of "not above chance": its data's classes and validation-split size (None
     without a validation split, where nothing can be tested on validation)."""
-    from trickbench.design import baseline_spec
-    from trickbench.studies.data import class_count, split_labels
-
     spec = baseline_spec(config, config["design"]["seeds"][0])
     n_val = len(split_labels(spec, config)["val"])
     return ChanceTest(class_count(spec, config), n_val) if n_val else None
@@ -72,8 +68,6 @@ def chance_test(config: Mapping[str, Any]) -> ChanceTest | None:
 def effects_table(runs: pd.DataFrame, config: Mapping[str, Any], metric: str = "final_test_acc") -> pd.DataFrame:
     """`level_effects` of the config's grid: the levels of its design against its baseline, on the
     runs comparisons rest on (`collect.compared_runs`: the tuned ones in a tuned design)."""
-    from trickbench.collect import baseline_labels, compared_runs
-
     table = level_effects(compared_runs(runs), config["design"]["kind"], baseline_labels(config), metric,
                           chance_test(config))
     return with_untuned_levels(table, runs, config)
@@ -87,8 +81,6 @@ def with_untuned_levels(table: pd.DataFrame, runs: pd.DataFrame, config: Mapping
     """`table` plus, in a tuned design, each level whose tuning trials ran but which has no tuned
     run — it failed to tune (no trial trained on every tuning seed, `trickbench.tuning`) — as a
     failed level with no mean and no comparison: named where the other levels are, not missing."""
-    from trickbench.collect import baseline_labels, compared_runs
-
     if runs.empty or "role" not in runs:
         return table
     roles = runs["role"].fillna("grid").astype(str)
@@ -174,8 +166,6 @@ def _described(trained: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def technique_colors(runs: pd.DataFrame, config: Mapping[str, Any]) -> TechniqueColors:
     """The report's colour per technique level, from the whole runs table (see `TechniqueColors`)."""
-    from trickbench.collect import baseline_labels
-
     return TechniqueColors(runs, baseline_labels(config), FAMILIES)
 
 
@@ -205,8 +195,6 @@ def seed_dots(ax, values: pd.Series, y: float, color) -> None:
 @figure("factor_effects", title="Test accuracy per factor level", section=SECTION)
 def factor_effects(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
-    from trickbench.collect import baseline_labels
-
     runs, baseline = tables["runs"], baseline_labels(config)
     effects = effects_table(runs, config)
     if effects.empty:
@@ -252,8 +240,6 @@ def variant_label(row: Mapping[str, Any], baseline: Mapping[str, str]) -> str:
 
 
 def with_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    from trickbench.collect import baseline_labels
-
     baseline = baseline_labels(config)
     return runs.assign(variant=[variant_label(row, baseline) for row in runs.to_dict("records")])
 

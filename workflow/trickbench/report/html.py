@@ -24,12 +24,15 @@ from markupsafe import Markup
 
 from trickbench.atomic import atomic_open
 from trickbench.claims import scorecard as claims_scorecard
+from trickbench.claims.conditions import setup_line
 from trickbench.collect import compared_runs
 from trickbench.progress import duration
-from trickbench.report import tuning, versus
-from trickbench.report.figures import FIGURES, Tables, load_all, read_table
-from trickbench.report.grid import FAILED_TO_TUNE
+from trickbench.report import calibration_effects, equal_compute, noise, tuning, versus
+from trickbench.report.figures import FIGURES, Tables, read_table
+from trickbench.report.grid import FAILED_TO_TUNE, chance_test, finished
+from trickbench.report.render import load_all
 from trickbench.report.findings import SELECT_ON, best_configuration, comparisons, counted, top_findings
+from trickbench.stats import AT_CHANCE, failure_reasons
 from trickbench.techniques import FAMILIES
 
 TEMPLATE = Path(__file__).with_name("template.html.j2")
@@ -131,9 +134,6 @@ def grid_summary(runs: pd.DataFrame, config: Mapping[str, Any], skipped: int = 0
 
 def at_chance_line(runs: pd.DataFrame, config: Mapping[str, Any]) -> str:
     """'; 3 of the ok runs ended at chance on validation' (they are failures too: never averaged)."""
-    from trickbench.report.grid import chance_test
-    from trickbench.stats import AT_CHANCE, failure_reasons
-
     at_chance = int((failure_reasons(runs, SELECT_ON, chance_test(config)) == AT_CHANCE).sum())
     return f"; {at_chance} of the ok runs ended at chance on validation, so did not train either" if at_chance else ""
 
@@ -149,9 +149,6 @@ def evidence(tables: Tables, config: Mapping[str, Any]) -> list[str]:
     """What the grid's claims rest on: the seed-to-seed noise floor, whether rankings hold at equal
     compute, and calibration after temperature scaling (`report.noise`, `report.equal_compute`,
     `report.calibration_effects`)."""
-    from trickbench.report import calibration_effects, equal_compute, noise
-    from trickbench.report.grid import finished
-
     runs = tables["runs"]
     if finished(runs).empty:
         return []
@@ -262,8 +259,6 @@ def scorecard_block(tables_folder: str | Path, sections: Mapping[str, list[dict[
     """The claims' scorecard that opens the page (`trickbench.claims`): the setup that ran it, the
     claims that ran (evidence linked to the figures on the page), one line naming the rest; None
     when the tables hold no claims.csv."""
-    from trickbench.claims.conditions import setup_line
-
     scorecard = claims_scorecard.read_scorecard(tables_folder)
     if scorecard is None or scorecard.empty:
         return None

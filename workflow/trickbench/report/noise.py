@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from trickbench.collect import compared_runs
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION, chance_test, with_variants
 from trickbench.stats import failure_reasons, level_failed, pooled_compare_to_reference
@@ -61,8 +62,6 @@ def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFr
     """The compared runs (`collect.compared_runs`: the tuned ones in a tuned design) that trained
     (`stats.failure_reasons`: not diverged, exploded or at chance on validation) of the variants
     most of whose runs trained, each with its `variant` label."""
-    from trickbench.collect import compared_runs
-
     runs = compared_runs(runs)
     runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
     failed_cells = {variant for variant, part in runs.groupby("variant")

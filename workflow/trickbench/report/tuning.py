@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from trickbench.collect import baseline_labels
+from trickbench.design import ONE_FACTOR_AT_A_TIME
 from trickbench.progress import duration
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION as GRID_SECTION
@@ -42,7 +44,8 @@ from trickbench.stats import (count_reasons, failure_reasons, interval_alphas, l
                               order_change_tests, two_arm_test)
 from trickbench.report.style import BASELINE_COLOR, apply_theme
 from trickbench.techniques import FAMILIES
-from trickbench.tuning import (CHOICE_TABLE, MARGIN_CONFIDENCE, TRIALS_TABLE, chosen_labels, enabled, settings,
+from trickbench.tuning import (CHOICE_TABLE, MARGIN_CONFIDENCE, TRIALS_TABLE, cell_label, chosen_labels, chosen_specs, enabled,
+                               ran_label, ran_level, settings, spec_labels,
                                tuning_seeds)
 
 SECTION = "Tuning: fixed against tuned learning rates"
@@ -289,9 +292,6 @@ def choice_sentence(config: Mapping[str, Any], choice: pd.DataFrame) -> str:
 
 def cell_name(row: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """A choice-table row's configuration as the levels it changes from the baseline."""
-    from trickbench.collect import baseline_labels
-    from trickbench.tuning import cell_label
-
     return cell_label({family: str(row[family]) for family in FAMILIES}, baseline_labels(config))
 
 
@@ -375,10 +375,6 @@ def ran_names(tables: Tables, config: Mapping[str, Any]) -> dict[tuple[str, str]
     where one cell holds the level's tuned runs (an ablation's level, the baseline's level of each
     factor); empty without tuning. A table or sentence that names a tuned level shows these values:
     the configured ones are not what its runs used."""
-    from trickbench.collect import baseline_labels
-    from trickbench.design import ONE_FACTOR_AT_A_TIME
-    from trickbench.tuning import chosen_specs, ran_level
-
     if not enabled(config) or tables[CHOICE_TABLE].empty or config["design"]["kind"] not in ONE_FACTOR_AT_A_TIME:
         return {}
     baseline, names = baseline_labels(config), {}
@@ -392,9 +388,6 @@ def ran_names(tables: Tables, config: Mapping[str, Any]) -> dict[tuple[str, str]
 def ran_variant(tables: Tables, config: Mapping[str, Any], levels: Mapping[str, str]) -> str | None:
     """A combination of levels (e.g. the best configuration) as its tuned runs ran it, or None
     where the design was not tuned or the combination is no tuned cell."""
-    from trickbench.collect import baseline_labels
-    from trickbench.tuning import chosen_specs, ran_label, spec_labels
-
     if not enabled(config) or tables[CHOICE_TABLE].empty:
         return None
     for cell, spec in chosen_specs(config, tables[CHOICE_TABLE]).values():

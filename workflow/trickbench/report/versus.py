@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from trickbench.collect import baseline_labels, compared_runs
 from trickbench.report.figures import Tables, figure, placeholder
+from trickbench.report.grid import chance_test, factor_rows, technique_colors
 from trickbench.stats import (MIN_BOOTSTRAP_SEEDS, bootstrap_level_ranks, count_reasons, difference_sentence,
                               failure_reasons, grouped_ci, level_failed, pooled_compare_contrasts, pooled_level_ranks)
 from trickbench.stats.ranking import RESAMPLES
@@ -63,9 +65,6 @@ def versus_table(tables: Tables, config: Mapping[str, Any]) -> pd.DataFrame:
     rank with its interval from the corrected pairwise differences and P(first) (NaN below
     `MIN_BOOTSTRAP_SEEDS` seeds), and — for a standard level — challenger − level with the
     report's test, why that test, and the Holm-corrected interval."""
-    from trickbench.collect import baseline_labels, compared_runs
-    from trickbench.report.grid import chance_test, factor_rows
-
     family = versus_settings(config)["family"]
     challenger, baseline = challenger_label(config), baseline_labels(config)[family]
     levels, failed_tuning = design_levels(tables[CHOICE_TABLE], family)
@@ -199,8 +198,6 @@ def versus_figure(tables: Tables, config: Mapping[str, Any]):
     """Left: each level's mean test accuracy with its 95 % interval over seeds, levels by rank (the
     challenger on top); right: challenger − level with the Holm-corrected interval, filled where it
     excludes 0. Levels not ranked are listed with why, without a marker."""
-    from trickbench.report.grid import technique_colors
-
     apply_theme()
     table = versus_table(tables, config)
     if table.empty:

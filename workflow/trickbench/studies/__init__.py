@@ -4,7 +4,8 @@ A study asks the workflow for training runs (plain `RunSpec`s, trained by the sa
 as the grid, so a run shared with the grid or another study is trained once), then turns the
 finished run folders into tables under results/tables/. Its figures register in the figure
 registry under the study's section. Each study has a section `studies.<name>` in config.yaml
-with `enabled` and its own sizes; `--config studies=all` turns every study on.
+with `enabled` and its own sizes; `--config studies=all` turns every study on. This module is the
+registry, below the studies; `trickbench.studies.registered` imports them all.
 
 A study may run in two rounds (`Stage`): the first round's runs are summarized into a table that
 is a Snakemake checkpoint, and the second round's runs are chosen from that table (a fine search
@@ -20,7 +21,6 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from trickbench.errors import ConfigError
 from trickbench.spec import RunSpec
 
 Analyze = Callable[[Mapping[str, Any], list[Path]], dict[str, pd.DataFrame]]
@@ -56,33 +56,5 @@ def register_study(study: Study) -> Study:
     return study
 
 
-def load_all() -> dict[str, Study]:
-    """Import every study module (each registers itself) and return the registry."""
-    from trickbench.studies import (  # noqa: F401
-        babysitting, calibration, checkpoint_averaging, double_descent, early_stopping, ensembles, factor_effects,
-        init_stats, lr_search, mode_connectivity,
-    )
-
-    return STUDIES
-
-
 def is_enabled(config: Mapping[str, Any], name: str) -> bool:
     return bool(config.get("studies", {}).get(name, {}).get("enabled", False))
-
-
-def enabled_studies(config: Mapping[str, Any]) -> list[Study]:
-    return [study for name, study in load_all().items() if is_enabled(config, name)]
-
-
-def expand_shorthand(config: dict[str, Any]) -> None:
-    """`studies: all`, `studies: none` or `studies: "a,b"` (handy on the command line) become the
-    mapping form, with exactly the named studies enabled."""
-    value = config.get("studies")
-    if not isinstance(value, str):
-        return
-    names = list(load_all())
-    chosen = {"all": names, "none": []}.get(value, [n.strip() for n in value.split(",") if n.strip()])
-    for name in chosen:
-        if name not in names:
-            raise ConfigError("studies", value, "all, none, or a comma-separated list of: " + ", ".join(names))
-    config["studies"] = {name: {"enabled": name in chosen} for name in names}

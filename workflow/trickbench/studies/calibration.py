@@ -24,7 +24,7 @@ from trickbench.report.reliability import reliability_figure
 from trickbench.spec import RunSpec
 from trickbench.studies import Study, is_enabled, register_study
 from trickbench.studies import ensembles
-from trickbench.studies.data import split_labels
+from trickbench.data.labels import split_labels
 
 NAME = "calibration"
 TABLE = "ensemble_reliability"

@@ -4,8 +4,8 @@ whether stopping early helps — apart from annealing.
 The baseline is trained, once per seed, with each configured regularizer level for the study's
 own number of epochs (long enough to overfit) on the full schedule. From each run's learning curve
 the study reads where early stopping would have stopped — the trainer's rule (`train.loop`, after
-Prechelt 1998, "Early Stopping — But When?"): stop after the first epoch that is more than
-`patience` epochs past the best validation score so far, and restore the weights of that best
+Prechelt 1998, "Early Stopping — But When?", counted as Keras does): stop once `patience` epochs
+in a row have not improved on the best validation score so far, and restore the weights of that best
 epoch. Two monitors are read off the same curves: validation loss (what the trainer and most
 libraries watch) and validation accuracy; an over-confident network's validation loss rises long
 before its validation accuracy stops improving. The gap is measured in eval mode (train accuracy
@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from trickbench.collect import baseline_labels
 from trickbench.design import baseline_spec
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.stats import grouped_ci
@@ -88,7 +89,8 @@ def early_stopping_point(val_loss: Sequence[float], patience: int) -> tuple[int,
     """(stop epoch, restored epoch), 1-based, of early stopping on a validation curve where lower
     is better (pass −accuracy to monitor accuracy).
 
-    Training stops after the first epoch e with e − best(e) > patience, where best(e) is the
+    Training stops after the first epoch e with e − best(e) ≥ patience — `patience` epochs in a row
+    without improvement, Keras' rule (patience 0 stops after the first epoch) — where best(e) is the
     earliest epoch of the lowest value up to e (only a strictly lower value improves), and the
     weights of best(e) are restored; if no epoch qualifies, training runs to the end and the best
     epoch overall is restored. A restored epoch of 0 means no finite value was ever seen."""
@@ -96,7 +98,7 @@ def early_stopping_point(val_loss: Sequence[float], patience: int) -> tuple[int,
     for epoch, loss in enumerate(val_loss, start=1):
         if loss < best_loss:
             best_loss, best = loss, epoch
-        if epoch - best > patience:
+        if epoch - best >= patience:
             return epoch, best
     return len(val_loss), best
 
@@ -211,8 +213,6 @@ def _enabled(config: Mapping[str, Any]) -> bool:
 
 def regularizer_colors(levels: pd.Series, config: Mapping[str, Any]) -> dict[str, tuple[float, float, float]]:
     """The baseline's regularizer in the report's baseline grey, the others in the palette's order."""
-    from trickbench.collect import baseline_labels
-
     baseline = baseline_labels(config)["regularizer"]
     others = [level for level in dict.fromkeys(levels) if level != baseline]
     return {baseline: BASELINE_COLOR, **{level: TECHNIQUE_PALETTE[i % len(TECHNIQUE_PALETTE)] for i, level in enumerate(others)}}

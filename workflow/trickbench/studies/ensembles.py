@@ -31,7 +31,7 @@ from trickbench.stats import grouped_ci
 from trickbench.report.style import PALETTE, apply_theme, integer_ticks
 from trickbench.spec import RunSpec, resolve_regularizers
 from trickbench.studies import Study, is_enabled, register_study
-from trickbench.studies.data import split_labels, test_labels
+from trickbench.data.labels import split_labels, test_labels
 from trickbench.studies.ensemble_members import (CHOSEN, MEAN_MEMBER, Member, single_members, subset_curve,
                                                  versus_members)
 from trickbench.studies.records import finished_runs

@@ -9,9 +9,11 @@ from typing import Any, Mapping, Sequence
 from trickbench.atomic import atomic_path
 from trickbench.errors import DataError, one_line
 from trickbench.logs import logging_to
+from trickbench.report.figures import read_table
 from trickbench.run import InvalidSummary
 from trickbench.run_check import checked_run
-from trickbench.studies import Study, load_all
+from trickbench.studies import Study
+from trickbench.studies.registered import load_all
 
 log = logging.getLogger("trickbench.studies")
 
@@ -72,8 +74,6 @@ def summarize_stage(name: str, config: Mapping[str, Any], run_dirs: Sequence[str
 
 def second_round(study: Study, config: Mapping[str, Any], table: str | Path) -> list:
     """The runs a two-round study chooses from its stage table (none while the table is missing)."""
-    from trickbench.report.figures import read_table
-
     if study.stage is None or not Path(table).is_file():
         return []
     return study.stage.next_runs(config, read_table(Path(table)))

@@ -9,7 +9,9 @@ whose behaviour follows the progress of training (batch renorm's relaxation).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -144,6 +146,31 @@ class BatchRenorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{len(self.weight)}, rmax={self.rmax}, dmax={self.dmax}, momentum={self.momentum}, {self.relaxation}"
+
+    @contextmanager
+    def recomputing_statistics(self) -> Iterator[None]:
+        """Inside, the running statistics are recomputed from scratch, as `update_bn` recomputes batch
+        norm's for averaged weights (SWA): each training-mode pass normalizes by its batch's own
+        statistics (r = 1, d = 0: batch norm, like batch norm in update_bn) and the running mean and
+        std become the equal-weight mean of the passes' μ_B and σ_B (update_bn's momentum None).
+        The limits, the momentum and the relaxation's step counter are as before afterwards."""
+        saved = self.rmax, self.dmax, self.momentum, self.num_batches_tracked.clone()
+        passes = 0
+
+        def cumulative(module: nn.Module, inputs: tuple) -> None:
+            nonlocal passes
+            if module.training:
+                passes += 1
+                module.momentum = 1.0 / passes  # after k passes: the mean of their k statistics
+
+        self.rmax, self.dmax = 1.0, 0.0
+        handle = self.register_forward_pre_hook(cumulative)
+        try:
+            yield
+        finally:
+            handle.remove()
+            self.rmax, self.dmax, self.momentum = saved[:3]
+            self.num_batches_tracked.copy_(saved[3])
 
 
 _FRACTION = (0.0, 1.0)

@@ -3,8 +3,12 @@ decay and AdamW alike.
 
 Decayed: the weight matrix or kernel of every affine layer (Linear, Conv). Under weight
 normalization (Salimans & Kingma 2016) the weight is w = g·v/‖v‖, and what is decayed is the
-direction parameter v: at initialization v equals w, so a penalty on v is the nominal penalty on
-the weights. Never decayed: biases, the gains and shifts of normalization layers, weight norm's
+direction parameter v. At initialization v equals w, so the penalty's *value* is the nominal
+penalty on the weights, but not its effect: w does not depend on the length of v, so decay that
+shrinks v leaves the layer's weights as they were. What it changes is the effective step size:
+the gradient with respect to v scales as 1/‖v‖, so once v is shorter the same step turns w
+further (by 1/‖v‖², van Laarhoven 2017, "L2 Regularization versus Batch and Weight
+Normalization"). Never decayed: biases, the gains and shifts of normalization layers, weight norm's
 gain g (a normalization gain: decaying it too would double the penalty at initialization), PReLU's
 slopes (He et al. 2015, §2.1: "we do not use weight decay … when updating a_i").
 

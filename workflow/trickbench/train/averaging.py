@@ -10,7 +10,9 @@
   to swa_lr, which then stays constant while the average is taken, so the iterates keep exploring
   instead of converging to one point (averaging while the rate anneals to 0 is close to taking the
   final weights). The mean of batch-norm statistics is *not* the statistics of the mean network,
-  so they are recomputed with one pass over the training images (`update_bn`) after every update.
+  so they are recomputed with one pass over the training images after every update
+  (`update_running_statistics`: torch's `update_bn` for batch norm, and the same for batch renorm,
+  whose statistics `update_bn` would leave as copied from the live model).
 
 Both are `torch.optim.swa_utils.AveragedModel`s, so their state checkpoints with the run. Each
 epoch, every average is scored on validation and test into `<name>_{val,test}_{loss,acc}` columns.
@@ -19,16 +21,19 @@ epoch, every average is scored on validation and test into `<name>_{val,test}_{l
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trickbench.data.device_data import DeviceData, to_unit_float
 from trickbench.errors import ConfigError
 from trickbench.registry import Technique
 from trickbench.spec import TrainSpec
+from trickbench.techniques.norms import BatchRenorm
 from trickbench.techniques.schedules import lr_multiplier
 from trickbench.train.evaluate import evaluate
 
@@ -85,7 +90,33 @@ class StochasticWeightAverage(WeightAverage):
         if epoch < self.start_epoch:
             return
         self.average.update_parameters(model)
-        update_bn(train_inputs(), self.average)
+        update_running_statistics(train_inputs(), self.average)
+
+
+@torch.no_grad()
+def update_running_statistics(batches: Iterable[torch.Tensor], model: nn.Module) -> None:
+    """Recompute the running statistics of every layer of `model` that keeps them, in one pass over
+    `batches` in training mode: torch's batch norms as `torch.optim.swa_utils.update_bn` does (reset,
+    then momentum None: the equal-weight mean over the batches), and batch renorm's the same way
+    (`BatchRenorm.recomputing_statistics`), which update_bn knows nothing of."""
+    batch_norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
+    renorms = [module for module in model.modules() if isinstance(module, BatchRenorm)]
+    if not (batch_norms or renorms):
+        return
+    momenta = {module: module.momentum for module in batch_norms}
+    was_training = model.training
+    with ExitStack() as stack:
+        for renorm in renorms:
+            stack.enter_context(renorm.recomputing_statistics())
+        for module in batch_norms:
+            module.reset_running_stats()
+            module.momentum = None
+        model.train()
+        for batch in batches:
+            model(batch)
+    for module, momentum in momenta.items():
+        module.momentum = momentum
+    model.train(was_training)
 
 
 def weight_averages(train: TrainSpec, model: nn.Module) -> list[WeightAverage]:

@@ -157,8 +157,9 @@ class Trainer:
         return self.status != OK or self.epoch >= self.spec.train.epochs or self._patience_exhausted()
 
     def _patience_exhausted(self) -> bool:
+        """`patience` epochs in a row without a lower validation loss (Keras' rule): stop now."""
         patience = self.regularizer.patience
-        return patience is not None and self.epoch - self.best_state_epoch > patience
+        return patience is not None and self.epoch - self.best_state_epoch >= patience
 
     # -- training ----------------------------------------------------------------------------
     def train_epoch(self, on_step: Callable[[int, int], None] | None = None) -> dict[str, float]:
