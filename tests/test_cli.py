@@ -131,7 +131,7 @@ def test_report_redraws_figures_and_page_from_tables(capsys, configfile, tmp_pat
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["report", "--tables", "nowhere"], "table(s) epochs.csv, runs.csv missing under nowhere: run the workflow"),
+    (["report", "--tables", "nowhere"], "no runs table under nowhere: run the workflow first"),
     (["show", "f"], "a prefix of one run"),
     (["show", "zzzz"], "'zzzz'; allowed: the id (or a prefix) of a run"),
     (["train", "--spec", "{not json"], "config error at '--spec'"),

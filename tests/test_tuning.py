@@ -86,7 +86,7 @@ def test_levels_that_differ_only_in_their_lr_cannot_be_tuned_apart():
 def test_tuning_needs_a_validation_split():
     config = tuned_config()
     config["data"]["val_fraction"] = 0.0
-    with pytest.raises(ConfigError, match="^config error at 'data.val_fraction': got 0.0; allowed: > 0 with design.tuning"):
+    with pytest.raises(ConfigError, match="^config error at 'data.val_fraction': got 0.0; allowed: > 0"):  # every config
         plan_from_config(config)
 
 

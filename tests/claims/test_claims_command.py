@@ -13,6 +13,7 @@ from claim_tables import SEEDS, level_runs, run_row, write
 from trickbench.claims import NOT_RUN, REPRODUCED, VERDICTS
 from trickbench.claims.registered import load_all
 from trickbench.cli import main
+from trickbench.data_dictionary import conform
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,9 @@ def tables(tmp_path_factory) -> Path:
     runs = level_runs("regularizer", {"dropout": [0.45, 0.452, 0.448, 0.451], "none": [0.40] * 4})
     runs["test_ece"] = [0.10] * 4 + [0.14, 0.141, 0.139, 0.14]
     runs["test_ece_temperature_scaled"] = 0.10
-    return write(tmp_path_factory.mktemp("tables"), runs=runs)
+    # the command reads tables as collect writes them: every column of the dictionary (empty where
+    # these runs have nothing), and an epochs table
+    return write(tmp_path_factory.mktemp("tables"), runs=conform(runs, "runs"), epochs=conform(pd.DataFrame(), "epochs"))
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

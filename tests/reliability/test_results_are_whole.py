@@ -178,7 +178,7 @@ def test_the_report_counts_the_runs_left_out(finished, tmp_path):
     (lambda d: (d / "val_logits.npy").unlink(), "study ensembles: run {run} lacks val_logits.npy"),
 ])
 def test_a_study_names_the_damaged_member_and_its_file_in_one_line(finished, tmp_path, damage, line):
-    from trickbench.studies import load_all
+    from trickbench.studies.registered import load_all
     from trickbench.studies.run import DamagedMember, check_members
 
     root, specs = finished

@@ -212,9 +212,8 @@ def enter_numerics(spec_texts: list[str], restart: Callable[[dict[str, str]], No
     """Put this process into the numerics mode of the specs it trains, before anything imports
     torch (the mode's variables are read when torch loads; see trickbench.numerics). One process
     trains runs of one mode; a spec without `numerics` is native."""
-    modes = {numerics.check_mode(raw.get("numerics", numerics.UNNAMED_MODE) if isinstance(raw, dict) else None,
-                                 "--spec numerics")
-             for raw in (parsed_json(text, "--spec", "a JSON run spec") for text in spec_texts)}
+    modes = {numerics.check_mode(raw.get("numerics", numerics.UNNAMED_MODE), "--spec numerics")
+             for raw in (spec_mapping(text) for text in spec_texts)}
     if len(modes) > 1:
         raise ConfigError("--spec numerics", ", ".join(sorted(modes)), "one mode for all runs of one process")
     numerics.enter(modes.pop(), restart)

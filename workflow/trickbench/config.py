@@ -65,7 +65,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     mapping of sections. An empty file is an empty mapping."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=StrictLoader)
+            loader = StrictLoader(handle)  # a SafeLoader: what yaml.safe_load does, with the duplicate-key check
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
     except UnicodeDecodeError as error:
         raise ConfigError(str(path), f"byte {error.object[error.start]:#04x} at offset {error.start}",
                           "a UTF-8 text file") from None

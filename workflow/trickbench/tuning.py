@@ -239,8 +239,6 @@ def check_protocol(config: Mapping[str, Any], searched: Searched | None) -> None
     """What the tuning protocol needs of the config, each failure one line."""
     tuning = settings(config)
     tuning_seeds(config)
-    if config["data"]["val_fraction"] <= 0:
-        raise ConfigError("data.val_fraction", config["data"]["val_fraction"], "> 0 with design.tuning (trials are chosen on validation)")
     count = tuning["trials"]
     if tuning["search"] == "sobol" and count & (count - 1):
         raise ConfigError(f"{KEY}.trials", count, "a power of 2 with search sobol (its balance needs it; halton takes any count)")
