@@ -17,8 +17,9 @@ separates the two: each run is trained again with `epochs` set to the epoch wher
 on validation loss stopped it, so its schedule anneals fully by then — the same compute as early
 stopping, planned for it (Li, Yumer & Ramanan 2020, "Budgeted Training", ICLR: a schedule planned
 for the budget beats a truncated one). Three weights per level and seed are compared, paired by
-seed, through the report's statistics (`studies.comparisons`: paired t, Holm across every
-comparison of the figure, minimum detectable effect of the same test): the last epoch, the
+seed, through the report's statistics (`studies.comparisons`: one model over every level's weights
+with seeds as blocks where they share seeds, else paired t — the table says which and why — Holm
+across every comparison of the figure, minimum detectable effect of the same test): the last epoch, the
 restored weights, and the planned run's final weights. The test set chooses nothing.
 """
 
