@@ -43,12 +43,13 @@ def test_sentences_say_when_scaling_changes_the_best_variant_and_test_it(tiny_co
     config = validate_config(tiny_config)
     sentences = summary_sentences(runs_with_calibration(), config)
     assert "The lowest raw NLL is activation=tanh's (1.817), but after scaling baseline's (1.610 vs 1.767)" in sentences[1]
-    assert sentences[2] == ("After scaling, 1 of 1 variants differ detectably from the baseline in test NLL (the baseline "
-                            "itself has the lowest).")
+    assert sentences[2] == ("After scaling, 1 of 1 variants differ detectably from the baseline in test NLL (pooled t "
+                            "(2 cells × 3 seeds OLS, df=2), Holm-corrected over 1); the baseline itself has the lowest.")
     same = runs_with_calibration().assign(test_nll_temperature_scaled=lambda r: r["test_nll"] - 0.1)
     lines = summary_sentences(same, config)
     assert len(lines) == 2 and lines[1].startswith("After scaling, 1 of 1 variants differ detectably from the baseline in "
-                                                   "test NLL. Lowest after scaling, activation=tanh is better than the "
+                                                   "test NLL (pooled t (2 cells × 3 seeds OLS, df=2), Holm-corrected over "
+                                                   "1). Lowest after scaling, activation=tanh is better than the "
                                                    "baseline by 0.193 nats of temperature-scaled test NLL")
 
 

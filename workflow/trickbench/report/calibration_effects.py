@@ -90,14 +90,16 @@ def summary_sentences(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str
     tested = compared[compared["test"].fillna("").astype(bool)] if len(compared) else compared
     if len(tested):
         detectable = int((tested["detectable"] == True).sum())  # noqa: E712
-        lead = f"After scaling, {detectable} of {len(tested)} variants differ detectably from the baseline in test NLL"
+        tests = " or ".join(sorted(set(tested["test"])))
+        lead = (f"After scaling, {detectable} of {len(tested)} variants differ detectably from the baseline in test NLL "
+                f"({tests}, Holm-corrected over {int(tested['family_size'].max())})")
         if best_scaled in set(tested["variant"]):
             row = tested.set_index("variant").loc[best_scaled].to_dict()
             sentences.append(f"{lead}. Lowest after scaling, " + difference_sentence(
                 row, best_scaled, "the baseline", quantity="temperature-scaled test NLL", unit="nats", value_unit=" nats",
                 verbs=("is worse than", "is better than"), digits=3))
         else:
-            sentences.append(f"{lead} (the baseline itself has the lowest).")
+            sentences.append(f"{lead}; the baseline itself has the lowest.")
     return sentences
 
 

@@ -148,7 +148,7 @@ def weight_averaging(tables: Tables, config: Mapping[str, Any]):
     for ax, (metric, unit) in zip(axes[2:], (("test_acc", "test accuracy (points)"), ("test_loss", "test NLL (nats)"))):
         _differences(ax, comparisons[comparisons.metric == metric], unit)
     fig.suptitle(f"Mean over seeds; bands: 95 % CI. Right: differences at the last epoch, paired by seed "
-                 f"({family_note(comparisons, within="metric")}; hollow: no detectable difference)", x=0.01, ha="left", fontsize=10)
+                 f"({family_note(comparisons, within='metric')}; hollow: no detectable difference)", x=0.01, ha="left", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     return fig, comparisons
 
