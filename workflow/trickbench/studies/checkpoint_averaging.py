@@ -147,7 +147,7 @@ def weight_averaging(tables: Tables, config: Mapping[str, Any]):
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False)
     for ax, (metric, unit) in zip(axes[2:], (("test_acc", "test accuracy (points)"), ("test_loss", "test NLL (nats)"))):
         _differences(ax, comparisons[comparisons.metric == metric], unit)
-    fig.suptitle(f"Mean over seeds; bands: 95 % CI. Right: differences at the last epoch, paired by seed "
+    fig.suptitle(f"Mean over seeds; bands: 95 % CI. Right: differences at the last epoch on the same seeds "
                  f"({family_note(comparisons, within='metric')}; hollow: no detectable difference)", x=0.01, ha="left", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     return fig, comparisons
