@@ -145,10 +145,32 @@ def test_the_best_configuration_says_when_it_is_not_detectably_better(tmp_path):
     assert runner_up.startswith("activation=tanh vs the runner-up on validation, activation=gelu: no detectable "
                                 "difference with 3 seeds (minimum detectable effect")
     assert runner_up.endswith("Holm-corrected over 1 comparison).")
+    # the two compared cells ran the same seeds: one OLS with seeds as blocks, its 95 % interval
+    compared = runs[runs.activation.isin(["tanh", "gelu"])]
+    fit = smf.ols("value ~ C(cell, Treatment('gelu')) + C(seed)",
+                  pd.DataFrame({"value": 100 * compared["final_test_acc"], "cell": compared["activation"],
+                                "seed": compared["seed"]})).fit()
+    low, high = fit.conf_int(0.05).loc["C(cell, Treatment('gelu'))[T.tanh]"]
+    signed = lambda x: f"{x:+.1f}".replace("-", "−")  # noqa: E731
+    assert f"pooled t (2 cells × 3 seeds OLS, df=2), 95 % CI {signed(low)} to {signed(high)}" in runner_up
     # against the baseline: the very sentence the findings state for tanh (same test, same family)
     finding = sentence(comparisons(runs, config).set_index("level").loc["tanh"].to_dict() | {"level": "tanh"}, "ablation")
     assert against_baseline.replace("activation=tanh vs the baseline", "") == finding.replace(
         "activation tanh vs the baseline relu", "")
+
+
+def test_a_runner_up_on_other_seeds_is_compared_by_welch(tmp_path):
+    config = grid_config(TINY_CONFIG, {"kind": "ablation", "seeds": [0, 1, 2],
+                                       "factors": {"activation": ["relu", "tanh", "gelu"]}})
+    runs = write_tables(tmp_path, config, effects={("activation", "tanh"): 1.0, ("activation", "gelu"): 0.5}, noise=3.0)
+    runs.loc[runs.activation == "tanh", "final_val_acc"] += 0.05
+    runs.loc[runs.activation == "gelu", "final_val_acc"] += 0.03
+    runs.loc[runs.activation == "gelu", "seed"] += 10  # the runner-up ran other seeds: no blocks
+    runner_up = best_configuration(runs, config)["versus"][0]
+    tanh, gelu = (100 * runs.loc[runs.activation == level, "final_test_acc"].to_numpy() for level in ("tanh", "gelu"))
+    low, high = stats.ttest_ind(tanh, gelu, equal_var=False).confidence_interval(0.95)
+    signed = lambda x: f"{x:+.1f}".replace("-", "−")  # noqa: E731
+    assert f"Welch t, 95 % CI {signed(low)} to {signed(high)}" in runner_up
 
 
 def test_a_configuration_at_chance_cannot_be_the_best(tmp_path):

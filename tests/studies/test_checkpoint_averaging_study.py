@@ -6,8 +6,9 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
-from scipy import stats
+import statsmodels.formula.api as smf
 
 from trickbench.config import validate_config
 from trickbench.studies import STUDIES
@@ -65,16 +66,20 @@ def test_last_epoch_comparisons_pair_each_seed_with_its_own_plain_run(tiny_confi
     assert final.loc[("test_acc", EMA), "mean"] == pytest.approx((0.54 + 0.62 + 0.58) / 3)
     comparisons = tables[COMPARISONS].set_index(["metric", "comparison"])
     swa_gain = comparisons.loc[("test_acc", f"{SWA} − {FINAL_WEIGHTS}")]
-    differences = 100 * np.array([0.56 - 0.50, 0.61 - 0.60, 0.60 - 0.55])  # per seed, in points
-    reference = stats.ttest_rel(100 * np.array([0.56, 0.61, 0.60]), 100 * np.array([0.50, 0.60, 0.55]))
-    assert swa_gain["diff"] == pytest.approx(differences.mean()) and swa_gain["test"] == "paired t"
-    assert swa_gain["p_value"] == pytest.approx(reference.pvalue)
-    # one family: the figure's 3 comparisons of each of its 2 metrics, Holm-corrected; an interval
-    # at its Holm level is scipy's paired interval at that level
-    assert swa_gain["family_size"] == 6 and swa_gain["n"] == 3
-    low, high = reference.confidence_interval(swa_gain["ci_level"])
+    accuracy = pd.DataFrame([{"cell": cell, "seed": seed, "value": 100 * finals[seed][i]}
+                             for seed in finals for i, cell in enumerate(("final", "ema", "swa"))])
+    fit = smf.ols("value ~ C(cell, Treatment('final')) + C(seed)", accuracy).fit()
+    names = list(fit.params.index)
+    expected = fit.t_test(np.eye(len(names))[names.index("C(cell, Treatment('final'))[T.swa]")])
+    assert swa_gain["diff"] == pytest.approx(float(np.squeeze(expected.effect)))
+    assert swa_gain["test"] == "pooled t (3 cells × 3 seeds OLS, df=4)" and fit.df_resid == 4
+    assert swa_gain["p_value"] == pytest.approx(float(np.squeeze(expected.pvalue)))
+    # per metric one model and one Holm family of the figure's 3 comparisons, at α/2 (Bonferroni
+    # across the 2 metrics); an interval at its level is the OLS contrast's t interval at that level
+    assert swa_gain["family_size"] == 3 and swa_gain["n"] == 3
+    low, high = np.squeeze(expected.conf_int(alpha=1 - swa_gain["ci_level"]))
     assert (swa_gain["diff_ci_low"], swa_gain["diff_ci_high"]) == (pytest.approx(low), pytest.approx(high))
-    assert 0.95 <= swa_gain["ci_level"] <= 1 - 0.05 / 6  # between uncorrected and Bonferroni
+    assert 1 - 0.05 / 2 <= swa_gain["ci_level"] <= 1 - 0.05 / 6  # between Bonferroni over metrics and over all
     assert set(comparisons.index.get_level_values("metric")) == {"test_acc", "test_loss"}
     nll = comparisons.loc[("test_loss", f"{EMA} − {FINAL_WEIGHTS}")]  # 0.5 nats on both, every seed
     assert nll["finding"].startswith(f"{EMA} vs {FINAL_WEIGHTS}: no detectable difference with 3 seeds")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats
 
 from trickbench.config import validate_config
@@ -125,10 +128,22 @@ def test_last_restored_and_planned_weights_are_compared_paired_by_seed(tiny_conf
     comparisons = tables[COMPARISONS].set_index(["regularizer", "comparison"])
     # one family: every comparison the figure draws, 2 regularizers × 3 contrasts
     assert len(comparisons) == 2 * 3 and (comparisons["family_size"] == 6).all()
-    assert (comparisons["test"] == "paired t").all() and (comparisons["correction"] == "holm").all()
+    assert (comparisons["correction"] == "holm").all()
     planned_vs_restored = comparisons.loc[("none", f"{PLANNED} − {RESTORED}")]
     assert planned_vs_restored["diff"] == pytest.approx(100 * ((0.55 - 0.5) + (0.6 - 0.5)) / 2)  # points, paired
     assert planned_vs_restored["n"] == 2
+    # the six cells (regularizer × weights) ran the same two seeds, so one OLS with seeds as blocks —
+    # but with two seeds each cell's residuals are ± one number: Brown–Forsythe, computed here on the
+    # fit's residuals, sees the cells' spreads differ (p = 0), so each comparison is its own paired t
+    cells = pd.DataFrame([{"cell": f"{regularizer[0]}{w}", "seed": seed, "value": 100 * value}
+                          for (regularizer, seed), planned in planned_acc.items()
+                          for w, value in (("last", 0.3), ("restored", 0.5), ("planned", planned))])
+    fit = smf.ols("value ~ C(cell) + C(seed)", cells).fit()
+    assert fit.df_resid == 5
+    with np.errstate(divide="ignore"):
+        equal_variance = stats.levene(*[fit.resid[cells["cell"] == c] for c in cells["cell"].unique()], center="median")
+    assert equal_variance.pvalue < 0.05
+    assert (comparisons["test"] == "paired t").all() and comparisons["why"].str.startswith("Brown–Forsythe p=0 ").all()
     assert planned_vs_restored["p_value"] == pytest.approx(stats.ttest_rel([55.0, 60.0], [50.0, 50.0]).pvalue)
     assert planned_vs_restored["finding"].startswith(f"none: {PLANNED} vs {RESTORED}: no detectable difference with 2 seeds")
     restored_vs_last = comparisons.loc[("none", f"{RESTORED} − {LAST}")]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.grid import SECTION, chance_test, finished, with_variants
-from trickbench.stats import compare_to_reference, difference_sentence, failure_reasons, grouped_ci
+from trickbench.stats import difference_sentence, failure_reasons, grouped_ci, pooled_compare_to_reference
 from trickbench.report.style import PALETTE, apply_theme
 
 #: metric → (raw column, temperature-scaled column, axis label, scale)
@@ -58,13 +58,15 @@ def calibration_table(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataF
 
 
 def scaled_nll_comparisons(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    """Every variant's temperature-scaled test NLL against the baseline's: the report's comparison
-    (`stats.compare_to_reference`), every variant one family."""
+    """Every variant's temperature-scaled test NLL against the baseline's, every variant one family:
+    one model over the variants with seeds as blocks where they ran the same seeds
+    (`stats.pooled_compare_to_reference`, Holm on its residual df), else the per-comparison test;
+    `test` and `why` say which and why."""
     runs = trained_variants(runs, config)
     if runs.empty or "test_nll_temperature_scaled" not in runs:
         return pd.DataFrame()
     values = runs.assign(value=pd.to_numeric(runs["test_nll_temperature_scaled"], errors="coerce"))
-    return compare_to_reference(values, "variant", "value", "baseline")
+    return pooled_compare_to_reference(values, "variant", "value", "baseline")
 
 
 def summary_sentences(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
@@ -88,14 +90,16 @@ def summary_sentences(runs: pd.DataFrame, config: Mapping[str, Any]) -> list[str
     tested = compared[compared["test"].fillna("").astype(bool)] if len(compared) else compared
     if len(tested):
         detectable = int((tested["detectable"] == True).sum())  # noqa: E712
-        lead = f"After scaling, {detectable} of {len(tested)} variants differ detectably from the baseline in test NLL"
+        tests = " or ".join(sorted(set(tested["test"])))
+        lead = (f"After scaling, {detectable} of {len(tested)} variants differ detectably from the baseline in test NLL "
+                f"({tests}, Holm-corrected over {int(tested['family_size'].max())})")
         if best_scaled in set(tested["variant"]):
             row = tested.set_index("variant").loc[best_scaled].to_dict()
             sentences.append(f"{lead}. Lowest after scaling, " + difference_sentence(
                 row, best_scaled, "the baseline", quantity="temperature-scaled test NLL", unit="nats", value_unit=" nats",
                 verbs=("is worse than", "is better than"), digits=3))
         else:
-            sentences.append(f"{lead} (the baseline itself has the lowest).")
+            sentences.append(f"{lead}; the baseline itself has the lowest.")
     return sentences
 
 

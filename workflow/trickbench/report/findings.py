@@ -2,8 +2,9 @@
 corrected interval and its n.
 
 Every technique level is compared with the baseline's level of the same factor by
-`stats.compare_to_reference` (through `grid.effects_table`): paired t where both arms ran the same
-seeds, else Welch; one family of every level of every factor, Holm-corrected. In an ablation the
+`stats.pooled_compare_to_reference` (through `grid.effects_table`): one linear model over the grid's
+cells with seeds as blocks where they ran the same seeds, else paired t or Welch per comparison (the
+row says which and why); one family of every level of every factor, Holm-corrected. In an ablation the
 two arms are the runs that differ only in that factor; in a full or random design all runs at each
 level, so the difference is a main effect averaged over the other factors. A difference whose
 corrected interval includes 0 is written "no detectable difference", with the smallest difference
@@ -25,8 +26,8 @@ from trickbench.collect import baseline_labels
 from trickbench.design import ONE_FACTOR_AT_A_TIME
 from trickbench.report.grid import FAILED_TO_TUNE, chance_test, effects_table, finished, variant_label
 from trickbench.report.noise import METRICS, noise_table
-from trickbench.stats import (AT_CHANCE, ChanceTest, compare_to_reference, difference_sentence, failure_reasons,
-                                     level_failed, mean_ci)
+from trickbench.stats import (AT_CHANCE, ChanceTest, difference_sentence, failure_reasons, level_failed, mean_ci,
+                              pooled_compare_to_reference)
 from trickbench.techniques import FAMILIES
 
 #: how many comparisons the summary states as sentences; the rest are in the comparisons table
@@ -191,14 +192,16 @@ def _as_tuple(key: Any) -> tuple:
 def versus(runs: pd.DataFrame, config: Mapping[str, Any], arms: Mapping[str, Mapping[str, str]], member,
            baseline: Mapping[str, str], shown: Mapping[str, str]) -> list[str]:
     """The chosen configuration's test accuracy against the runner-up on validation — a question of
-    its own, a family of one — and against the baseline: the noise floor's comparison of that
+    its own, a family of one, from the model of the two cells with seeds as blocks where they ran the
+    same seeds (`stats.pooled_compare_to_reference`; else the per-comparison test, and the row says
+    why) — and against the baseline: the noise floor's comparison of that
     variant, so the same family and the same verdict as the findings and the noise-floor figure
     (a runner-up that is the baseline is stated once, that way)."""
     labels = {name: variant_label(levels, baseline) for name, levels in arms.items()}
     lines = []
     if "runner-up" in arms and labels["runner-up"] != "baseline":
         frame = pd.concat([member(arms[arm]).assign(arm=arm) for arm in ("chosen", "runner-up")])
-        table = compare_to_reference(frame.assign(value=100 * frame["final_test_acc"]), "arm", "value", "runner-up")
+        table = pooled_compare_to_reference(frame.assign(value=100 * frame["final_test_acc"]), "arm", "value", "runner-up")
         lines += [difference_sentence(row, shown["chosen"], f"the runner-up on validation, {shown['runner-up']}")
                   for row in table.to_dict("records")]
     if labels["chosen"] != "baseline":

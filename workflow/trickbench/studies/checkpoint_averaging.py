@@ -16,8 +16,10 @@ Per seed of the baseline, two runs of the study's `epochs`:
 All weights are scored every epoch on the same validation and test images (see `train.averaging`).
 At the last epoch, SWA, the EMA and the plain run's final weights are compared paired by seed —
 the same seed gives both runs the same initialization and data order — through the report's
-statistics (`studies.comparisons`): paired t, Holm across the six comparisons the figure draws
-(three per metric: test accuracy and test NLL), minimum detectable effect of the same test.
+statistics (`studies.comparisons`): per metric (test accuracy, test NLL) one model over the three
+weights with seeds as blocks where they share seeds (else paired t, and the table says why), Holm
+over its three comparisons at α/2 (Bonferroni across the two metrics: they share no residual
+variance), minimum detectable effect of the same test.
 """
 
 from __future__ import annotations
@@ -145,8 +147,8 @@ def weight_averaging(tables: Tables, config: Mapping[str, Any]):
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False)
     for ax, (metric, unit) in zip(axes[2:], (("test_acc", "test accuracy (points)"), ("test_loss", "test NLL (nats)"))):
         _differences(ax, comparisons[comparisons.metric == metric], unit)
-    fig.suptitle(f"Mean over seeds; bands: 95 % CI. Right: differences at the last epoch, paired by seed "
-                 f"({family_note(comparisons)}; hollow: no detectable difference)", x=0.01, ha="left", fontsize=10)
+    fig.suptitle(f"Mean over seeds; bands: 95 % CI. Right: differences at the last epoch on the same seeds "
+                 f"({family_note(comparisons, within='metric')}; hollow: no detectable difference)", x=0.01, ha="left", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     return fig, comparisons
 

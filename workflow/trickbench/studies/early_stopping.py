@@ -17,8 +17,9 @@ separates the two: each run is trained again with `epochs` set to the epoch wher
 on validation loss stopped it, so its schedule anneals fully by then — the same compute as early
 stopping, planned for it (Li, Yumer & Ramanan 2020, "Budgeted Training", ICLR: a schedule planned
 for the budget beats a truncated one). Three weights per level and seed are compared, paired by
-seed, through the report's statistics (`studies.comparisons`: paired t, Holm across every
-comparison of the figure, minimum detectable effect of the same test): the last epoch, the
+seed, through the report's statistics (`studies.comparisons`: one model over every level's weights
+with seeds as blocks where they share seeds, else paired t — the table says which and why — Holm
+across every comparison of the figure, minimum detectable effect of the same test): the last epoch, the
 restored weights, and the planned run's final weights. The test set chooses nothing.
 """
 
@@ -180,7 +181,7 @@ def weights_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """Both rounds' folders → the stop table with the planned runs, the curves of the first round
-    and the comparisons of the three weights (in test-accuracy points, paired by seed; one family)."""
+    and the comparisons of the three weights (in test-accuracy points, seeds as blocks; one family)."""
     first_ids = {spec.run_id for spec in study_specs(config)}
     finished = {run.run_id: run for run in finished_runs(run_dirs)}
     first_round = [run for run_id, run in finished.items() if run_id in first_ids]
@@ -301,7 +302,7 @@ def _arms_panel(ax, weights: pd.DataFrame, arms: pd.DataFrame, levels: list[str]
 
 
 def _comparisons_panel(ax, comparisons: pd.DataFrame, levels: list[str]) -> None:
-    """The paired differences with their Holm-corrected intervals; hollow: no detectable difference."""
+    """The differences (seeds as blocks or pairs) with their Holm-corrected intervals; hollow: no detectable difference."""
     colors = dict(zip([f"{a} − {b}" for a, b in CONTRASTS], (PALETTE[0], PALETTE[1], PALETTE[4])))
     ax.axvline(0, color="0.5", lw=1)
     for i, (name, color) in enumerate(colors.items()):
@@ -314,6 +315,6 @@ def _comparisons_panel(ax, comparisons: pd.DataFrame, levels: list[str]) -> None
         ax.scatter(part["diff"][~detected], y[~detected], marker="o", s=18, color="white", zorder=3)
     ax.set_yticks(range(len(levels)), levels, fontsize=9)
     ax.set_ylim(len(levels) - 0.5, -0.5)
-    ax.set_xlabel("difference in test accuracy (points), paired by seed")
+    ax.set_xlabel("difference in test accuracy (points), same seeds")
     ax.set_title(f"{family_note(comparisons)}; hollow: no detectable difference", loc="left", fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / len(levels) - 0.1), ncol=1, fontsize=9, frameon=False)
