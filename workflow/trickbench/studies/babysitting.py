@@ -45,7 +45,7 @@ from trickbench.train.loop import Trainer
 
 NAME = "babysitting"
 TITLE = "Babysitting checks"
-COLUMNS = ["check", "subject", "measured", "expected", "passed", "detail"]
+COLUMNS = ["check", "subject", "seed", "measured", "expected", "passed", "detail"]
 #: finite-difference step and tolerances of the gradient checks (float64)
 GRADCHECK = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3}
 
@@ -54,8 +54,10 @@ def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config["studies"][NAME]
 
 
-def check_row(check: str, subject: str, measured: float, expected: str, passed: bool, detail: str = "") -> dict[str, Any]:
-    return dict(zip(COLUMNS, [check, subject, measured, expected, bool(passed), detail]))
+def check_row(check: str, subject: str, measured: float, expected: str, passed: bool, detail: str = "",
+              seed: int | None = None) -> dict[str, Any]:
+    """One check's row; `seed`: the seed of the model and the batch (None for the seed-free gradient checks)."""
+    return dict(zip(COLUMNS, [check, subject, seed, measured, expected, bool(passed), detail]))
 
 
 # -- 1 and 2: the initial loss -------------------------------------------------------------------
@@ -301,18 +303,22 @@ def gradient_rows() -> list[dict[str, Any]]:
 # -- the study -----------------------------------------------------------------------------------
 def run_checks(config: Mapping[str, Any]) -> pd.DataFrame:
     study = settings(config)
-    spec = baseline_spec(config, study["seed"])
+    spec = baseline_spec(config, study["seeds"][0])
     if study["regularizer"] not in REGULARIZERS or "strength" not in REGULARIZERS.get(study["regularizer"]).defaults:
         allowed = ", ".join(e.name for e in REGULARIZERS if "strength" in e.defaults)
         raise ConfigError(f"studies.{NAME}.regularizer", study["regularizer"], f"a regularizer with a strength: {allowed}")
     execution = config["execution"]
     images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, resolve_device(execution["device"]))
-    rows = [initial_loss_check(spec, data, study["loss_tolerance"], study.get("init"))]
-    rows += regularization_check(spec, data, study["regularizer"], study["strengths"])
-    rows.append(overfit_check(spec, data, study["subset"], study["max_steps"], study["seed"]))
+    rows = []
+    for seed in study["seeds"]:  # the checks a claim reads, once per seed: the model, the batch and the subset
+        seeded = baseline_spec(config, seed)
+        checks = [initial_loss_check(seeded, data, study["loss_tolerance"], study.get("init")),
+                  *regularization_check(seeded, data, study["regularizer"], study["strengths"]),
+                  overfit_check(seeded, data, study["subset"], study["max_steps"], seed)]
+        rows += [{**row, "seed": seed} for row in checks]
     rows += gradient_rows()
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": "Int64"})
 
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
