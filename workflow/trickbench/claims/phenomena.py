@@ -43,8 +43,6 @@ def paired_by_seed(higher: pd.Series, lower: pd.Series, arms: tuple[str, str], n
 
 # -- initialization statistics -------------------------------------------------------------------
 INIT_NEEDS = "with activation {activation} and init {init} among studies.init_stats.activations / inits"
-
-
 INIT_SEEDS = "set studies.init_stats.seeds to 3 seeds or more"
 
 
@@ -57,15 +55,21 @@ def init_layers(results: Results, activation: str, init: str) -> pd.DataFrame | 
     rows = table[(table["activation"].map(technique_of) == activation) & (table["init"].map(technique_of) == init)]
     if rows.empty:
         return NotRun("the init-statistics study has no " + INIT_NEEDS.format(activation=activation, init=init))
-    return rows.sort_values("layer")
+    return rows.sort_values(["seed", "layer"])
 
 
 def depth_sample(layers: pd.DataFrame) -> str:
-    return f"1 network of {int(layers['layer'].max())} hidden layers on N(0, I) inputs (deterministic: no seeds)"
+    return (f"a network of {int(layers['layer'].max())} hidden layers on N(0, I) inputs, "
+            f"{layers['seed'].nunique()} seeds (weights and inputs)")
+
+
+def per_seed(layers: pd.DataFrame, quantity) -> dict[int, float]:
+    """`quantity` of each seed's layers (sorted by layer)."""
+    return {int(seed): float(quantity(part)) for seed, part in layers.groupby("seed")}
 
 
 def std_ratio(layers: pd.DataFrame) -> float:
-    """std of the deepest hidden layer's outputs ÷ std of the first's."""
+    """std of the deepest hidden layer's outputs ÷ std of the first's (one seed's layers)."""
     return float(layers["std"].iloc[-1] / layers["std"].iloc[0])
 
 

@@ -135,9 +135,10 @@ USABLE_SHARE = 0.9
 
 
 def largest_usable_lr(trials: pd.DataFrame) -> float:
-    """The largest learning rate whose validation accuracy (mean over its trial runs: one tuning seed's
-    run here, as the claim reads each seed apart; a rate one of whose runs did not train — diverged, exploded, at chance — is unusable, as
-    the tuning choice rules it out) is at least USABLE_SHARE of the level's best."""
+    """The largest learning rate whose validation accuracy (mean over its trial runs — one tuning
+    seed's here, as the claim reads each seed apart; a rate one of whose runs did not train —
+    diverged, exploded, at chance — is unusable, as the tuning choice rules it out) is at least
+    USABLE_SHARE of the level's best."""
     accuracy = trials["val_acc"].astype(float).where(trials["trained"].astype(bool), -math.inf)
     curve = accuracy.groupby(trials["lr"]).mean()
     return float(curve[curve >= USABLE_SHARE * curve.max()].index.max())
