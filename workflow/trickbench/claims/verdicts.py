@@ -186,16 +186,16 @@ def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
 READING_TEST = "t interval of the mean over seeds, against the band"
 
 
-def seed_interval(values, ratio: bool, alpha: float = ALPHA) -> tuple[float, float, float]:
-    """(centre, low, high): the mean of the per-seed values and its two-sided t interval at 1 − alpha
-    (n − 1 degrees of freedom); for a ratio taken on the log scale and shown as ratios, so the centre
-    is the geometric mean. Values that do not vary give the interval [mean, mean]."""
+def seed_interval(values, ratio: bool, alpha: float = ALPHA) -> tuple[float, float]:
+    """(low, high): the two-sided t interval at 1 − alpha (n − 1 degrees of freedom) of the mean of
+    the per-seed values; for a ratio taken on the log scale and shown as ratios, so it is centred on
+    the geometric mean. Values that do not vary give the interval [mean, mean]."""
     values = np.asarray(values, float)
     values = np.log(values) if ratio else values
     mean, sem = float(values.mean()), float(scipy_stats.sem(values))
     low, high = (mean, mean) if sem == 0 else scipy_stats.t.interval(1 - alpha, len(values) - 1, loc=mean, scale=sem)
     shown = np.exp if ratio else float
-    return float(shown(mean)), float(shown(low)), float(shown(high))
+    return float(shown(low)), float(shown(high))
 
 
 def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
     if not np.isfinite(values).all() or rule.ratio and (values <= 0).any():
         return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
             "a seed's value is not a finite" + (" positive ratio" if rule.ratio else " number"), row["note"]]))}
-    _, low, high = seed_interval(values, rule.ratio, alpha)
+    low, high = seed_interval(values, rule.ratio, alpha)
     return {**row, "verdict": rule.verdict(low, high, reading.at_least), "ci_low": low, "ci_high": high,
             "ci_level": 1 - alpha}
 
