@@ -442,7 +442,7 @@ def regularization_raises_loss(results: Results):
     return Reading.over_seeds({int(seed): 100 * float(share) for seed, share in passed.groupby(rows["seed"]).mean().items()},
                               sample=f"{len(steps)} steps up the strengths ({'; '.join(steps['subject'])}), "
                                      f"{seeds_sample(rows)}",
-                              values={f"{r.subject}, seed {r.seed}": float(r.measured) for r in rows.itertuples()},
+                              values={f"{r.subject}, seed {int(r.seed)}": float(r.measured) for r in rows.itertuples()},
                               more_seeds=BABYSITTING_SEEDS)
 
 

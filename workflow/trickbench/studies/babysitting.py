@@ -6,6 +6,8 @@ From the cs231n notes ("Neural Networks Part 3: before learning: sanity checks")
 1. with regularization off, the initial loss is close to ln(classes) — the loss of a uniform guess;
 2. raising the regularization strength raises the initial loss (the penalty is wired in);
 3. the baseline can overfit a tiny training subset (20 examples) to 100 % training accuracy;
+   (checks 1–3 run once per seed of studies.babysitting.seeds, so that a claim reads them with an
+   interval over seeds)
 4. the gradients of every custom layer match finite differences (torch.autograd.gradcheck, float64).
    "Custom" means any module the registries build that is not a torch.nn layer, found by building
    every registered activation, normalization and model, so a newly registered one is checked too.
@@ -54,10 +56,10 @@ def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config["studies"][NAME]
 
 
-def check_row(check: str, subject: str, measured: float, expected: str, passed: bool, detail: str = "",
-              seed: int | None = None) -> dict[str, Any]:
-    """One check's row; `seed`: the seed of the model and the batch (None for the seed-free gradient checks)."""
-    return dict(zip(COLUMNS, [check, subject, seed, measured, expected, bool(passed), detail]))
+def check_row(check: str, subject: str, measured: float, expected: str, passed: bool, detail: str = "") -> dict[str, Any]:
+    """One check's row; its seed (of the model and the subset) is set by `run_checks`, and stays
+    empty for the seed-free gradient checks."""
+    return dict(zip(COLUMNS, [check, subject, None, measured, expected, bool(passed), detail]))
 
 
 # -- 1 and 2: the initial loss -------------------------------------------------------------------
@@ -333,8 +335,9 @@ register_study(Study(NAME, TITLE, lambda config: [], analyze, tables=(NAME,)))
 def babysitting_checks(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
     checks = tables[NAME]
-    cells = [[row["check"], row["subject"], f"{row['measured']:.4g}", str(row["expected"]),
-              "PASS" if row["passed"] else "FAIL"] for row in checks.to_dict("records")]
+    cells = [[row["check"], row["subject"] + ("" if pd.isna(row["seed"]) else f", seed {int(row['seed'])}"),
+              f"{row['measured']:.4g}", str(row["expected"]), "PASS" if row["passed"] else "FAIL"]
+             for row in checks.to_dict("records")]
     fig, ax = plt.subplots(figsize=(13, 0.5 + 0.34 * (len(cells) + 1)))
     ax.set_axis_off()
     table = ax.table(cellText=cells, colLabels=["check", "subject", "measured", "expected", "verdict"],
