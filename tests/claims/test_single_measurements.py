@@ -96,12 +96,10 @@ def test_any_values_get_the_verdict_of_their_interval(values):
 
 
 # -- the studies give one value per seed ----------------------------------------------------------
-def test_init_stats_has_each_layer_once_per_seed():
-    config = validate_config({"design": {"kind": "ablation", "seeds": [0]},
-                              "studies": {"init_stats": {"enabled": True, "units": 8, "examples": 6, "bins": 3, "layers": 2,
-                                                         "activations": ["relu"], "inits": ["he_normal"],
-                                                         "seeds": [0, 1, 2]}}})
-    table, histograms = init_stats.demonstration(config)
+def test_init_stats_has_each_layer_once_per_seed(tiny_config):
+    tiny_config["studies"] = {"init_stats": {"enabled": True, "units": 8, "examples": 6, "bins": 3, "layers": 2,
+                                             "activations": ["relu"], "inits": ["he_normal"], "seeds": [0, 1, 2]}}
+    table, histograms = init_stats.demonstration(validate_config(tiny_config))
     assert sorted(table.groupby("seed").size().items()) == [(0, 2), (1, 2), (2, 2)]
     assert table.groupby("seed")["std"].first().nunique() == 3  # each seed draws its own inputs and weights
     assert len(histograms) == 2 * 3  # histograms of the first seed: 2 layers × 3 bins

@@ -166,7 +166,8 @@ class Reading:
         """The reading of per-seed values: their mean, or for a ratio their geometric mean."""
         values = np.asarray(list(seeds.values()), float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = float(np.exp(np.mean(np.log(values)))) if ratio else float(np.mean(values))
+            value = math.nan if not len(values) else float(np.exp(np.mean(np.log(values)))) if ratio \
+                else float(np.mean(values))
         return cls(value, seeds={int(seed): float(v) for seed, v in seeds.items()}, **fields)
 
 
