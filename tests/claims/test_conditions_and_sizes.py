@@ -16,9 +16,9 @@ from scipy import stats
 
 from claim_tables import CHANCE, SEEDS, curve_rows, level_runs, run_row, write
 from conftest import REPO
-from trickbench.claims import (CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, OUTSIDE, REPRODUCED, Difference, Results,
-                               load_all)
+from trickbench.claims import CLAIMS, INCONCLUSIVE, NOT_REPRODUCED, OUTSIDE, REPRODUCED, Difference, Results
 from trickbench.claims import verdicts
+from trickbench.claims.registered import load_all
 from trickbench.claims.verdicts import judge
 from trickbench.config import load_config
 from trickbench.stats import two_arm_test
