@@ -7,8 +7,9 @@ A claim is one decorated function that measures its quantity from the result tab
 - `Contrast`: per-seed values of two arms, the one the claim predicts higher and the other, so that
   the claim predicts higher − lower > 0; judged by a `Difference` rule through a t test, corrected
   across the scorecard (see `verdicts`);
-- `Reading`: one measured number without seeds (a deterministic network, one pair of solutions);
-  judged by a `Threshold` rule;
+- `Reading`: one measured quantity, read on each of several seeds (the init-statistics network, the
+  sanity checks, the tuning trials); judged by a `Threshold` rule through the t interval of its
+  mean against the band (see `Threshold`);
 - `NotRun`: the runs it needs are absent — with the setting that runs them;
 - `Undecided`: the runs are there but the quantity is undefined on them (e.g. no width reached zero
   training error), with why.
@@ -72,26 +73,38 @@ class Difference:
         return float(np.log(size)) if self.ratio else size
 
 
+#: a single measurement needs this many seeds before its interval is read against its band
+MIN_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class Threshold:
-    """A claim read off one measured number: reproduced inside `reproduced`, not reproduced inside
-    `refuted` (everything outside `reproduced` when None), inconclusive in between."""
+    """A claim read off one measured quantity, judged by its band: `reproduced` (closed; ±inf for an
+    open side) and `refuted` (everything outside `reproduced` when None).
+
+    The quantity is read on each of n ≥ MIN_SEEDS seeds and the verdict reads the t interval of its
+    mean (`verdicts.seed_interval`; for a ratio, `ratio`, on the log scale, i.e. of the geometric
+    mean): **reproduced** when the interval lies inside the reproduced band, **not reproduced** when
+    it lies inside the refuted region, **inconclusive** when it straddles an edge — or when fewer
+    than MIN_SEEDS seeds were read ("n seeds < 3")."""
 
     unit: str
-    reproduced: tuple[float, float]  # closed interval; ±inf for an open side
+    reproduced: tuple[float, float]
     refuted: tuple[float, float] | None = None
+    ratio: bool = False  # the quantity is a ratio: its interval is taken on the log scale
 
-    def verdict(self, value: float, at_least: bool = False) -> str:
-        """`at_least`: the value is a lower bound (capped by the budget or the searched range), so it
-        can reproduce a claim of a lower bound but refute nothing above it."""
-        inside = lambda bounds: bounds[0] <= value <= bounds[1]
-        if inside(self.reproduced) and not (at_least and self.reproduced[1] < math.inf):
+    def verdict(self, low: float, high: float, at_least: bool = False) -> str:
+        """The verdict of the interval [low, high] of the quantity. `at_least`: the values are lower
+        bounds (capped by the budget or the searched range), so they can reproduce a claim of a lower
+        bound but refute nothing above them."""
+        within = lambda bounds: bounds[0] <= low and high <= bounds[1]
+        if within(self.reproduced) and not (at_least and self.reproduced[1] < math.inf):
             return REPRODUCED
-        if at_least and value < self.reproduced[0]:
+        if at_least and high < self.reproduced[0]:
             return INCONCLUSIVE
-        if self.refuted is None or inside(self.refuted):
-            return NOT_REPRODUCED
-        return INCONCLUSIVE
+        refuted = (within(self.refuted) if self.refuted is not None
+                   else high < self.reproduced[0] or low > self.reproduced[1])
+        return NOT_REPRODUCED if refuted else INCONCLUSIVE
 
     def band(self) -> str:
         """The thresholds in words, e.g. 'reproduced at 0.5–2 ×; not reproduced elsewhere'."""
@@ -137,11 +150,25 @@ class Contrast:
 
 @dataclass(frozen=True)
 class Reading:
+    """A quantity read once per seed: `seeds` maps each seed to its value (the verdict reads their
+    t interval against the band), `value` is their mean (geometric for a ratio)."""
+
     value: float
-    sample: str  # what was measured, e.g. '1 network of 10 × 500 units on 1,000 inputs'
+    sample: str  # what was measured, e.g. 'a network of 10 × 500 units on 1,000 inputs'
+    seeds: dict[int, float] = field(default_factory=dict)  # the value on each seed
+    more_seeds: str = ""  # how to read more seeds (the config key), said when there are fewer than MIN_SEEDS
     notes: tuple[str, ...] = ()
     values: dict[str, float] = field(default_factory=dict)  # the numbers behind it, for the evidence table
     at_least: bool = False  # the value is a lower bound (e.g. a rate at the top of the searched range): "≥"
+
+    @classmethod
+    def over_seeds(cls, seeds: dict[int, float], ratio: bool = False, **fields) -> "Reading":
+        """The reading of per-seed values: their mean, or for a ratio their geometric mean."""
+        values = np.asarray(list(seeds.values()), float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = math.nan if not len(values) else float(np.exp(np.mean(np.log(values)))) if ratio \
+                else float(np.mean(values))
+        return cls(value, seeds={int(seed): float(v) for seed, v in seeds.items()}, **fields)
 
 
 @dataclass(frozen=True)

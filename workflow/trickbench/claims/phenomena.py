@@ -43,25 +43,33 @@ def paired_by_seed(higher: pd.Series, lower: pd.Series, arms: tuple[str, str], n
 
 # -- initialization statistics -------------------------------------------------------------------
 INIT_NEEDS = "with activation {activation} and init {init} among studies.init_stats.activations / inits"
+INIT_SEEDS = "set studies.init_stats.seeds to 3 seeds or more"
 
 
 def init_layers(results: Results, activation: str, init: str) -> pd.DataFrame | NotRun:
-    """The study's per-layer statistics of the demonstration network for one activation × init."""
+    """The study's per-layer statistics of the demonstration network for one activation × init, on
+    every seed of the study."""
     table = study_table(results, "init_stats", "init_stats")
     if isinstance(table, NotRun):
         return table
     rows = table[(table["activation"].map(technique_of) == activation) & (table["init"].map(technique_of) == init)]
     if rows.empty:
         return NotRun("the init-statistics study has no " + INIT_NEEDS.format(activation=activation, init=init))
-    return rows.sort_values("layer")
+    return rows.sort_values(["seed", "layer"])
 
 
 def depth_sample(layers: pd.DataFrame) -> str:
-    return f"1 network of {int(layers['layer'].max())} hidden layers on N(0, I) inputs (deterministic: no seeds)"
+    return (f"a network of {int(layers['layer'].max())} hidden layers on N(0, I) inputs, "
+            f"{layers['seed'].nunique()} seeds (weights and inputs)")
+
+
+def per_seed(layers: pd.DataFrame, quantity) -> dict[int, float]:
+    """`quantity` of each seed's layers (sorted by layer)."""
+    return {int(seed): float(quantity(part)) for seed, part in layers.groupby("seed")}
 
 
 def std_ratio(layers: pd.DataFrame) -> float:
-    """std of the deepest hidden layer's outputs ÷ std of the first's."""
+    """std of the deepest hidden layer's outputs ÷ std of the first's (one seed's layers)."""
     return float(layers["std"].iloc[-1] / layers["std"].iloc[0])
 
 
@@ -74,17 +82,19 @@ def std_ratio(layers: pd.DataFrame) -> float:
        quantity="std of the deepest hidden layer's activations ÷ std of the first, ReLU network under He init",
        needs=study_needs("init_stats", INIT_NEEDS.format(activation="relu", init="he_normal")),
        lecture="Kaiming / MSRA initialization for ReLU: std = sqrt(2 / Din)",
-       rule=Threshold(unit="×", reproduced=(0.5, 2.0)),
+       rule=Threshold(unit="×", reproduced=(0.5, 2.0), ratio=True),
        family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
 def he_init_keeps_relu_variance(results: Results):
     layers = init_layers(results, "relu", "he_normal")
     if isinstance(layers, NotRun):
         return layers
-    values = {"std ratio, he_normal": std_ratio(layers)}
+    values = {}
     xavier = init_layers(results, "relu", "xavier_normal")
     if not isinstance(xavier, NotRun):
-        values["std ratio, xavier_normal (for contrast)"] = std_ratio(xavier)
-    return Reading(std_ratio(layers), depth_sample(layers), values=values)
+        values["std ratio, xavier_normal (for contrast), geometric mean over seeds"] = \
+            Reading.over_seeds(per_seed(xavier, std_ratio), ratio=True, sample="").value
+    return Reading.over_seeds(per_seed(layers, std_ratio), ratio=True, sample=depth_sample(layers), values=values,
+                              more_seeds=INIT_SEEDS)
 
 
 @claim("small_init_activations_collapse",
@@ -94,15 +104,23 @@ def he_init_keeps_relu_variance(results: Results):
        quantity="std of the deepest hidden layer's activations ÷ std of the first, tanh network under N(0, 0.01²)",
        needs=study_needs("init_stats", INIT_NEEDS.format(activation="tanh", init="small_gaussian")),
        lecture="W = 0.01·randn: \"All activations tend to zero for deeper network layers\"",
-       rule=Threshold(unit="×", reproduced=(0.0, 0.01)),
+       rule=Threshold(unit="×", reproduced=(0.0, 0.01), ratio=True),
        family="init", phenomenon="initialization statistics", evidence=("init_layer_stats",))
 def small_init_activations_collapse(results: Results):
     layers = init_layers(results, "tanh", "small_gaussian")
     if isinstance(layers, NotRun):
         return layers
-    return Reading(std_ratio(layers), depth_sample(layers),
-                   values={"std, first hidden layer": float(layers["std"].iloc[0]),
-                           "std, last hidden layer": float(layers["std"].iloc[-1])})
+    return Reading.over_seeds(per_seed(layers, std_ratio), ratio=True, sample=depth_sample(layers), more_seeds=INIT_SEEDS,
+                              values={"std, first hidden layer, mean over seeds": float(per_first(layers)["std"].mean()),
+                                      "std, last hidden layer, mean over seeds": float(per_last(layers)["std"].mean())})
+
+
+def per_first(layers: pd.DataFrame) -> pd.DataFrame:
+    return layers.groupby("seed").head(1)
+
+
+def per_last(layers: pd.DataFrame) -> pd.DataFrame:
+    return layers.groupby("seed").tail(1)
 
 
 @claim("large_init_tanh_saturates",
@@ -118,9 +136,10 @@ def large_init_tanh_saturates(results: Results):
     layers = init_layers(results, "tanh", "large_gaussian")
     if isinstance(layers, NotRun):
         return layers
-    return Reading(100 * float(layers["saturated_fraction"].iloc[-1]), depth_sample(layers),
-                   values={f"saturated %, layer {int(r.layer)}": 100 * float(r.saturated_fraction)
-                           for r in layers.itertuples()})
+    return Reading.over_seeds(per_seed(layers, lambda part: 100 * part["saturated_fraction"].iloc[-1]),
+                              sample=depth_sample(layers), more_seeds=INIT_SEEDS,
+                              values={f"saturated %, layer {int(layer)}, mean over seeds": 100 * float(share)
+                                      for layer, share in layers.groupby("layer")["saturated_fraction"].mean().items()})
 
 
 # -- early stopping ------------------------------------------------------------------------------
@@ -356,14 +375,22 @@ def temperature_scaling_fixes_calibration(results: Results):
 
 
 # -- babysitting ---------------------------------------------------------------------------------
-def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
+BABYSITTING_SEEDS = "set studies.babysitting.seeds to 3 seeds or more"
+
+
+def babysitting_rows(results: Results, check: str) -> pd.DataFrame | NotRun:
+    """The rows of one check, on every seed of the study."""
     table = study_table(results, "babysitting", "babysitting")
     if isinstance(table, NotRun):
         return table
     rows = table[table["check"].astype(str).str.startswith(check)]
     if rows.empty:
         return NotRun(f"the babysitting table has no check '{check}'; {study_needs('babysitting')}")
-    return rows.iloc[0]
+    return rows.sort_values("seed")
+
+
+def seeds_sample(rows: pd.DataFrame) -> str:
+    return f"{rows['seed'].nunique()} seeds (the model's weights; the subset it overfits)"
 
 
 @claim("initial_loss_is_ln_classes",
@@ -381,15 +408,17 @@ def babysitting_row(results: Results, check: str) -> pd.Series | NotRun:
                              preset=CLAIMS_PRESET),),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def initial_loss_is_ln_classes(results: Results):
-    row = babysitting_row(results, "initial loss")
-    if isinstance(row, NotRun):
-        return row
-    classes = re.search(r"ln\((\d+)\)", str(row["detail"]))
+    rows = babysitting_rows(results, "initial loss")
+    if isinstance(rows, NotRun):
+        return rows
+    classes = re.search(r"ln\((\d+)\)", str(rows["detail"].iloc[0]))
     if classes is None:
         return Undecided("the babysitting check does not say its number of classes")
     expected = math.log(int(classes.group(1)))
-    return Reading(float(row["measured"]) / expected, f"the baseline at init, one batch ({row['subject']})",
-                   values={"initial loss": float(row["measured"]), f"ln({classes.group(1)})": expected})
+    return Reading.over_seeds(dict(zip(rows["seed"], rows["measured"].astype(float) / expected)),
+                              sample=f"the baseline at init, one batch ({rows['subject'].iloc[0]}), {seeds_sample(rows)}",
+                              values={"initial loss, mean over seeds": float(rows["measured"].mean()),
+                                      f"ln({classes.group(1)})": expected}, more_seeds=BABYSITTING_SEEDS)
 
 
 @claim("regularization_raises_loss",
@@ -409,8 +438,12 @@ def regularization_raises_loss(results: Results):
     if rows.empty:
         return NotRun(f"the babysitting table has no check 'loss rises with regularization'; {study_needs('babysitting')}")
     passed = rows["passed"].astype(str).str.lower().isin(["true", "1"])
-    return Reading(100 * float(passed.mean()), f"{len(rows)} steps up the strengths: " + "; ".join(rows["subject"]),
-                   values={str(r.subject): float(r.measured) for r in rows.itertuples()})
+    steps = rows[rows["seed"] == rows["seed"].min()]
+    return Reading.over_seeds({int(seed): 100 * float(share) for seed, share in passed.groupby(rows["seed"]).mean().items()},
+                              sample=f"{len(steps)} steps up the strengths ({'; '.join(steps['subject'])}), "
+                                     f"{seeds_sample(rows)}",
+                              values={f"{r.subject}, seed {int(r.seed)}": float(r.measured) for r in rows.itertuples()},
+                              more_seeds=BABYSITTING_SEEDS)
 
 
 @claim("overfit_tiny_subset",
@@ -424,10 +457,12 @@ def regularization_raises_loss(results: Results):
        rule=Threshold(unit="%", reproduced=(100.0, 100.0)),
        phenomenon="babysitting", evidence=("babysitting_checks",))
 def overfit_tiny_subset(results: Results):
-    row = babysitting_row(results, "overfit")
-    if isinstance(row, NotRun):
-        return row
-    return Reading(100 * float(row["measured"]), f"{row['check']}: {row['subject']}", notes=(str(row["detail"]),))
+    rows = babysitting_rows(results, "overfit")
+    if isinstance(rows, NotRun):
+        return rows
+    return Reading.over_seeds(dict(zip(rows["seed"], 100 * rows["measured"].astype(float))),
+                              sample=f"{rows['check'].iloc[0]}: {rows['subject'].iloc[0]}, {seeds_sample(rows)}",
+                              notes=tuple(dict.fromkeys(rows["detail"].astype(str))), more_seeds=BABYSITTING_SEEDS)
 
 
 # -- mode connectivity ---------------------------------------------------------------------------
@@ -457,5 +492,6 @@ def curves_connect_minima(results: Results):
     if "bezier" not in drops:
         return NotRun("no trained curve between the solutions; set studies.mode_connectivity.bezier: true")
     return Reading(drops["bezier"], "one pair of solutions (the baseline's two seeds), "
-                   f"{table['t'].nunique()} points along each path",
+                   f"{table['t'].nunique()} points along each path", seeds={0: drops["bezier"]},
+                   more_seeds="the study trains one curve between one pair of endpoints; several pairs are not supported yet",
                    values={f"training-accuracy drop along the {path}, points": drop for path, drop in drops.items()})

@@ -86,9 +86,14 @@ def result_line(row: Mapping[str, Any]) -> str:
         return f"not run: {row['note']}"
     if not math.isfinite(row["effect"]):
         return str(row["note"] if verdict != OUTSIDE else row["sample"]) or "–"
-    if not math.isfinite(row["ci_low"]):  # a reading: one measured value, no interval
-        line = f"{bound(row)}{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
-        return line + (f" (band: {row['band']})" if isinstance(row.get("band"), str) and row["band"] else "")
+    if isinstance(row.get("band"), str) and row["band"]:  # a reading: its mean over seeds against its band
+        line = f"{bound(row)}{with_unit(number(row['effect'], unit), unit)}"
+        if math.isfinite(row["ci_low"]):
+            line += (f" [{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}] ({100 * row['ci_level']:.4g} % "
+                     f"t interval of the mean, {int(row['n'])} seeds)")
+        return f"{line} — {row['sample']} (band: {row['band']})"
+    if not math.isfinite(row["ci_low"]):
+        return f"{bound(row)}{with_unit(number(row['effect'], unit), unit)} — {row['sample']}"
     effect = bound(row) + with_unit(signed(row["effect"], unit), unit)
     interval = f"[{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}]"
     level = "not tested: outside this setup" if verdict == OUTSIDE else "Holm"
@@ -123,7 +128,9 @@ def method_line(scorecard: pd.DataFrame) -> str:
             "claim whose source's conditions (model, schedule, initialization, training) this setup does not meet "
             "is outside this setup, with the preset that meets them. Runs that failed "
             "to train (diverged, exploded, not above chance on validation) are left out, as in the report; in a tuned "
-            "design the tuned runs are compared. Single measurements (no seeds) are judged by their stated thresholds.")
+            "design the tuned runs are compared. A single measurement is read on each seed and judged by the t interval "
+            "of its mean (a ratio's on the log scale) against its band: reproduced inside it, not reproduced outside "
+            "it, inconclusive across an edge or with fewer than 3 seeds.")
 
 
 # -- the terminal ------------------------------------------------------------------------------

@@ -135,9 +135,10 @@ USABLE_SHARE = 0.9
 
 
 def largest_usable_lr(trials: pd.DataFrame) -> float:
-    """The largest learning rate whose validation accuracy (mean over its trial runs, one per tuning
-    seed; a rate one of whose runs did not train — diverged, exploded, at chance — is unusable, as
-    the tuning choice rules it out) is at least USABLE_SHARE of the level's best."""
+    """The largest learning rate whose validation accuracy (mean over its trial runs — one tuning
+    seed's here, as the claim reads each seed apart; a rate one of whose runs did not train —
+    diverged, exploded, at chance — is unusable, as the tuning choice rules it out) is at least
+    USABLE_SHARE of the level's best."""
     accuracy = trials["val_acc"].astype(float).where(trials["trained"].astype(bool), -math.inf)
     curve = accuracy.groupby(trials["lr"]).mean()
     return float(curve[curve >= USABLE_SHARE * curve.max()].index.max())
@@ -149,11 +150,11 @@ def largest_usable_lr(trials: pd.DataFrame) -> float:
        source="Ioffe & Szegedy 2015, Batch Normalization, abstract, §3.3 and §4.2.1; cs231n, Lecture 6 (Training "
               "Neural Networks I): Batch Normalization",
        quantity="ratio of the largest learning rate at which each level keeps 90 % of its best validation accuracy, "
-                "batch norm ÷ none, over the tuning trials of configurations that differ only in norm (geometric "
-                "mean over such configurations)",
+                "batch norm ÷ none, over the tuning trials of configurations that differ only in norm, on each tuning "
+                "seed (geometric mean over such configurations)",
        needs=f"set {TUNING_SETTING}, with norm: [none, batch] among the factors",
        lecture="Batch normalization: \"Allows higher learning rates\"",
-       rule=Threshold(unit="×", reproduced=(5.0, math.inf), refuted=(0.0, 1.0)),
+       rule=Threshold(unit="×", reproduced=(5.0, math.inf), refuted=(0.0, 1.0), ratio=True),
        family="norm", evidence=("tuning_sensitivity",))
 def batch_norm_allows_higher_learning_rates(results: Results):
     trials = results.get(TRIALS_TABLE)
@@ -161,25 +162,31 @@ def batch_norm_allows_higher_learning_rates(results: Results):
         return NotRun(f"no tuning trials; set {TUNING_SETTING}, with norm: [none, batch] among the factors")
     norm = trials["norm"].astype(str).map(technique_of)
     others = [family for family in FAMILIES if family != "norm"]
-    found = []  # per configuration with both levels: {level: largest usable lr}
-    for _, cell in trials.groupby(others, sort=False):
-        levels = {name: cell[norm[cell.index] == name] for name in ("batch", "none")}
-        if not any(part.empty for part in levels.values()):
-            found.append({name: largest_usable_lr(part) for name, part in levels.items()})
+    found = {}  # per tuning seed, per configuration with both levels: {level: largest usable lr on that seed}
+    for seed, trials_of_seed in trials.groupby("seed"):
+        for _, cell in trials_of_seed.groupby(others, sort=False):
+            levels = {name: cell[norm[cell.index] == name] for name in ("batch", "none")}
+            if not any(part.empty for part in levels.values()):
+                found.setdefault(int(seed), []).append({name: largest_usable_lr(part) for name, part in levels.items()})
     if not found:
         return NotRun("no tuning trials of norm batch and none with everything else equal; set "
                       "design.factors.norm to include both")
-    ratios = [usable["batch"] / usable["none"] for usable in found]
-    values = {f"largest usable lr, norm={name}" + (f", configuration {i}" if len(found) > 1 else ""): lr
-              for i, usable in enumerate(found, 1) for name, lr in usable.items()}
-    per_level = int(trials.groupby("cell")["trial"].nunique().min())  # trial points (each on every tuning seed)
+    ratios = {seed: float(np.exp(np.mean(np.log([usable["batch"] / usable["none"] for usable in configurations]))))
+              for seed, configurations in found.items()}
+    values = {f"largest usable lr, norm={name}, tuning seed {seed}" + (f", configuration {i}" if len(configurations) > 1
+                                                                      else ""): lr
+              for seed, configurations in found.items() for i, usable in enumerate(configurations, 1)
+              for name, lr in usable.items()}
+    per_level = int(trials.groupby(["cell", "seed"])["trial"].nunique().min())  # trial points per tuning seed
     top = float(trials.loc[norm == "batch", "lr"].max())
-    capped = any(usable["batch"] >= top for usable in found)
+    capped = any(usable["batch"] >= top for configurations in found.values() for usable in configurations)
     notes = (f"batch norm keeps its accuracy up to the top of the searched range ({top:g}): the ratio is at least the "
              "one shown; widen design.tuning.lr_decades to measure it",) if capped else ()
-    return Reading(float(np.exp(np.mean(np.log(ratios)))),
-                   f"{len(found)} configuration(s) differing only in norm, {per_level} tuning trials per level",
-                   values=values, notes=notes, at_least=capped)
+    configurations = max(len(c) for c in found.values())
+    return Reading.over_seeds(ratios, ratio=True, values=values, notes=notes, at_least=capped,
+                              sample=f"{configurations} configuration(s) differing only in norm, {per_level} tuning "
+                                     f"trials per level on each of {len(ratios)} tuning seeds (design.tuning.seeds)",
+                              more_seeds="set design.tuning.seeds to 3 seeds or more")
 
 
 # -- regularizer ---------------------------------------------------------------------------------

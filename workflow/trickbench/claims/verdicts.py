@@ -32,8 +32,14 @@ gap (`Contrast.components`): when the one it guards (validation accuracy) falls 
 floor — its interval lies below 0 — the gap narrowed by underfitting, and the claim is not
 reproduced whatever the gap did.
 
-A claim read off one measurement (`Reading` under a `Threshold` rule) is judged by its band; it
-carries no interval and is outside the family.
+A claim read off one measured quantity (`Reading` under a `Threshold` rule: the initialization
+statistics, the sanity checks, mode connectivity, batch norm's learning-rate ratio) reads it on each
+of n seeds and is judged by the t interval of its mean at 1 − α (`seed_interval`; a ratio's on the
+log scale, so its centre is the geometric mean) against its band: **reproduced** when the interval
+lies inside the band, **not reproduced** when it lies outside it (in the refuted region, where the
+band names one), **inconclusive** when it straddles an edge. With fewer than 3 seeds (`MIN_SEEDS`)
+it is inconclusive, "n seeds < 3", whatever the values. It is outside the family of tests: a band
+is not a test against 0.
 """
 
 from __future__ import annotations
@@ -46,8 +52,8 @@ import pandas as pd
 
 from scipy import stats as scipy_stats
 
-from trickbench.claims import (INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, Claim, Contrast, Difference,
-                               NotRun, Reading, Results, Threshold, Undecided)
+from trickbench.claims import (INCONCLUSIVE, MIN_SEEDS, NOT_REPRODUCED, NOT_RUN, OUTSIDE, REPRODUCED, Claim, Contrast,
+                               Difference, NotRun, Reading, Results, Threshold, Undecided)
 from trickbench.claims.conditions import CLAIMS_PRESET, outside_note, setup_facts, unmet_conditions
 from trickbench.claims.registered import load_all
 from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
@@ -83,7 +89,7 @@ def judge(results: Results, claims: Mapping[str, Claim] | None = None,
         if unmet[name] and not isinstance(measurement, NotRun):
             row = outside(claim, measurement, outside_note(unmet[name], facts), alpha)
         else:
-            row = verdict_of(claim, measurement, tests.get(name), corrections.get(name))
+            row = verdict_of(claim, measurement, tests.get(name), corrections.get(name), alpha)
         rows.append({**described(claim), **row})
         evidence += evidence_rows(claim, measurement)
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(evidence, columns=EVIDENCE_COLUMNS)
@@ -100,7 +106,7 @@ def outside(claim: Claim, measurement: Any, note: str, alpha: float) -> dict[str
     row = {**EMPTY, "verdict": OUTSIDE, "note": note}
     if isinstance(measurement, Reading):
         return {**row, "effect": measurement.value, "at_least": measurement.at_least, "sample": measurement.sample,
-                "test": "threshold on one measurement"}
+                "n": len(measurement.seeds), "test": READING_TEST}
     if isinstance(measurement, Contrast):
         test = test_of(measurement)
         if test.test:
@@ -153,16 +159,15 @@ EMPTY = {"direction": "", "effect": math.nan, "at_least": False, "ci_low": math.
 
 
 def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
-               correction: tuple[float, float] | None) -> dict[str, Any]:
-    """The row of one claim; `correction` is (Holm-adjusted p, the α of its interval)."""
+               correction: tuple[float, float] | None, alpha: float = ALPHA) -> dict[str, Any]:
+    """The row of one claim; `correction` is (Holm-adjusted p, the α of its interval); `alpha`: the
+    level of a reading's interval."""
     if isinstance(measurement, NotRun):
         return {**EMPTY, "verdict": NOT_RUN, "note": measurement.missing}
     if isinstance(measurement, Undecided):
         return {**EMPTY, "verdict": INCONCLUSIVE, "note": measurement.reason}
     if isinstance(measurement, Reading):
-        return {**EMPTY, "verdict": claim.rule.verdict(measurement.value, measurement.at_least),
-                "effect": measurement.value, "at_least": measurement.at_least, "test": "threshold on one measurement",
-                "sample": measurement.sample, "note": "; ".join(measurement.notes)}
+        return {**EMPTY, **banded(claim.rule, measurement, alpha)}
     arms = f"{measurement.arms[0]} vs {measurement.arms[1]}"
     sample = sample_of(measurement)
     notes = "; ".join(measurement.notes)
@@ -176,6 +181,39 @@ def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
     if measurement.components:
         row.update(guarded(measurement, row, correction[1]))
     return {**EMPTY, **row, "sample": sample, "arms": arms, "note": "; ".join(filter(None, [row.get("note"), notes]))}
+
+
+READING_TEST = "t interval of the mean over seeds, against the band"
+
+
+def seed_interval(values, ratio: bool, alpha: float = ALPHA) -> tuple[float, float]:
+    """(low, high): the two-sided t interval at 1 − alpha (n − 1 degrees of freedom) of the mean of
+    the per-seed values; for a ratio taken on the log scale and shown as ratios, so it is centred on
+    the geometric mean. Values that do not vary give the interval [mean, mean]."""
+    values = np.asarray(values, float)
+    values = np.log(values) if ratio else values
+    mean, sem = float(values.mean()), float(scipy_stats.sem(values))
+    low, high = (mean, mean) if sem == 0 else scipy_stats.t.interval(1 - alpha, len(values) - 1, loc=mean, scale=sem)
+    shown = np.exp if ratio else float
+    return float(shown(low)), float(shown(high))
+
+
+def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
+    """The verdict of a reading (module docstring): its seeds' t interval against the rule's band;
+    inconclusive with fewer than MIN_SEEDS seeds."""
+    n = len(reading.seeds)
+    row = {"effect": reading.value, "at_least": reading.at_least, "test": READING_TEST, "n": n,
+           "sample": reading.sample, "note": "; ".join(reading.notes)}
+    if n < MIN_SEEDS:
+        return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
+            f"n seeds < {MIN_SEEDS} (n = {n}): no interval to judge against the band", reading.more_seeds, row["note"]]))}
+    values = np.asarray(list(reading.seeds.values()), float)
+    if not np.isfinite(values).all() or rule.ratio and (values <= 0).any():
+        return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
+            "a seed's value is not a finite" + (" positive ratio" if rule.ratio else " number"), row["note"]]))}
+    low, high = seed_interval(values, rule.ratio, alpha)
+    return {**row, "verdict": rule.verdict(low, high, reading.at_least), "ci_low": low, "ci_high": high,
+            "ci_level": 1 - alpha}
 
 
 def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_least: bool = False) -> dict[str, Any]:
@@ -242,6 +280,8 @@ def evidence_rows(claim: Claim, measurement: Any) -> list[dict[str, Any]]:
     numbers behind a reading."""
     if isinstance(measurement, Reading):
         return [{"claim": claim.name, "arm": "", "unit": key, "value": value} for key, value in measurement.values.items()] \
+            + [{"claim": claim.name, "arm": "", "unit": f"seed {seed}", "value": value}
+               for seed, value in measurement.seeds.items()] \
             + [{"claim": claim.name, "arm": "", "unit": "measured", "value": measurement.value}]
     if not isinstance(measurement, Contrast):
         return []

@@ -6,6 +6,8 @@ From the cs231n notes ("Neural Networks Part 3: before learning: sanity checks")
 1. with regularization off, the initial loss is close to ln(classes) — the loss of a uniform guess;
 2. raising the regularization strength raises the initial loss (the penalty is wired in);
 3. the baseline can overfit a tiny training subset (20 examples) to 100 % training accuracy;
+   (checks 1–3 run once per seed of studies.babysitting.seeds, so that a claim reads them with an
+   interval over seeds)
 4. the gradients of every custom layer match finite differences (torch.autograd.gradcheck, float64).
    "Custom" means any module the registries build that is not a torch.nn layer, found by building
    every registered activation, normalization and model, so a newly registered one is checked too.
@@ -45,7 +47,7 @@ from trickbench.train.loop import Trainer
 
 NAME = "babysitting"
 TITLE = "Babysitting checks"
-COLUMNS = ["check", "subject", "measured", "expected", "passed", "detail"]
+COLUMNS = ["check", "subject", "seed", "measured", "expected", "passed", "detail"]
 #: finite-difference step and tolerances of the gradient checks (float64)
 GRADCHECK = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3}
 
@@ -55,7 +57,9 @@ def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def check_row(check: str, subject: str, measured: float, expected: str, passed: bool, detail: str = "") -> dict[str, Any]:
-    return dict(zip(COLUMNS, [check, subject, measured, expected, bool(passed), detail]))
+    """One check's row; its seed (of the model and the subset) is set by `run_checks`, and stays
+    empty for the seed-free gradient checks."""
+    return dict(zip(COLUMNS, [check, subject, None, measured, expected, bool(passed), detail]))
 
 
 # -- 1 and 2: the initial loss -------------------------------------------------------------------
@@ -301,18 +305,22 @@ def gradient_rows() -> list[dict[str, Any]]:
 # -- the study -----------------------------------------------------------------------------------
 def run_checks(config: Mapping[str, Any]) -> pd.DataFrame:
     study = settings(config)
-    spec = baseline_spec(config, study["seed"])
+    spec = baseline_spec(config, study["seeds"][0])
     if study["regularizer"] not in REGULARIZERS or "strength" not in REGULARIZERS.get(study["regularizer"]).defaults:
         allowed = ", ".join(e.name for e in REGULARIZERS if "strength" in e.defaults)
         raise ConfigError(f"studies.{NAME}.regularizer", study["regularizer"], f"a regularizer with a strength: {allowed}")
     execution = config["execution"]
     images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, resolve_device(execution["device"]))
-    rows = [initial_loss_check(spec, data, study["loss_tolerance"], study.get("init"))]
-    rows += regularization_check(spec, data, study["regularizer"], study["strengths"])
-    rows.append(overfit_check(spec, data, study["subset"], study["max_steps"], study["seed"]))
+    rows = []
+    for seed in study["seeds"]:  # the checks a claim reads, once per seed: the model, the batch and the subset
+        seeded = baseline_spec(config, seed)
+        checks = [initial_loss_check(seeded, data, study["loss_tolerance"], study.get("init")),
+                  *regularization_check(seeded, data, study["regularizer"], study["strengths"]),
+                  overfit_check(seeded, data, study["subset"], study["max_steps"], seed)]
+        rows += [{**row, "seed": seed} for row in checks]
     rows += gradient_rows()
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": "Int64"})
 
 
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
@@ -327,8 +335,9 @@ register_study(Study(NAME, TITLE, lambda config: [], analyze, tables=(NAME,)))
 def babysitting_checks(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
     checks = tables[NAME]
-    cells = [[row["check"], row["subject"], f"{row['measured']:.4g}", str(row["expected"]),
-              "PASS" if row["passed"] else "FAIL"] for row in checks.to_dict("records")]
+    cells = [[row["check"], row["subject"] + ("" if pd.isna(row["seed"]) else f", seed {int(row['seed'])}"),
+              f"{row['measured']:.4g}", str(row["expected"]), "PASS" if row["passed"] else "FAIL"]
+             for row in checks.to_dict("records")]
     fig, ax = plt.subplots(figsize=(13, 0.5 + 0.34 * (len(cells) + 1)))
     ax.set_axis_off()
     table = ax.table(cellText=cells, colLabels=["check", "subject", "measured", "expected", "verdict"],

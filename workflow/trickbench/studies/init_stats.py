@@ -89,19 +89,22 @@ def histogram(values: torch.Tensor, bins: int) -> pd.DataFrame:
 
 
 def demonstration(config: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-layer statistics, per-layer histograms) for every activation × init of the config."""
+    """(per-layer statistics on every seed of studies.init_stats.seeds, per-layer histograms on the
+    first) for every activation × init of the config. Each seed draws the inputs and the weights, so
+    a claim read off the statistics has one value per seed and an interval over them."""
     study = settings(config)
-    generator = torch.Generator().manual_seed(study["seed"])
-    inputs = torch.randn(study["examples"], study["units"], generator=generator)
     stats, histograms = [], []
-    for activation in levels(config, "activation"):
-        shape = activation_shape(activation)
-        for init in levels(config, "init"):
-            names = {"activation": ACTIVATIONS.label(activation), "init": INITS.label(init)}
-            outputs = layer_outputs(activation, init, study["layers"], study["units"], inputs, study["seed"])
-            for layer, output in enumerate(outputs, start=1):
-                stats.append({**names, "layer": layer, **layer_statistics(output, shape)})
-                histograms.append(histogram(output, study["bins"]).assign(layer=layer, **names))
+    for seed in study["seeds"]:
+        inputs = torch.randn(study["examples"], study["units"], generator=torch.Generator().manual_seed(seed))
+        for activation in levels(config, "activation"):
+            shape = activation_shape(activation)
+            for init in levels(config, "init"):
+                names = {"activation": ACTIVATIONS.label(activation), "init": INITS.label(init)}
+                outputs = layer_outputs(activation, init, study["layers"], study["units"], inputs, seed)
+                for layer, output in enumerate(outputs, start=1):
+                    stats.append({**names, "seed": seed, "layer": layer, **layer_statistics(output, shape)})
+                    if seed == study["seeds"][0]:
+                        histograms.append(histogram(output, study["bins"]).assign(layer=layer, **names))
     hist = pd.concat(histograms, ignore_index=True)
     return pd.DataFrame(stats), hist[["activation", "init", "layer", "bin", "left", "right", "count"]]
 
@@ -168,8 +171,8 @@ def init_histograms(tables: Tables, config: Mapping[str, Any]):
                 ax.set_ylabel(f"{activation}\n{init}", fontsize=8, rotation=0, ha="right", va="center")
             if r == 0:
                 ax.annotate(f"layer {c + 1}", (0.5, 1.35), xycoords="axes fraction", ha="center", fontsize=9)
-    fig.suptitle("Hidden activations of a deep net on N(0, I) inputs — rows: activation · init, columns: layers "
-                 "(each panel on its own x range)", x=0.01, ha="left", fontsize=11)
+    fig.suptitle(f"Hidden activations of a deep net on N(0, I) inputs, seed {stats['seed'].iloc[0]} — rows: activation "
+                 "· init, columns: layers (each panel on its own x range)", x=0.01, ha="left", fontsize=11)
     fig.tight_layout(h_pad=0.4, w_pad=0.2)
     return fig, hist
 
@@ -194,7 +197,7 @@ def _fraction_column(part: pd.DataFrame) -> str | None:
         tables=(NAME,), enabled=_enabled)
 def init_layer_stats(tables: Tables, config: Mapping[str, Any]):
     apply_theme()
-    stats = tables[NAME]
+    stats = tables[NAME].groupby(["activation", "init", "layer"], sort=False)[STAT_COLUMNS].mean().reset_index()
     activations = list(dict.fromkeys(stats["activation"]))
     colors = init_colors(stats, config)
     styles = dict(zip(dict.fromkeys(stats["init"]), MARKERS * 4))
@@ -215,7 +218,8 @@ def init_layer_stats(tables: Tables, config: Mapping[str, Any]):
             axes[1][c].text(0.5, 0.5, "neither a rectifier nor bounded:\nno dead or saturated units defined",
                             ha="center", va="center", transform=axes[1][c].transAxes, color="0.4")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Per-layer std (log scale) and the share of dead (rectifier) or saturated (bounded) units",
+    fig.suptitle("Per-layer std (log scale) and the share of dead (rectifier) or saturated (bounded) units, mean over "
+                 f"{tables[NAME]['seed'].nunique()} seeds",
                  x=0.01, ha="left")
     fig.tight_layout()
     return fig, stats
