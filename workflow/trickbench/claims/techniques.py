@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from trickbench.claims import Contrast, Difference, NotRun, Reading, Results, Threshold, Undecided, claim
+from trickbench.claims import Difference, NotRun, Reading, Results, Threshold, Undecided, claim
 from trickbench.claims.conditions import DEEP_PRESET, Condition
 from trickbench.claims.measures import (Arms, contrast, curves, early_training_loss, epochs_to_reach, final_gap,
                                         level_arms, selected_test_accuracy, speedup, technique_of)
