@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import Any
 import importlib.util
 import io
 import re
@@ -247,20 +248,32 @@ def command_problems(shown: Shown, slurm_installed: bool) -> list[str]:
     problems = []
     for words in commands:
         if words[0] == "trickbench":
-            parser, argv = trickbench_parser(), words[1:]
+            checks = trickbench_checks(words[1:], slurm_installed)
         elif words[0] in ("python", "python3") and words[1:3] == ["-m", "trickbench"]:
-            parser, argv = trickbench_parser(), words[3:]
+            checks = trickbench_checks(words[3:], slurm_installed)
         elif words[0] == "snakemake":
-            if needs_slurm(words) and not slurm_installed:
-                continue
-            parser, argv = snakemake_parser(), words[1:]
+            checks = snakemake_checks(words[1:], slurm_installed)
         else:
             continue
-        error = parse_error(parser, argv)
-        names_only = shown.inline and not any(word.startswith("-") for word in argv)
-        if error and not (names_only and "required" in error):
-            problems.append(f"{shown.page}: `{shown.text}`: {error}")
+        for parser, argv in checks:
+            error = parse_error(parser, argv)
+            names_only = shown.inline and not any(word.startswith("-") for word in argv)
+            if error and not (names_only and "required" in error):
+                problems.append(f"{shown.page}: `{shown.text}`: {error}")
     return problems
+
+
+def snakemake_checks(argv: list[str], slurm_installed: bool) -> list[tuple[Any, list[str]]]:
+    return [] if needs_slurm(argv) and not slurm_installed else [(snakemake_parser(), argv)]
+
+
+def trickbench_checks(argv: list[str], slurm_installed: bool) -> list[tuple[Any, list[str]]]:
+    """`trickbench resume` hands every word after it to snakemake (as `trickbench.cli.main` cuts
+    them): those are checked by snakemake's parser, the rest by trickbench's."""
+    if "resume" in argv[:2] and not {"-h", "--help"} & set(argv):
+        cut = argv.index("resume") + 1
+        return [(trickbench_parser(), argv[:cut]), *snakemake_checks(argv[cut:], slurm_installed)]
+    return [(trickbench_parser(), argv)]
 
 
 def slurm_plugin_installed() -> bool:
@@ -423,6 +436,8 @@ def test_commands_that_parse_pass(tmp_path):
     ("trickbench train --configfile x.yaml", "required"),
     ("python3 -m venv .venv && trickbench techniques --markdwon", "unrecognized arguments: --markdwon"),
     ("trickbench plan --ids | head -3 && snakemake --cores 2 --keep-gonig", "--keep-gonig"),
+    ("trickbench resume --cores 2 --keep-gonig", "--keep-gonig"),  # resume's words are snakemake's
+    ("trickbench resme --cores 2", "invalid choice: 'resme'"),
 ])
 def test_a_misspelt_command_in_a_code_block_is_found(tmp_path, line, said):
     root = docs_tree(tmp_path, f"# Commands\n\n```bash\n{line}\n```\n", GUIDE)
