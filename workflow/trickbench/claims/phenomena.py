@@ -171,17 +171,9 @@ def early_stopping_improves_generalization(results: Results):
 
 
 # -- double descent ------------------------------------------------------------------------------
-@claim("double_descent_peak_at_interpolation",
-       statement="Test error peaks around the interpolation threshold, where models are just barely able to fit the "
-                 "training set, and decreases again as models grow beyond it.",
-       source="Nakkiran et al. 2019, Deep Double Descent, §1 and §5 (model-wise double descent); Belkin et al. 2019",
-       quantity="per seed, test error at the interpolation threshold (the smallest width that fits the noisy "
-                "training labels) − the higher of the mean test errors of the widths ≤ ¼ of it and of the widths "
-                "≥ 4× it, points",
-       needs=study_needs("double_descent", "widths spanning ¼× to 4× the interpolation threshold"),
-       rule=Difference(unit="points"),
-       phenomenon="double descent", evidence=("double_descent",))
-def double_descent_peak_at_interpolation(results: Results):
+def interpolation_threshold(results: Results) -> tuple[str, pd.DataFrame, int, pd.DataFrame] | NotRun | Undecided:
+    """What both double-descent claims read: the study's first model family, its widths (the
+    summary's rows), the width of its interpolation threshold, and the test error by seed × width."""
     runs = study_table(results, "double_descent", "double_descent")
     summary = study_table(results, "double_descent_summary", "double_descent")
     for table in (runs, summary):
@@ -195,13 +187,30 @@ def double_descent_peak_at_interpolation(results: Results):
     if threshold.empty:
         return Undecided("no width reached zero training error (studies.double_descent.interpolation_error): train "
                          "longer (studies.double_descent.epochs) or add wider models")
-    at = int(threshold.iloc[0])
+    errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
+    return family, widths, int(threshold.iloc[0]), errors
+
+
+@claim("double_descent_peak_at_interpolation",
+       statement="Test error peaks around the interpolation threshold, where models are just barely able to fit the "
+                 "training set, and decreases again as models grow beyond it.",
+       source="Nakkiran et al. 2019, Deep Double Descent, §1 and §5 (model-wise double descent); Belkin et al. 2019",
+       quantity="per seed, test error at the interpolation threshold (the smallest width that fits the noisy "
+                "training labels) − the higher of the mean test errors of the widths ≤ ¼ of it and of the widths "
+                "≥ 4× it, points",
+       needs=study_needs("double_descent", "widths spanning ¼× to 4× the interpolation threshold"),
+       rule=Difference(unit="points"),
+       phenomenon="double descent", evidence=("double_descent",))
+def double_descent_peak_at_interpolation(results: Results):
+    found = interpolation_threshold(results)
+    if isinstance(found, (NotRun, Undecided)):
+        return found
+    family, widths, at, errors = found
     below = widths.loc[widths["width"] <= at / 4, "width"].astype(int).tolist()
     above = widths.loc[widths["width"] >= 4 * at, "width"].astype(int).tolist()
     if not below or not above:
         return Undecided(f"the widths do not reach from ¼× to 4× the interpolation threshold (width {at}): add "
                          "smaller or wider models to studies.double_descent.models")
-    errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
     flank = np.maximum(errors[below].mean(axis=1), errors[above].mean(axis=1))
     return paired_by_seed(100 * errors[at], 100 * flank, (f"width {at} (threshold)", "higher flank"),
                           (f"{family}: threshold at width {at}; flanks: widths {', '.join(map(str, below))} and "
@@ -219,22 +228,13 @@ def double_descent_peak_at_interpolation(results: Results):
        rule=Difference(unit="points"),
        phenomenon="double descent", evidence=("double_descent",))
 def test_error_falls_past_interpolation(results: Results):
-    runs = study_table(results, "double_descent", "double_descent")
-    summary = study_table(results, "double_descent_summary", "double_descent")
-    for table in (runs, summary):
-        if isinstance(table, NotRun):
-            return table
-    if runs.empty or summary.empty:
-        return Undecided("no run of the double-descent study finished")
-    family = summary["family"].iloc[0]
-    widths = summary[summary["family"] == family].sort_values("width")
-    threshold = widths.loc[widths["interpolation_threshold"].astype(bool), "width"]
-    if threshold.empty:
-        return Undecided("no width reached zero training error (studies.double_descent.interpolation_error)")
-    at, widest = int(threshold.iloc[0]), int(widths["width"].max())
+    found = interpolation_threshold(results)
+    if isinstance(found, (NotRun, Undecided)):
+        return found
+    family, widths, at, errors = found
+    widest = int(widths["width"].max())
     if widest == at:
         return Undecided(f"no width beyond the interpolation threshold (width {at}): add wider models")
-    errors = runs[runs["family"] == family].pivot_table(index="seed", columns="width", values="test_error")
     return paired_by_seed(100 * errors[at], 100 * errors[widest], (f"width {at} (threshold)", f"width {widest}"),
                           (f"{family}: threshold at width {at}, widest {widest}",))
 
