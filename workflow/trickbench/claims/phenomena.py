@@ -296,6 +296,22 @@ def ensemble_gain(results: Results):
 
 
 # -- checkpoint averaging ------------------------------------------------------------------------
+def averaged_against_final(results: Results, averaged: str, short: str):
+    """Per seed, test accuracy of the checkpoint-averaging study's `averaged` weights − its final
+    weights, each at its run's last epoch (what the SWA and the EMA claims both read)."""
+    table = study_table(results, "checkpoint_averaging", "checkpoint_averaging")
+    if isinstance(table, NotRun):
+        return table
+    if table.empty:
+        return Undecided("no run of the checkpoint-averaging study finished")
+    last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
+    weights = {name: last[last["weights"] == name] for name in (averaged, FINAL_WEIGHTS)}
+    if weights[averaged].empty:
+        return Undecided(f"the study recorded no {short} weights")
+    return paired_by_seed(100 * by_seed(weights[averaged], "test_acc"),
+                          100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"), (averaged, FINAL_WEIGHTS))
+
+
 @claim("swa_improves_generalization",
        statement="Stochastic Weight Averaging — averaging the weights along the trajectory of SGD with a constant or "
                  "cyclical learning rate — leads to better generalization than conventional training.",
@@ -307,17 +323,7 @@ def ensemble_gain(results: Results):
        rule=Difference(unit="points"),
        phenomenon="checkpoint averaging", evidence=("weight_averaging",))
 def swa_improves_generalization(results: Results):
-    table = study_table(results, "checkpoint_averaging", "checkpoint_averaging")
-    if isinstance(table, NotRun):
-        return table
-    if table.empty:
-        return Undecided("no run of the checkpoint-averaging study finished")
-    last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
-    weights = {name: last[last["weights"] == name] for name in (SWA, FINAL_WEIGHTS)}
-    if weights[SWA].empty:
-        return Undecided("the study recorded no SWA weights")
-    return paired_by_seed(100 * by_seed(weights[SWA], "test_acc"), 100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"),
-                          (SWA, FINAL_WEIGHTS))
+    return averaged_against_final(results, SWA, "SWA")
 
 
 @claim("ema_beats_final_weights",
@@ -335,17 +341,7 @@ def swa_improves_generalization(results: Results):
                              preset="workflow/presets/claims.yaml"),),
        phenomenon="checkpoint averaging", evidence=("weight_averaging",))
 def ema_beats_final_weights(results: Results):
-    table = study_table(results, "checkpoint_averaging", "checkpoint_averaging")
-    if isinstance(table, NotRun):
-        return table
-    if table.empty:
-        return Undecided("no run of the checkpoint-averaging study finished")
-    last = table[table["epoch"] == table.groupby("run_id")["epoch"].transform("max")]
-    weights = {name: last[last["weights"] == name] for name in (EMA, FINAL_WEIGHTS)}
-    if weights[EMA].empty:
-        return Undecided("the study recorded no EMA weights")
-    return paired_by_seed(100 * by_seed(weights[EMA], "test_acc"), 100 * by_seed(weights[FINAL_WEIGHTS], "test_acc"),
-                          (EMA, FINAL_WEIGHTS))
+    return averaged_against_final(results, EMA, "EMA")
 
 
 # -- calibration ---------------------------------------------------------------------------------
