@@ -56,9 +56,11 @@ def test_the_scorecard_says_each_verdict_with_its_numbers(capsys, tables):
     assert "a paper's claim (not the lecture's)" in text
     # three tests: the ECE's (t ≈ 98) is Holm's first step at 1 − 0.05/3, dropout's (t ≈ 59) the second at
     # 1 − 0.05/2; the gap's (exactly 0, p = 1) is not rejected and gets the stopping step's level, 95 %
-    assert re.search(r"\+5\.0 points \[4\.\d, 5\.\d\] \(97\.5 % CI, Holm\), 4 seeds, paired", text)
+    assert re.search(r"\+5\.0 points \[4\.\d, 5\.\d\] \(97\.5 % CI, Holm, paired t\), 4 seeds, paired", text)
+    # no other cell ran: nothing to pool, so the two-arm test, and the block says why
+    assert "test: paired t, because no other cell of the design" in text
     ece = " ".join(next(b for b in blocks if "poorly calibrated" in b).split())
-    assert re.search(r"\+4\.0 points \[3\.\d, 4\.\d\] \(98\.33 % CI, Holm\), 4 seeds, paired", ece)
+    assert re.search(r"\+4\.0 points \[3\.\d, 4\.\d\] \(98\.33 % CI, Holm, paired t\), 4 seeds, paired", ece)
     # the claims that did not run: one line, each named with the preset that runs it
     rest = " ".join(rest.split())
     assert rest.startswith(f"Not run here ({len(claims) - 3} of {len(claims)}):")

@@ -5,8 +5,9 @@ A claim is one decorated function that measures its quantity from the result tab
 (results/tables/*.csv, never training code) and returns a `Measurement`:
 
 - `Contrast`: per-seed values of two arms, the one the claim predicts higher and the other, so that
-  the claim predicts higher − lower > 0; judged by a `Difference` rule through a t test, corrected
-  across the scorecard (see `verdicts`);
+  the claim predicts higher − lower > 0; judged by a `Difference` rule through a t test — from one
+  model over the grid's cells where the arms are cells of it (`Contrast.cells`) — corrected across
+  the scorecard (see `verdicts`);
 - `Reading`: one measured quantity, read on each of several seeds (the init-statistics network, the
   sanity checks, the tuning trials); judged by a `Threshold` rule through the t interval of its
   mean against the band (see `Threshold`);
@@ -146,6 +147,11 @@ class Contrast:
     #: accuracy behind a gap), and the one among them that must not fall beyond the noise floor
     components: tuple[tuple[str, "Contrast"], ...] = ()
     guard: str | None = None
+    #: the quantity on every run of the grid's compared cells that share the arms' seeds (columns
+    #: cell, seed, value, arm: "higher", "lower" or "" for a cell outside the two arms), so that the
+    #: test can come from one model over them (`stats.pooled_difference`); None where the arms are
+    #: not cells of the grid (a study's runs, levels chosen on the runs)
+    cells: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

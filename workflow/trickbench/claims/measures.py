@@ -14,6 +14,13 @@ ablation the baseline and the variant, in a full design every cell. Runs that sh
 configuration and a seed are paired; where no configuration has both levels, the levels' runs are
 compared as they are (averaged over the other factors) with Welch's test, and the claim says so.
 
+The arms also carry the design they belong to (`Arms.design`): every compared run of the grid
+that trained, in cells none of whose runs failed (a cell that lost a run — a failed level loses
+most — would leave a seed without its block). A contrast measures its quantity on those runs too
+(`Contrast.cells`), on the arms' seeds, keeping the cells where it is defined on every one of them,
+so that the claim can be tested on one model over all those cells with seeds as blocks
+(`stats.pooled_difference`, in `verdicts`) rather than on its two arms alone.
+
 Training accuracy and loss are measured in eval mode on the run's fixed training sample
 (`train_eval_*`), like validation: the running training-mode numbers have dropout and
 augmentation on, which would make a regularizer look like it closes the gap by itself.
@@ -24,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -69,6 +76,13 @@ class Arms:
     units: tuple[str, ...]
     labels: tuple[str, str]
     notes: tuple[str, ...]
+    #: the runs of every cell the arms are compared among (module docstring); None: the arms are not
+    #: cells of the grid's design
+    design: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    def runs(self) -> pd.DataFrame:
+        """The arms' runs and the design's (the runs a quantity is measured on)."""
+        return pd.concat([self.higher, self.lower, *([self.design] if self.design is not None else [])])
 
 
 def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, needs: str,
@@ -96,7 +110,16 @@ def level_arms(runs: pd.DataFrame | None, family: str, higher: str, lower: str, 
         if counted:
             notes.append(f"{counted} of {int(mine.sum())} runs with {family}={label} left out (failed to train)")
         arms[name] = compared[mine & (reasons == "")]
-    return matched(arms[higher], arms[lower], family, (labels[higher], labels[lower]), notes)
+    found = matched(arms[higher], arms[lower], family, (labels[higher], labels[lower]), notes)
+    lost = set(cell_key(compared)[reasons != ""])
+    trained = compared[reasons == ""]
+    return dataclasses.replace(found, design=trained[~cell_key(trained).isin(lost).to_numpy()])
+
+
+def cell_key(runs: pd.DataFrame) -> pd.Series:
+    """Each run's cell: its configuration (data, model, budget) and level of every factor."""
+    columns = [c for c in (*SETTING_COLUMNS, *FAMILIES) if c in runs]
+    return runs[columns].astype(str).agg("|".join, axis=1) if len(runs) else pd.Series([], dtype=str)
 
 
 def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tuple[str, str], notes: list[str]) -> Arms:
@@ -127,18 +150,38 @@ def matched(higher: pd.DataFrame, lower: pd.DataFrame, family: str, labels: tupl
 
 
 def contrast(arms: Arms, value: Callable[[pd.DataFrame], pd.Series], notes: tuple[str, ...] = ()) -> Contrast | Undecided:
-    """The arms' values (a pair is dropped when either value is not finite)."""
+    """The arms' values (a pair is dropped when either value is not finite), and the quantity on
+    the design's cells (`design_cells`)."""
     a = value(arms.higher).to_numpy(dtype=float)
     b = value(arms.lower).to_numpy(dtype=float)
+    keep_a, keep_b = np.isfinite(a), np.isfinite(b)
     units = arms.units
     if arms.paired:
-        keep = np.isfinite(a) & np.isfinite(b)
-        a, b, units = a[keep], b[keep], tuple(u for u, k in zip(units, keep) if k)
-    else:
-        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if not len(a) or not len(b):
+        keep_a = keep_b = keep_a & keep_b
+        units = tuple(u for u, k in zip(units, keep_a) if k)
+    if not keep_a.any() or not keep_b.any():
         return Undecided("the quantity is not defined on these runs")
-    return Contrast(a, b, arms.paired, units, arms.labels, arms.notes + notes)
+    cells = design_cells(arms, value, arms.higher[keep_a].assign(value=a[keep_a]), arms.lower[keep_b].assign(value=b[keep_b]))
+    return Contrast(a[keep_a], b[keep_b], arms.paired, units, arms.labels, arms.notes + notes, cells=cells)
+
+
+def design_cells(arms: Arms, value: Callable[[pd.DataFrame], pd.Series], higher: pd.DataFrame,
+                 lower: pd.DataFrame) -> pd.DataFrame | None:
+    """The quantity per run (cell, seed, value, arm) of the arms' runs `higher` and `lower` (arm
+    "higher", "lower") and of the design's other cells on the arms' seeds (arm ""), those where it
+    is defined on every one of these seeds; None without a design."""
+    if arms.design is None:
+        return None
+    mine = [frame.assign(cell=cell_key(frame).to_numpy(), arm=name) for frame, name in ((higher, "higher"), (lower, "lower"))]
+    seeds = set(higher["seed"]) | set(lower["seed"])
+    others = arms.design.assign(cell=cell_key(arms.design).to_numpy())
+    others = others[~others["cell"].isin(set(mine[0]["cell"]) | set(mine[1]["cell"])) & others["seed"].isin(seeds)]
+    if len(others):
+        others = others.assign(value=value(others).to_numpy(dtype=float), arm="")
+        defined = others.groupby("cell")["value"].transform(lambda v: bool(np.isfinite(v).all() and len(v) == len(seeds)))
+        others = others[defined.astype(bool).to_numpy()]
+    columns = ["cell", "seed", "value", "arm"]
+    return pd.concat([frame.reindex(columns=columns) for frame in (*mine, others)], ignore_index=True)
 
 
 # -- the quantities ------------------------------------------------------------------------------
@@ -182,7 +225,7 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
         return NotRun("no epochs table (results/tables/epochs.csv)")
     column = "train_eval_acc" if metric == "train" else "val_acc"
     runs = pd.concat([arms.higher, arms.lower])
-    by_run = curves(epochs, runs["run_id"], column)
+    by_run = curves(epochs, arms.runs()["run_id"], column)
     if set(runs["run_id"]) - set(by_run):
         return Undecided("some runs have no epochs recorded")
     peak = lambda frame: min(float(by_run[r].max()) for r in frame["run_id"])
@@ -196,7 +239,7 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
         if stated_target is not None:
             note += f" (not every run of the faster arm reached the source's {100 * stated_target:.0f} %)"
     reach = {r: epochs_to_reach(curve, target) for r, curve in by_run.items()}
-    first = [r for r, curve in by_run.items() if curve.index.min() > 0 and curve.iloc[0] >= target]
+    first = [r for r in runs["run_id"] if by_run[r].index.min() > 0 and by_run[r].iloc[0] >= target]
     if first:
         return Undecided(f"{len(first)} run(s) reach the target ({100 * target:.1f} % {what} accuracy) at their first "
                          "evaluation, and the epochs table has no epoch-0 evaluation to count from")
@@ -206,7 +249,7 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
     if capped:
         note += (f"; {len(capped)} run(s) of {arms.labels[0]} never reached it and count at their budget "
                  f"({int(max(reach[r] for r in capped))} epochs): the speed-up is at least the one shown")
-    value = lambda frame: frame["run_id"].map(lambda r: math.log(reach[r]) if reach[r] > 0 else math.nan)
+    value = lambda frame: frame["run_id"].map(lambda r: math.log(reach[r]) if reach.get(r, math.nan) > 0 else math.nan)
     found = contrast(arms, value, (note,))
     return dataclasses.replace(found, at_least=bool(capped)) if isinstance(found, Contrast) else found
 
@@ -222,7 +265,7 @@ def final_gap(arms: Arms) -> Contrast | Undecided:
     found = contrast(arms, lambda frame: train(frame) - val(frame))
     if not isinstance(found, Contrast):
         return found
-    regularized_first = Arms(arms.lower, arms.higher, arms.paired, arms.units, arms.labels[::-1], ())
+    regularized_first = Arms(arms.lower, arms.higher, arms.paired, arms.units, arms.labels[::-1], (), arms.design)
     parts = [(name, contrast(regularized_first, value)) for name, value in
              (("training accuracy", train), ("validation accuracy", val))]
     if any(not isinstance(part, Contrast) for _, part in parts):
@@ -237,8 +280,7 @@ def early_training_loss(arms: Arms, epochs: pd.DataFrame | None, fraction: float
     fixed training sample)."""
     if epochs is None or epochs.empty:
         return NotRun("no epochs table (results/tables/epochs.csv)")
-    runs = pd.concat([arms.higher, arms.lower])
-    by_run = curves(epochs, runs["run_id"], "train_eval_loss")
+    by_run = curves(epochs, arms.runs()["run_id"], "train_eval_loss")
 
     def loss(run_id: str) -> float:
         curve = by_run.get(run_id)

@@ -97,7 +97,8 @@ def result_line(row: Mapping[str, Any]) -> str:
     effect = bound(row) + with_unit(signed(row["effect"], unit), unit)
     interval = f"[{number(row['ci_low'], unit)}, {number(row['ci_high'], unit)}]"
     level = "not tested: outside this setup" if verdict == OUTSIDE else "Holm"
-    line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, {level}), {row['sample']}"
+    test = f", {row['test']}" if isinstance(row.get("test"), str) and row["test"] else ""
+    line = f"{effect} {interval} ({100 * row['ci_level']:.4g} % CI, {level}{test}), {row['sample']}"
     asserted, boundary = row.get("asserted"), row.get("boundary")
     if verdict != OUTSIDE and asserted is not None and isinstance(asserted, float) and math.isfinite(asserted):
         size = with_unit(number(asserted, unit), unit)
@@ -120,8 +121,11 @@ def counts_line(scorecard: pd.DataFrame) -> str:
 
 def method_line(scorecard: pd.DataFrame) -> str:
     tests = int(scorecard["p_holm"].notna().sum())
-    return (f"Verdicts over seeds: t test (paired where runs share a seed, else Welch), Holm across the scorecard's "
-            f"{tests} test{'s' if tests != 1 else ''} of direction (family-wise α = {ALPHA:g}); each interval at its "
+    return (f"Verdicts over seeds: where a claim compares two cells of the grid, a contrast of one linear model over "
+            "every compared cell that shares their seeds, seeds as blocks (OLS value ~ C(cell) + C(seed) on the claim's "
+            "quantity), where the cells' residual variances pass Brown–Forsythe; otherwise a t test of the two arms "
+            "(paired where runs share a seed, else Welch) — each claim names its test and why. Holm across the "
+            f"scorecard's {tests} test{'s' if tests != 1 else ''} of direction (family-wise α = {ALPHA:g}); each interval at its "
             "test's Holm level, so it excludes 0 exactly when the test rejects. One boundary decides each verdict — "
             "0, or the size the source states (a one-sided t test against it): reproduced when the interval lies "
             "above it, not reproduced when it lies below it, so more seeds never move a verdict between the two. A "
@@ -175,6 +179,8 @@ def terminal(scorecard: pd.DataFrame, where: str, colour: bool = False, width: i
         lines += wrap(f"measured: {row['quantity']}")
         result = result_line(row)
         lines += wrap(result)
+        if isinstance(row.get("why"), str) and row["why"]:
+            lines += wrap(f"test: {row['test']}, because {row['why']}")
         if row["note"] and isinstance(row["note"], str) and row["note"] != result:
             lines += wrap(f"note: {row['note']}")
         lines.append("")
@@ -211,6 +217,8 @@ def html_rows(scorecard: pd.DataFrame, page_ids: Iterable[str]) -> list[dict[str
         links = [{"anchor": f"figure-{name}", "label": name.replace("_", " ")}
                  for name in str(row["evidence"] or "").split(";") if name and f"figure-{name}" in ids]
         note = row["note"] if isinstance(row["note"], str) else ""
+        if isinstance(row.get("why"), str) and row["why"]:
+            note = "; ".join(filter(None, [f"{row['test']}, because {row['why']}", note]))
         rows.append({"id": f"claim-{row['claim']}", "statement": row["statement"], "source": row["source"],
                      "whose": whose(row), "conditions": row.get("conditions") if isinstance(row.get("conditions"), str) else "",
                      "quantity": row["quantity"], "verdict": row["verdict"], "verdict_class": row["verdict"].replace(" ", "-"),

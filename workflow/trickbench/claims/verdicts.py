@@ -5,8 +5,17 @@ First the conditions: a claim whose source's conditions the setup does not meet
 is not tested, and it is not in the family of tests.
 
 A claim measured over seeds (`Contrast` under a `Difference` rule) goes through the report's
-statistics (`trickbench.stats`): `two_arm_test` of higher − lower (paired t where the arms share their
-seeds, else Welch). The scorecard's tests of direction (against 0) form one family: Holm's
+statistics (`trickbench.stats`). Where its arms are cells of the grid (`Contrast.cells`: two levels
+of one factor, with everything else equal), higher − lower is a contrast of one linear model over
+every compared cell that shares the arms' seeds, seeds as blocks (`stats.pooled_difference`: OLS
+`value ~ C(cell) + C(seed)` on the claim's own quantity per run), whose residual variance every
+claim on that quantity shares; its interval, its size test and its seeds needed all come from that
+model's standard error and residual df. Where the model does not apply — the cells did not run the
+same seeds, their residual variances differ (Brown–Forsythe p < 0.05), no other cell has the
+quantity on every seed, or the arms are not cells of the grid (a study's runs, levels chosen on the
+runs) — the test is `two_arm_test` of the two arms (paired t where they share their seeds, else
+Welch). The row names the test (`test`) and why (`why`). The scorecard's tests of direction
+(against 0) form one family: Holm's
 correction keeps its family-wise error at α = 0.05, and each interval is taken at its test's Holm
 level (`interval_alphas`), so that an interval excludes 0 exactly when its test is rejected. Each
 claim gets two answers:
@@ -56,14 +65,14 @@ from trickbench.claims import (INCONCLUSIVE, MIN_SEEDS, NOT_REPRODUCED, NOT_RUN,
                                Difference, NotRun, Reading, Results, Threshold, Undecided)
 from trickbench.claims.conditions import CLAIMS_PRESET, outside_note, setup_facts, unmet_conditions
 from trickbench.claims.registered import load_all
-from trickbench.stats import PAIRED, TwoArmTest, interval_alphas, two_arm_test
+from trickbench.stats import PAIRED, CellContrast, TwoArmTest, interval_alphas, pooled_difference, two_arm_test
 
 #: family-wise error rate of the scorecard's tests
 ALPHA = 0.05
 
 COLUMNS = ["claim", "family", "phenomenon", "statement", "source", "lecture", "conditions", "quantity", "needs",
            "verdict", "direction", "effect", "at_least", "ci_low", "ci_high", "ci_level", "unit", "asserted", "boundary",
-           "p_size", "band", "test", "n", "sample", "p_value", "p_holm", "minimum_detectable_effect", "seeds_to_decide",
+           "p_size", "band", "test", "why", "n", "sample", "p_value", "p_holm", "minimum_detectable_effect", "seeds_to_decide",
            "arms", "components", "evidence", "preset", "note"]
 EVIDENCE_COLUMNS = ["claim", "arm", "unit", "value"]
 
@@ -81,7 +90,7 @@ def judge(results: Results, claims: Mapping[str, Claim] | None = None,
         check_rule(claims[name], measurement)
         if isinstance(measurement, Contrast) and not unmet[name]:
             tests[name] = test_of(measurement)
-    adjusted, alphas = interval_alphas([test.p_value for test in tests.values()], "holm", alpha)
+    adjusted, alphas = interval_alphas([test.p_value for test, _ in tests.values()], "holm", alpha)
     corrections = {name: (float(p), float(a)) for name, p, a in zip(tests, adjusted, alphas)}
     rows, evidence = [], []
     for name, claim in claims.items():
@@ -95,9 +104,20 @@ def judge(results: Results, claims: Mapping[str, Claim] | None = None,
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(evidence, columns=EVIDENCE_COLUMNS)
 
 
-def test_of(measurement: Contrast) -> TwoArmTest:
+#: why a contrast without `cells` is tested on its two arms
+NOT_CELLS = "the arms are not two cells of the grid (a study's runs, or levels chosen on these runs): no model over cells"
+
+
+def test_of(measurement: Contrast) -> tuple[TwoArmTest | CellContrast, str]:
+    """(the test of higher − lower, why that test): the pooled model's contrast where it applies,
+    else the two-arm test (module docstring)."""
+    why = NOT_CELLS
+    if measurement.cells is not None:
+        pooled, why = pooled_difference(measurement.cells)
+        if pooled is not None:
+            return pooled, why
     keys = (measurement.units or tuple(range(len(measurement.higher)))) if measurement.paired else None
-    return two_arm_test(measurement.higher, measurement.lower, keys, keys)
+    return two_arm_test(measurement.higher, measurement.lower, keys, keys), why
 
 
 def outside(claim: Claim, measurement: Any, note: str, alpha: float) -> dict[str, Any]:
@@ -108,12 +128,12 @@ def outside(claim: Claim, measurement: Any, note: str, alpha: float) -> dict[str
         return {**row, "effect": measurement.value, "at_least": measurement.at_least, "sample": measurement.sample,
                 "n": len(measurement.seeds), "test": READING_TEST}
     if isinstance(measurement, Contrast):
-        test = test_of(measurement)
+        test, why = test_of(measurement)
         if test.test:
             shown = np.exp if claim.rule.ratio else (lambda x: x)
             low, high = test.interval(alpha)
             row.update(effect=float(shown(test.diff)), ci_low=float(shown(low)), ci_high=float(shown(high)),
-                       ci_level=1 - alpha, test=test.test, p_value=test.p_value, at_least=measurement.at_least,
+                       ci_level=1 - alpha, test=test.test, why=why, p_value=test.p_value, at_least=measurement.at_least,
                        n=test.n if test.test == PAIRED else min(test.n, test.n_reference))
         row["sample"] = sample_of(measurement)
         row["arms"] = f"{measurement.arms[0]} vs {measurement.arms[1]}"
@@ -153,21 +173,22 @@ def preset_of(claim: Claim) -> str:
 
 
 EMPTY = {"direction": "", "effect": math.nan, "at_least": False, "ci_low": math.nan, "ci_high": math.nan,
-         "ci_level": math.nan, "p_size": math.nan, "test": "", "n": math.nan, "sample": "", "p_value": math.nan,
+         "ci_level": math.nan, "p_size": math.nan, "test": "", "why": "", "n": math.nan, "sample": "", "p_value": math.nan,
          "p_holm": math.nan, "minimum_detectable_effect": math.nan, "seeds_to_decide": math.nan, "arms": "",
          "components": "", "note": ""}
 
 
-def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
+def verdict_of(claim: Claim, measurement: Any, tested_as: tuple[TwoArmTest | CellContrast, str] | None,
                correction: tuple[float, float] | None, alpha: float = ALPHA) -> dict[str, Any]:
-    """The row of one claim; `correction` is (Holm-adjusted p, the α of its interval); `alpha`: the
-    level of a reading's interval."""
+    """The row of one claim; `tested_as` is `test_of`'s (test, why), `correction` (Holm-adjusted p,
+    the α of its interval); `alpha`: the level of a reading's interval."""
     if isinstance(measurement, NotRun):
         return {**EMPTY, "verdict": NOT_RUN, "note": measurement.missing}
     if isinstance(measurement, Undecided):
         return {**EMPTY, "verdict": INCONCLUSIVE, "note": measurement.reason}
     if isinstance(measurement, Reading):
         return {**EMPTY, **banded(claim.rule, measurement, alpha)}
+    test, why = tested_as
     arms = f"{measurement.arms[0]} vs {measurement.arms[1]}"
     sample = sample_of(measurement)
     notes = "; ".join(measurement.notes)
@@ -177,10 +198,11 @@ def verdict_of(claim: Claim, measurement: Any, test: TwoArmTest | None,
                                                 "more", notes]))}
     row = tested(claim.rule, test, *correction, at_least=measurement.at_least)
     if claim.rule.boundary() is not None:
-        row["p_size"] = size_p_value(measurement, claim.rule.boundary())
+        row["p_size"] = size_p_value(measurement, claim.rule.boundary(), test)
     if measurement.components:
         row.update(guarded(measurement, row, correction[1]))
-    return {**EMPTY, **row, "sample": sample, "arms": arms, "note": "; ".join(filter(None, [row.get("note"), notes]))}
+    return {**EMPTY, **row, "why": why, "sample": sample, "arms": arms,
+            "note": "; ".join(filter(None, [row.get("note"), notes]))}
 
 
 READING_TEST = "t interval of the mean over seeds, against the band"
@@ -216,7 +238,7 @@ def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
             "ci_level": 1 - alpha}
 
 
-def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_least: bool = False) -> dict[str, Any]:
+def tested(rule: Difference, test: TwoArmTest | CellContrast, p_holm: float, alpha: float, at_least: bool = False) -> dict[str, Any]:
     """The verdict of one test with its interval at the corrected `alpha` (module docstring), in
     the rule's units: decided by one boundary, the stated size's (`rule.boundary()`) or 0."""
     low, high = test.interval(alpha)
@@ -249,9 +271,13 @@ def tested(rule: Difference, test: TwoArmTest, p_holm: float, alpha: float, at_l
     return row
 
 
-def size_p_value(measurement: Contrast, boundary: float) -> float:
-    """One-sided t test that the effect exceeds `boundary` (paired: on the differences; else Welch
-    with the boundary added to the lower arm)."""
+def size_p_value(measurement: Contrast, boundary: float, test: TwoArmTest | CellContrast | None = None) -> float:
+    """One-sided t test that the effect exceeds `boundary`: the pooled model's contrast against it
+    where the claim was tested on the model (`test`), so the size, the direction and the seeds
+    needed share one standard error and df; else on the two arms (paired: on the differences; else
+    Welch with the boundary added to the lower arm)."""
+    if isinstance(test, CellContrast):
+        return test.p_above(boundary)
     higher, lower = np.asarray(measurement.higher, float), np.asarray(measurement.lower, float)
     if measurement.paired:
         return float(scipy_stats.ttest_1samp(higher - lower, boundary, alternative="greater").pvalue)
@@ -263,7 +289,7 @@ def guarded(measurement: Contrast, row: dict[str, Any], alpha: float) -> dict[st
     not reproduced when the guarded one (validation accuracy) falls beyond the noise floor."""
     parts, fell = [], False
     for name, part in measurement.components:
-        test = test_of(part)
+        test, _ = test_of(part)
         low, high = test.interval(alpha)
         parts.append(f"{name} {part.arms[0]} − {part.arms[1]}: {test.diff:+.1f} [{low:.1f}, {high:.1f}] points")
         fell |= name == measurement.guard and high < 0

@@ -6,7 +6,8 @@
 - `pooled_compare_to_reference`, `pooled_compare_contrasts`: the same comparisons from one linear
   model over every compared cell with seeds as blocks (OLS `value ~ C(cell) + C(seed)`) where the
   cells share seeds and one residual variance (Brown–Forsythe), else the per-comparison test; each
-  row says which test and why (`stats.pooled`); `pooled_level_ranks`: rank intervals of levels from
+  row says which test and why (`stats.pooled`); `pooled_difference`: one such difference for a
+  caller that corrects over its own family (the claims); `pooled_level_ranks`: rank intervals of levels from
   their corrected pairwise differences (not a bootstrap over few seeds).
 - `compare_contrasts`: chosen pairs of levels (level − reference), the same test, correction and
   power — for arms compared among themselves rather than with one reference.
@@ -29,13 +30,14 @@ from trickbench.stats.compare import (CORRECTIONS, PAIRED, WELCH, TwoArmTest, co
 from trickbench.stats.failures import AT_CHANCE, ChanceTest, count_reasons, failure_reasons, level_failed
 from trickbench.stats.intervals import finite, grouped_ci, mean_ci
 from trickbench.stats.paired_images import mcnemar_exact, paired_bootstrap
-from trickbench.stats.pooled import fit_cells, pooled_compare_contrasts, pooled_compare_to_reference, pooled_level_ranks
+from trickbench.stats.pooled import (CellContrast, fit_cells, pooled_compare_contrasts, pooled_compare_to_reference,
+                                     pooled_difference, pooled_level_ranks)
 from trickbench.stats.power import MAX_SEEDS, POWER
 from trickbench.stats.rank_change import order_change_tests
 from trickbench.stats.ranking import MIN_BOOTSTRAP_SEEDS, bootstrap_level_ranks, bootstrap_ranking
 from trickbench.stats.wording import difference_sentence, interval_text, sample_size
 
-__all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "MIN_BOOTSTRAP_SEEDS", "PAIRED", "POWER", "WELCH", "ChanceTest", "TwoArmTest",
+__all__ = ["AT_CHANCE", "CORRECTIONS", "MAX_SEEDS", "MIN_BOOTSTRAP_SEEDS", "PAIRED", "POWER", "WELCH", "CellContrast", "ChanceTest", "TwoArmTest",
            "bootstrap_level_ranks", "bootstrap_ranking", "compare_contrasts", "compare_to_reference", "count_reasons", "difference_sentence",
            "failure_reasons", "finite", "grouped_ci", "interaction_anova", "interval_alphas", "interval_text",
-           "level_failed", "mcnemar_exact", "mean_ci", "order_change_tests", "paired_bootstrap", "pooled_compare_contrasts", "pooled_compare_to_reference", "pooled_level_ranks", "fit_cells", "sample_size", "two_arm_test"]
+           "level_failed", "mcnemar_exact", "mean_ci", "order_change_tests", "paired_bootstrap", "pooled_compare_contrasts", "pooled_compare_to_reference", "pooled_difference", "pooled_level_ranks", "fit_cells", "sample_size", "two_arm_test"]

@@ -34,6 +34,13 @@ changing the function name:
     pooled_compare_to_reference(frame, "level", "value", reference, within="factor", cell="variant")
     pooled_compare_contrasts(frame, "level", "value", [("a", "b"), ...], cell="level")
 
+A caller that corrects over a family of its own (the claims' scorecard, one claim a test, each on
+its own quantity) takes one difference at a time: `pooled_difference(runs)` over every cell of the
+design (the two arms marked, the other cells informing the residual variance) returns a
+`CellContrast` — the interface of `compare.TwoArmTest`: interval at any α, minimum detectable
+effect, seeds needed, and a one-sided p against a stated size, all at the model's df and
+standard error — or None and why, and the caller uses its two-arm test.
+
 `cell` names the column that identifies a cell (one combination of levels): needed where one run
 appears in several groups of `within` (an ablation's baseline is the reference of every factor;
 a full design's run speaks to every factor). Without it each (group, level) is its own cell.
@@ -185,37 +192,116 @@ def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correc
     model = fit_cells(runs, reference_cells) if len(runs) else _none([], "no runs")
     if model.fit is None:
         return fallback(model.why)
-    codes = {c: i for i, c in enumerate(model.cells)}
-    names = list(model.fit.params.index)
     rows, tests = [], []
     for named, mine, base in keyed:
-        weights = _weights(mine, codes), _weights(base, codes)
         described = _described(mine, base)
-        if weights[0] is None or weights[1] is None:
+        test = cell_contrast(model, mine, base)
+        tests.append(test)
+        if test is None:
             rows.append({**named, **described, "test": "", "why": "fewer than two runs on a side"})
-            tests.append(None)
             continue
-        contrast = np.zeros(len(names))
-        for code, w in enumerate(weights[0] - weights[1]):
-            if code and w:
-                contrast[names.index(f"C(cell)[T.c{code}]")] = w
-        result = model.fit.t_test(contrast)
-        diff, se = float(np.squeeze(result.effect)), float(np.squeeze(result.sd))
-        tests.append((diff, se, float(np.squeeze(result.pvalue))))
-        rows.append({**named, **described, "diff": diff, "test": model.test, "df": model.df, "why": model.why})
-    adjusted, alphas = interval_alphas([t[2] if t else math.nan for t in tests], correction, 1 - level)
+        rows.append({**named, **described, "diff": test.diff, "test": model.test, "df": model.df, "why": model.why})
+    adjusted, alphas = interval_alphas([t.p_value if t else math.nan for t in tests], correction, 1 - level)
     family = int(np.isfinite(adjusted).sum())
     for row, test, p_adjusted, alpha_i in zip(rows, tests, adjusted, alphas):
         row.update(correction=correction, family_size=family)
         if test is None:
             continue
-        diff, se, p = test
-        half = float(stats.t.ppf(1 - alpha_i / 2, model.df)) * se
-        row.update(p_value=p, p_adjusted=p_adjusted, ci_level=1 - alpha_i, diff_ci_low=diff - half,
-                   diff_ci_high=diff + half, detectable=bool(diff - half > 0 or diff + half < 0),
-                   mde=detectable_effect(lambda d: t_test_power(d, model.df, alpha_i), power) * se,
-                   seeds_needed=_seeds_needed(model, diff, se, alpha_i, power))
+        low, high = test.interval(alpha_i)
+        row.update(p_value=test.p_value, p_adjusted=p_adjusted, ci_level=1 - alpha_i, diff_ci_low=low,
+                   diff_ci_high=high, detectable=bool(low > 0 or high < 0),
+                   mde=test.minimum_detectable_effect(alpha_i, power), seeds_needed=test.seeds_needed(alpha_i, power))
     return pd.DataFrame(rows).reindex(columns=[*labels, *POOLED_COLUMNS])
+
+
+@dataclass(frozen=True)
+class CellContrast:
+    """One contrast of a fitted model: the mean of one arm of cells − the other's (each arm the
+    run-weighted mean of its cells' means), with what a caller that corrects over a family of its
+    own (the claims' scorecard) needs — `compare.TwoArmTest`'s interface: the interval at any α,
+    the minimum detectable effect and the seeds needed from the noncentral t at the model's
+    residual df and this standard error, and the one-sided p against any boundary."""
+
+    model: CellModel
+    contrast: np.ndarray  # weights over the fit's parameters
+    n: int  # runs of the first arm in the fit
+    n_reference: int
+    diff: float
+    se: float
+    p_value: float
+
+    @property
+    def test(self) -> str:
+        return self.model.test
+
+    @property
+    def df(self) -> float:
+        return self.model.df
+
+    @property
+    def why(self) -> str:
+        return self.model.why
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """The two-sided 1 − alpha t interval of the difference at the residual df."""
+        if not math.isfinite(alpha):
+            return math.nan, math.nan
+        half = float(stats.t.ppf(1 - alpha / 2, self.df)) * self.se
+        return self.diff - half, self.diff + half
+
+    def minimum_detectable_effect(self, alpha: float, power: float = POWER) -> float:
+        if not math.isfinite(alpha):
+            return math.nan
+        return detectable_effect(lambda d: t_test_power(d, self.df, alpha), power) * self.se
+
+    def seeds_needed(self, alpha: float, power: float = POWER, boundary: float = 0.0) -> float:
+        """Seeds per cell at which the same design tells the difference from `boundary` (0: from
+        no difference; a stated size: the test of that null) with probability `power`."""
+        if not math.isfinite(alpha):
+            return math.nan
+        return _seeds_needed(self.model, self.diff - boundary, self.se, alpha, power)
+
+    def p_above(self, boundary: float) -> float:
+        """One-sided p of the null "the difference is at most `boundary`" (`fit.t_test` of the
+        contrast against the boundary, its t read on the upper tail at the residual df)."""
+        t = float(np.squeeze(self.model.fit.t_test((self.contrast, boundary)).tvalue))
+        return float(stats.t.sf(t, self.df))
+
+
+def cell_contrast(model: CellModel, mine: pd.DataFrame, base: pd.DataFrame) -> CellContrast | None:
+    """mean(`mine`) − mean(`base`) from the fitted `model`; each arm's rows (cell, seed) name its
+    cells and weigh them by their runs. None when an arm has no cell in the fit."""
+    codes = {c: i for i, c in enumerate(model.cells)}
+    weights = _weights(mine, codes), _weights(base, codes)
+    if weights[0] is None or weights[1] is None:
+        return None
+    names = list(model.fit.params.index)
+    contrast = np.zeros(len(names))
+    for code, w in enumerate(weights[0] - weights[1]):
+        if code and w:
+            contrast[names.index(f"C(cell)[T.c{code}]")] = w
+    result = model.fit.t_test(contrast)
+    runs = lambda arm: int(len(arm[arm["cell"].isin(list(codes))].drop_duplicates(["cell", "seed"])))  # noqa: E731
+    return CellContrast(model, contrast, runs(mine), runs(base), float(np.squeeze(result.effect)),
+                        float(np.squeeze(result.sd)), float(np.squeeze(result.pvalue)))
+
+
+def pooled_difference(runs: pd.DataFrame, reference_cells: set[Hashable] = frozenset(),
+                      *, alpha: float = EQUAL_VARIANCE_ALPHA) -> tuple[CellContrast | None, str]:
+    """One difference, higher − lower, from the model of every cell in `runs` (columns cell,
+    seed, value, arm: "higher", "lower", or "" for a cell that only informs the residual variance),
+    for a caller that corrects it in a family of its own; or None and why the model does not apply
+    (rules 1–5 of the module docstring; also where no cell lies outside the two arms, so that
+    there is nothing to pool beyond the two-arm test)."""
+    runs = runs[np.isfinite(pd.to_numeric(runs["value"], errors="coerce").to_numpy(dtype=float))]
+    runs = runs[runs.groupby("cell")["value"].transform("size") >= 2]
+    if not (runs["arm"] == "").any():
+        return None, "no other cell of the design has the quantity on these seeds: nothing to pool beyond the two arms"
+    model = fit_cells(runs[["cell", "seed", "value"]].reset_index(drop=True), reference_cells, alpha=alpha)
+    if model.fit is None:
+        return None, model.why
+    found = cell_contrast(model, runs[runs["arm"] == "higher"], runs[runs["arm"] == "lower"])
+    return (found, model.why) if found is not None else (None, "fewer than two runs on a side")
 
 
 def _cells_of(rows: pd.DataFrame, value: str, within: str | None, by: str, cell: str | None, pair_on: str) -> pd.DataFrame:
