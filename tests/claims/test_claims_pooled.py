@@ -140,3 +140,33 @@ def test_a_claim_whose_arms_are_not_cells_of_the_grid_says_so(tmp_path):
     row = judge(Results(tmp_path), {"study": claim})[0].iloc[0]
     assert row["test"] == "paired t" and "not two cells of the grid" in row["why"]
     assert CLAIMS  # the registry is untouched by judging a claim of one's own
+
+
+def test_a_speed_up_is_pooled_on_the_log_epochs_of_every_cell(tmp_path):
+    """batch norm vs none, on log epochs to the validation accuracy every run of the two arms
+    reaches: every other cell's runs reach it too (their epochs to it join the model); the effect
+    is exp of the OLS contrast on log epochs, written here from the curves."""
+    from claim_tables import curve_rows
+
+    rng = np.random.default_rng(1)
+    slow = {"baseline": 28.0, "batch": 17.0, "dropout": 26.0, "augment": 24.0, "adam": 20.0, "sgd": 22.0}
+    shift = rng.normal(0, 0.05, len(SEEDS))
+    rows, epochs, reach = [], [], {}
+    for name, (levels, _) in VARIANTS.items():
+        for seed in SEEDS:
+            run_id = f"{name}-{seed}"
+            reach[run_id] = slow[name] * math.exp(shift[seed] + rng.normal(0, 0.05))  # accuracy 0.9 · epoch / reach
+            rows.append({**run_row(run_id, seed, levels), "variant": name})
+            epochs += curve_rows(run_id, {"val_acc": [0.9 * e / reach[run_id] for e in range(1, 17)]})
+    runs = pd.DataFrame(rows)
+    row = verdict(write(tmp_path, runs=runs.drop(columns="variant"), epochs=pd.DataFrame(epochs)), "batch_norm_trains_faster")
+    arms = [r for r in reach if r.split("-")[0] in ("baseline", "batch")]
+    target = min(0.9 * 16 / reach[r] for r in arms)
+    data = pd.DataFrame({"y": [math.log(target * reach[r] / 0.9) for r in runs["run_id"]], "variant": runs["variant"],
+                         "seed": runs["seed"].astype(str)})
+    fit = smf.ols("y ~ C(variant, Treatment('batch')) + C(seed)", data).fit()
+    found = fit.t_test(np.array([name == "C(variant, Treatment('batch'))[T.baseline]" for name in fit.params.index], float))
+    half = stats.t.ppf(0.975, fit.df_resid) * found.sd[0, 0]
+    assert row["test"].startswith(f"pooled t ({len(VARIANTS)} cells")
+    assert row["effect"] == pytest.approx(math.exp(found.effect[0]))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((math.exp(found.effect[0] - half), math.exp(found.effect[0] + half)))

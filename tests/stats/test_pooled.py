@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 
-from trickbench.stats import compare_to_reference, pooled_compare_contrasts, pooled_compare_to_reference
+from trickbench.stats import compare_to_reference, pooled_compare_contrasts, pooled_compare_to_reference, pooled_difference
 
 
 def grid(cells: int = 13, seeds: int = 3, sd: float = 1.0, seed: int = 0, noisy: dict[int, float] | None = None,
@@ -147,6 +147,39 @@ def test_contrasts_among_levels_come_from_the_same_fit():
     assert table["reference"].tolist() == ["l01", "l01"]
     assert table["diff"].iloc[0] == pytest.approx(float(np.squeeze(expected.effect)))
     assert table["p_value"].iloc[0] == pytest.approx(float(np.squeeze(expected.pvalue)))
+
+
+def test_every_cell_pools_the_cells_outside_the_contrasts():
+    """One chosen pair of 6 levels: with `every_cell` the other 4 inform the residual variance —
+    the OLS over all 6 cells (df = 5 × 2), not over the pair's two (df = 2)."""
+    frame = grid(cells=6, seed=2)
+    table = pooled_compare_contrasts(frame, "level", "value", [("l03", "l01")], every_cell=True)
+    fit = smf.ols("value ~ C(level, Treatment('l01')) + C(seed)", frame).fit()
+    expected = fit.t_test("C(level, Treatment('l01'))[T.l03] = 0")
+    assert table["df"].iloc[0] == fit.df_resid == 10
+    assert table["diff"].iloc[0] == pytest.approx(float(np.squeeze(expected.effect)))
+    assert table["p_value"].iloc[0] == pytest.approx(float(np.squeeze(expected.pvalue)))
+    assert pooled_compare_contrasts(frame, "level", "value", [("l03", "l01")])["df"].iloc[0] == 2
+
+
+def test_one_difference_for_a_family_of_the_callers_own_is_the_same_contrast():
+    """`pooled_difference` (the claims): the OLS contrast, its one-sided p against a boundary from
+    the same fit, and None with why where a cell ran other seeds."""
+    frame = grid(cells=5, seed=4)
+    runs = frame.rename(columns={"level": "cell"}).assign(
+        arm=frame["level"].map({"l04": "higher", "l00": "lower"}).fillna(""))
+    found, why = pooled_difference(runs)
+    fit = smf.ols("value ~ C(level) + C(seed)", frame).fit()
+    expected = fit.t_test("C(level)[T.l04] = 0")
+    assert found.diff == pytest.approx(float(np.squeeze(expected.effect)))
+    assert found.se == pytest.approx(float(np.squeeze(expected.sd))) and found.df == fit.df_resid == 8
+    assert "blocks" in why
+    sized = fit.t_test("C(level)[T.l04] = 1.5")
+    assert found.p_above(1.5) == pytest.approx(stats.t.sf(float(np.squeeze(sized.tvalue)), 8))
+    low, high = found.interval(0.05)
+    assert high - found.diff == pytest.approx(stats.t.ppf(0.975, 8) * found.se)
+    moved = runs.assign(seed=np.where(runs["cell"] == "l02", runs["seed"] + 10, runs["seed"]))
+    assert pooled_difference(moved) == (None, "the cells ran different seeds")
 
 
 @settings(max_examples=25, deadline=None)

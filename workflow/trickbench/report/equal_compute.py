@@ -15,8 +15,10 @@ and on what else ran at the time; they are only comparable within one report.
 
 Ranks are by mean and say nothing about noise, so the summary states a change of order only with
 its test: every pair of variants whose order by mean flips between equal epochs and a budget is
-compared at both budgets by `stats.compare_contrasts` (paired t on the shared seeds, else Welch;
-Holm across the 2 × pairs comparisons of that budget's sentence), for context; and the flip is a
+compared at both budgets by `stats.pooled_compare_contrasts` — contrasts of one model over every
+(budget, variant) cell of the two budgets with seeds as blocks, where the cells share seeds and one
+residual variance (Brown–Forsythe), else paired t on the shared seeds or Welch, the row's `why`
+saying which; Holm across the 2 × pairs comparisons of that budget's sentence — for context; and the flip is a
 *detectable reversal* only where the direct test of the change says so — the per-seed difference
 of the pair at the budget minus at equal epochs, a paired t Holm-corrected over the budget's pairs
 (`stats.order_change_tests`), not two separate intervals. Runs that failed to train, and variants
@@ -35,7 +37,7 @@ import pandas as pd
 
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.noise import trained_variants
-from trickbench.stats import compare_contrasts, grouped_ci, interval_text, order_change_tests
+from trickbench.stats import grouped_ci, interval_text, order_change_tests, pooled_compare_contrasts
 from trickbench.report.style import apply_theme
 
 SECTION = "Equal compute"
@@ -146,14 +148,15 @@ def rank_changes(table: pd.DataFrame, reference: str = "equal epochs") -> pd.Dat
 
 def swap_tests(scores: pd.DataFrame, changes: pd.DataFrame, reference: str = "equal epochs") -> pd.DataFrame:
     """Per budget with pairs that change order: each pair (ahead at `reference` − ahead under the
-    budget) compared at `reference` and at the budget (`stats.compare_contrasts`), one family per
-    budget — the comparisons its summary sentence states. Columns: `budget` (whose sentence),
+    budget) compared at `reference` and at the budget (`stats.pooled_compare_contrasts` over every
+    variant of the two budgets), one family per budget — the comparisons its summary sentence states. Columns: `budget` (whose sentence),
     `comparison` (where measured), `variant` and `reference` (the pair), then the stats columns."""
     parts = []
     for name, swapped in changes.groupby("comparison", sort=False) if not changes.empty else []:
         pairs = list(zip(swapped["ahead_at_equal_epochs"], swapped["ahead_at_equal_budget"]))
         both = scores[scores["comparison"].isin([reference, name])]
-        parts.append(compare_contrasts(both, "variant", "test", pairs, within="comparison").assign(budget=name))
+        parts.append(pooled_compare_contrasts(both, "variant", "test", pairs, within="comparison",
+                                              every_cell=True).assign(budget=name))
     if not parts:
         return pd.DataFrame()
     tests = pd.concat(parts, ignore_index=True)

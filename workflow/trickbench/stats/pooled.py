@@ -160,9 +160,12 @@ def pooled_compare_to_reference(frame: pd.DataFrame, by: str, value: str, refere
 
 def pooled_compare_contrasts(frame: pd.DataFrame, by: str, value: str, contrasts: Sequence[tuple[Any, Any]], *,
                              within: str | None = None, cell: str | None = None, pair_on: str = "seed",
-                             correction: str = "holm", level: float = 0.95, power: float = POWER) -> pd.DataFrame:
+                             correction: str = "holm", level: float = 0.95, power: float = POWER,
+                             every_cell: bool = False) -> pd.DataFrame:
     """`compare.compare_contrasts` from the pooled model where the design allows it; the same
-    columns plus `why`. The model is over the cells of every contrast's arms."""
+    columns plus `why`. The model is over the cells of every contrast's arms — or, `every_cell`,
+    over every cell of `frame` (a few chosen pairs of many levels that share seeds: the others
+    inform the residual variance)."""
     arms, labels = [], [*([within] if within else []), by, "reference"]
     for group, part in _groups(frame, within):
         for level_, base in contrasts:
@@ -170,15 +173,18 @@ def pooled_compare_contrasts(frame: pd.DataFrame, by: str, value: str, contrasts
                          part[part[by] == level_], part[part[by] == base]))
     fallback = lambda why: compare_contrasts(frame, by, value, contrasts, within=within, pair_on=pair_on,  # noqa: E731
                                              correction=correction, level=level, power=power).assign(why=why)
-    return _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correction, level, power, fallback)
+    return _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correction, level, power, fallback,
+                          every_cell)
 
 
 def _groups(frame: pd.DataFrame, within: str | None) -> list[tuple[Any, pd.DataFrame]]:
     return list(frame.groupby(within, sort=False)) if within else [(None, frame)]
 
 
-def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correction, level, power, fallback) -> pd.DataFrame:
-    """The rows of one family from the model of its cells, or the fallback's with why."""
+def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correction, level, power, fallback,
+                   every_cell: bool = False) -> pd.DataFrame:
+    """The rows of one family from the model of its cells (the arms', or `every_cell` of the
+    frame's), or the fallback's with why."""
     if not arms:
         return pd.DataFrame(columns=[*labels, *POOLED_COLUMNS])
     if pair_on not in frame:
@@ -186,7 +192,10 @@ def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correc
     keyed = [(named, _cells_of(rows, value, within, by, cell, pair_on), _cells_of(base, value, within, by, cell, pair_on))
              for named, rows, base in arms]
     usable = lambda part: part.groupby("cell")["value"].transform("size") >= 2  # noqa: E731
-    runs = pd.concat([part[usable(part)] for _, a, b in keyed for part in (a, b)], ignore_index=True)
+    parts = [part for _, a, b in keyed for part in (a, b)]
+    if every_cell:
+        parts.append(_cells_of(frame, value, within, by, cell, pair_on))
+    runs = pd.concat([part[usable(part)] for part in parts], ignore_index=True)
     runs = runs.drop_duplicates(["cell", "seed", "value"])
     reference_cells = {c for _, _, base in keyed for c in base["cell"]}
     model = fit_cells(runs, reference_cells) if len(runs) else _none([], "no runs")
