@@ -58,7 +58,7 @@ def test_the_scorecard_says_each_verdict_with_its_numbers(capsys, tables):
     # 1 − 0.05/2; the gap's (exactly 0, p = 1) is not rejected and gets the stopping step's level, 95 %
     assert re.search(r"\+5\.0 points \[4\.\d, 5\.\d\] \(97\.5 % CI, Holm, paired t\), 4 seeds, paired", text)
     # no other cell ran: nothing to pool, so the two-arm test, and the block says why
-    assert "test: paired t, because no other cell of the design" in text
+    assert "test: paired t, because no cell but the two arms' has the quantity" in text
     ece = " ".join(next(b for b in blocks if "poorly calibrated" in b).split())
     assert re.search(r"\+4\.0 points \[3\.\d, 4\.\d\] \(98\.33 % CI, Holm, paired t\), 4 seeds, paired", ece)
     # the claims that did not run: one line, each named with the preset that runs it

@@ -170,3 +170,25 @@ def test_a_speed_up_is_pooled_on_the_log_epochs_of_every_cell(tmp_path):
     assert row["test"].startswith(f"pooled t ({len(VARIANTS)} cells")
     assert row["effect"] == pytest.approx(math.exp(found.effect[0]))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((math.exp(found.effect[0] - half), math.exp(found.effect[0] + half)))
+
+
+def test_in_a_full_design_each_arm_is_the_mean_of_its_cells_in_one_model(tmp_path):
+    """relu/tanh × momentum/adam, 4 seeds: momentum − adam is the mean of the two momentum cells −
+    the mean of the two adam cells, a contrast of the OLS over the 4 cells (df 3 × 3 = 9)."""
+    rng = np.random.default_rng(5)
+    shift = rng.normal(0, 2, len(SEEDS))
+    rows = []
+    for activation, optimizer in [("relu", "momentum"), ("tanh", "momentum"), ("relu", "adam"), ("tanh", "adam")]:
+        for seed in SEEDS:
+            points = 40 + (1.0 if optimizer == "momentum" else 0.0) + (0.5 if activation == "tanh" else 0.0) \
+                + shift[seed] + rng.normal(0, 1)
+            rows.append({**run_row(f"{activation}-{optimizer}-{seed}", seed, {"activation": activation, "optimizer": optimizer},
+                                   best_test_acc=points / 100), "variant": f"{activation}|{optimizer}"})
+    runs = pd.DataFrame(rows)
+    row = verdict(write(tmp_path, runs=runs.drop(columns="variant")), "sgd_generalizes_better_than_adam")
+    data = pd.DataFrame({"y": 100 * runs["best_test_acc"], "cell": runs["variant"], "seed": runs["seed"].astype(str)})
+    fit = smf.ols("y ~ C(cell) + C(seed)", data).fit()  # treatment level: relu|adam
+    weights = {"C(cell)[T.relu|momentum]": 0.5, "C(cell)[T.tanh|momentum]": 0.5, "C(cell)[T.tanh|adam]": -0.5}
+    found = fit.t_test(np.array([weights.get(name, 0.0) for name in fit.params.index]))
+    assert row["test"] == "pooled t (4 cells × 4 seeds OLS, df=9)"
+    assert row["effect"] == pytest.approx(float(found.effect[0])) and row["p_value"] == pytest.approx(float(found.pvalue))

@@ -11,7 +11,7 @@ every compared cell that shares the arms' seeds, seeds as blocks (`stats.pooled_
 `value ~ C(cell) + C(seed)` on the claim's own quantity per run), whose residual variance every
 claim on that quantity shares; its interval, its size test and its seeds needed all come from that
 model's standard error and residual df. Where the model does not apply — the cells did not run the
-same seeds, their residual variances differ (Brown–Forsythe p < 0.05), no other cell has the
+same seeds, their residual variances differ (Brown–Forsythe p < 0.05), no cell but the arms' two has the
 quantity on every seed, or the arms are not cells of the grid (a study's runs, levels chosen on the
 runs) — the test is `two_arm_test` of the two arms (paired t where they share their seeds, else
 Welch). The row names the test (`test`) and why (`why`). The scorecard's tests of direction

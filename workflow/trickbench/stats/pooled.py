@@ -300,12 +300,12 @@ def pooled_difference(runs: pd.DataFrame, reference_cells: set[Hashable] = froze
     """One difference, higher − lower, from the model of every cell in `runs` (columns cell,
     seed, value, arm: "higher", "lower", or "" for a cell that only informs the residual variance),
     for a caller that corrects it in a family of its own; or None and why the model does not apply
-    (rules 1–5 of the module docstring; also where no cell lies outside the two arms, so that
-    there is nothing to pool beyond the two-arm test)."""
+    (rules 1–5 of the module docstring; also where the two arms are the only two cells, whose
+    model would be the two-arm paired t)."""
     runs = runs[np.isfinite(pd.to_numeric(runs["value"], errors="coerce").to_numpy(dtype=float))]
     runs = runs[runs.groupby("cell")["value"].transform("size") >= 2]
-    if not (runs["arm"] == "").any():
-        return None, "no other cell of the design has the quantity on these seeds: nothing to pool beyond the two arms"
+    if runs["cell"].nunique() <= 2:
+        return None, "no cell but the two arms' has the quantity on these seeds: nothing to pool beyond the two arms"
     model = fit_cells(runs[["cell", "seed", "value"]].reset_index(drop=True), reference_cells, alpha=alpha)
     if model.fit is None:
         return None, model.why
