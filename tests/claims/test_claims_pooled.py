@@ -119,6 +119,17 @@ def test_a_cell_without_the_quantity_on_every_seed_stays_out_of_the_model(tmp_pa
     assert row["effect"] == pytest.approx(effect) and row["p_value"] == pytest.approx(p)
 
 
+def test_a_cell_that_lost_a_run_to_a_failure_stays_out_of_the_model(tmp_path):
+    """adam's seed 2 diverged: the report leaves that run out, so adam's cell would miss a seed's
+    block; it stays out of the model, which is the OLS over the other 5 cells."""
+    runs = ablation()
+    runs.loc[runs["run_id"] == "adam-2", "status"] = "diverged"
+    row = verdict(tables(tmp_path, runs), "dropout_improves_test_accuracy")
+    effect, se, p, _, df, _ = ols_contrast(runs[runs["variant"] != "adam"], "dropout", "baseline")
+    assert row["test"] == f"pooled t ({len(VARIANTS) - 1} cells × {len(SEEDS)} seeds OLS, df={df:g})"
+    assert row["effect"] == pytest.approx(effect) and row["p_value"] == pytest.approx(p)
+
+
 def test_where_the_cells_variances_differ_the_claim_uses_the_two_arm_test_and_says_why(tmp_path):
     runs = ablation(sd=0.2, noisy={"sgd": 6.0, "adam": 6.0})
     *_, residuals = ols_contrast(runs, "dropout", "baseline")
