@@ -3,10 +3,12 @@
 A source's claim holds under the conditions it was made in: Krizhevsky et al.'s "six times faster"
 is a four-layer CNN with each network's rate chosen to train as fast as possible, on a constant
 schedule; the lecture's "initial loss ≈ ln 10" is for small weights (0.0001·randn); mode
-connectivity joins minima, i.e. solutions at (near) zero training error. A claim declares them as
-`Condition`s — each reads one fact of the `setup` (the config that ran, and what the tables
-measured of it) and names the preset that meets it — and a claim whose conditions are unmet gets
-the verdict "outside this setup", never "not reproduced".
+connectivity joins minima, i.e. solutions at (near) zero training error; a claim about two factors
+together needs a design that crosses them (`crossed_inits`, `matched_decays`, read from the runs
+the design plans). A claim declares them as `Condition`s — each reads one fact of the `setup` (the
+config that ran, the runs its design plans, and what the tables measured of it) and names the
+preset that meets it — and a claim whose conditions are unmet gets the verdict "outside this
+setup", never "not reproduced".
 
 The same facts make the setup line the scorecard opens with: model, data set and its size,
 epochs, seeds, and whether the rates were tuned.
