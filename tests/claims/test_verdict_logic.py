@@ -292,7 +292,32 @@ def tuning_scenario(case: str, folder: Path) -> Path:
     return write(folder, tuning_trials=trials)
 
 
+# -- two factors together: batch norm × init, Adam × weight decay -----------------------------------
+def init_spread_scenario(case: str, folder: Path) -> Path:
+    """Two inits per seed: with batch norm they end 10 points apart, without it 10 + the case's
+    difference (not run: no batch-norm run)."""
+    norms = ("none",) if case == NOT_RUN else ("none", "batch")
+    deltas = PER_CASE.get(case, CLEAR)
+    rows = [run_row(f"{norm}-{init}-{seed}", seed, {"norm": norm, "init": init}, best_test_acc=0.45 - (
+                (10 + d if norm == "none" else 10) / 100 if init == "small_gaussian" else 0))
+            for norm in norms for init in ("he_normal", "small_gaussian") for seed, d in zip(SEEDS, deltas)]
+    return write(folder, runs=pd.DataFrame(rows))
+
+
+def adam_decay_scenario(case: str, folder: Path) -> Path:
+    """Adam with decoupled decay the case's difference above Adam with L2, both at λ = 0.01 (not
+    run: L2 only)."""
+    decays = {"l2(strength=0.01)": [0.40] * 4}
+    if case != NOT_RUN:
+        decays["decoupled_weight_decay(strength=0.01)"] = shifted(0.40, [d / 100 for d in PER_CASE[case]])
+    rows = [run_row(f"{decay}-{seed}", seed, {"regularizer": decay, "optimizer": "adam"}, best_test_acc=value)
+            for decay, values in decays.items() for seed, value in zip(SEEDS, values)]
+    return write(folder, runs=pd.DataFrame(rows))
+
+
 SCENARIOS: dict[str, Callable[[str, Path], Path]] = {
+    "batch_norm_reduces_init_dependence": init_spread_scenario,
+    "adamw_generalizes_better_than_adam_l2": adam_decay_scenario,
     "relu_trains_faster_than_tanh": speed_scenario("activation", "tanh", "relu", "train_eval_acc", RELU),
     "batch_norm_trains_faster": speed_scenario("norm", "none", "batch", "val_acc", BATCH_NORM),
     "batch_norm_allows_higher_learning_rates": tuning_scenario,

@@ -3,10 +3,12 @@
 A source's claim holds under the conditions it was made in: Krizhevsky et al.'s "six times faster"
 is a four-layer CNN with each network's rate chosen to train as fast as possible, on a constant
 schedule; the lecture's "initial loss ≈ ln 10" is for small weights (0.0001·randn); mode
-connectivity joins minima, i.e. solutions at (near) zero training error. A claim declares them as
-`Condition`s — each reads one fact of the `setup` (the config that ran, and what the tables
-measured of it) and names the preset that meets it — and a claim whose conditions are unmet gets
-the verdict "outside this setup", never "not reproduced".
+connectivity joins minima, i.e. solutions at (near) zero training error; a claim about two factors
+together needs a design that crosses them (`crossed_inits`, `matched_decays`, read from the runs
+the design plans). A claim declares them as `Condition`s — each reads one fact of the `setup` (the
+config that ran, the runs its design plans, and what the tables measured of it) and names the
+preset that meets it — and a claim whose conditions are unmet gets the verdict "outside this
+setup", never "not reproduced".
 
 The same facts make the setup line the scorecard opens with: model, data set and its size,
 epochs, seeds, and whether the rates were tuned.
@@ -14,16 +16,23 @@ epochs, seeds, and whether the rates were tuned.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from trickbench.data.labels import split_sizes
-from trickbench.design import baseline_spec
+from trickbench.design import baseline_spec, design_cells
+from trickbench.spec import RunSpec
+from trickbench.techniques import FAMILIES
 from trickbench.techniques.inits import INITS
 
 #: the preset that meets the conditions the claims preset does not (`workflow/presets/claims-deep.yaml`)
 DEEP_PRESET = "workflow/presets/claims-deep.yaml"
 CLAIMS_PRESET = "workflow/presets/claims.yaml"
+#: the preset whose full design crosses the factors that the claims about two factors together compare
+INTERACTIONS_PRESET = "workflow/presets/claims-interactions.yaml"
+#: the two ways of decaying weights that Loshchilov & Hutter 2019 compare under Adam (regularizer names)
+WEIGHT_DECAYS = ("l2", "decoupled_weight_decay")
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,33 @@ def endpoint_train_error(results) -> float | None:
     return float(1 - ends["train_acc"].min())
 
 
+def everything_but(spec: RunSpec, *families: str) -> tuple:
+    """What makes a run's configuration apart from `families` (and the seed): data, model, budget
+    and the other families' levels."""
+    return (spec.data, spec.model, spec.train, spec.numerics,
+            *(getattr(spec, family) for family in FAMILIES if family not in families))
+
+
+def crossed_inits(cells: list[RunSpec]) -> int:
+    """The most init levels that the design runs both without normalization and with batch norm,
+    everything else equal (an ablation: the baseline's init only, at most)."""
+    by_norm: dict[tuple, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for spec in cells:
+        by_norm[everything_but(spec, "norm", "init")][spec.norm.name].add(spec.init)
+    return max((len(inits["none"] & inits["batch"]) for inits in by_norm.values()), default=0)
+
+
+def matched_decays(cells: list[RunSpec]) -> int:
+    """Configurations (everything but the regularizer equal) at which the design runs Adam with an
+    L2 penalty and with decoupled weight decay of the same nominal strength."""
+    found: dict[tuple, set[str]] = defaultdict(set)
+    for spec in cells:
+        if spec.optimizer.name == "adam" and len(spec.regularizer) == 1 and spec.regularizer[0].name in WEIGHT_DECAYS:
+            decay = spec.regularizer[0]
+            found[(everything_but(spec, "regularizer"), decay.kwargs.get("strength"))].add(decay.name)
+    return sum(len(names) == len(WEIGHT_DECAYS) for names in found.values())
+
+
 def setup_facts(config: Mapping[str, Any] | None, results=None) -> dict[str, Any] | None:
     """The facts conditions read, from the config that ran and (for what only the runs know) the
     tables; None without a config."""
@@ -107,6 +143,7 @@ def setup_facts(config: Mapping[str, Any] | None, results=None) -> dict[str, Any
         return None
     model, baseline, studies = config["model"], config["baseline"], config.get("studies", {})
     babysitting = studies.get("babysitting", {})
+    cells = design_cells(config)
     return {
         "model.name": model["name"],
         "model.depth": model.get("depth"),
@@ -115,6 +152,8 @@ def setup_facts(config: Mapping[str, Any] | None, results=None) -> dict[str, Any
         "babysitting.init": init_label(babysitting.get("init") or baseline["init"], "studies.babysitting.init"),
         "mode_connectivity.endpoint_train_error": endpoint_train_error(results),
         "checkpoint_averaging.ema_decay": studies.get("checkpoint_averaging", {}).get("ema_decay"),
+        "norm_init.crossed_inits": crossed_inits(cells),
+        "adam_decay.matched_configurations": matched_decays(cells),
     }
 
 

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from trickbench.claims import CLAIMS, Claim
-from trickbench.claims import techniques  # noqa: F401  (the families first, then the phenomena)
+from trickbench.claims import techniques  # noqa: F401  (the families first, then two factors together, then the phenomena)
+from trickbench.claims import interactions  # noqa: F401
 from trickbench.claims import phenomena  # noqa: F401
 
 
