@@ -259,12 +259,14 @@ def test_a_target_reached_at_the_first_evaluation_needs_an_epoch_0_evaluation(tm
                           for row in curve_rows(f"activation-{level}-{seed}", {"train_eval_acc": [first] * 4})]
     row = judged(write(tmp_path / "no0", runs=runs, epochs=pd.DataFrame(fast(1))), "relu_trains_faster_than_tanh", None)
     assert row["verdict"] == INCONCLUSIVE and "no epoch-0 evaluation" in row["note"]
+    assert "train.evaluate_at_epoch_0: true" in row["note"]
     with_0 = pd.DataFrame(fast(1))
     with_0["epoch"] -= 1  # epochs 0, 1, 2, 3: at epoch 0 (the untrained net) at 10 %
     with_0.loc[with_0["epoch"] == 0, "train_eval_acc"] = 0.1
     row = judged(write(tmp_path / "with0", runs=runs, epochs=with_0), "relu_trains_faster_than_tanh", None)
     # tanh reaches 75 % at (0.75 − 0.1) / (0.8 − 0.1) = 0.929 of epoch 1, relu at 0.65 / 0.8 = 0.8125
     assert row["effect"] == pytest.approx((0.65 / 0.7) / (0.65 / 0.8))
+    assert row["verdict"] != INCONCLUSIVE and "counted from the untrained model's evaluation at epoch 0" in row["note"]
 
 
 def test_batch_norms_rate_at_the_top_of_the_range_is_a_lower_bound(tmp_path):
