@@ -102,7 +102,7 @@ def test_the_initial_loss_claim_needs_the_lectures_small_weights(tmp_path, init,
 @pytest.mark.parametrize("endpoint_acc, outside", [(0.81, True), (0.995, False)])
 def test_mode_connectivity_needs_endpoints_at_near_zero_training_error(tmp_path, endpoint_acc, outside):
     """Endpoints at 81 % training accuracy are not minima (issue 21's finding); at 99.5 % they are."""
-    rows = [{"path": path, "t": t, "train_loss": 0.1, "train_acc": endpoint_acc - (0.01 if t == 0.5 else 0.0),
+    rows = [{"pair": "0–1", "path": path, "t": t, "train_loss": 0.1, "train_acc": endpoint_acc - (0.01 if t == 0.5 else 0.0),
              "test_loss": 1.0, "test_acc": 0.4} for path in ("line", "bezier") for t in (0.0, 0.5, 1.0)]
     row = judged(write(tmp_path, mode_connectivity=pd.DataFrame(rows)), "curves_connect_minima", config_with())
     assert (row["verdict"] == OUTSIDE) == outside, row
