@@ -26,6 +26,7 @@ from trickbench.errors import ConfigError
 from trickbench.run import Execution, InvalidSummary, train_run
 from trickbench.run_check import checked_run
 from trickbench.spec import RunSpec
+from trickbench.studies.records import finished_runs
 from trickbench.train.loop import Trainer
 
 CPU = torch.device("cpu")
@@ -90,6 +91,8 @@ def test_collect_takes_the_epoch_0_row_and_misses_it_when_it_is_gone(runs, tmp_p
     tables = collect([runs[True], runs[False]])
     assert sorted(tables.epochs.groupby("run_id")["epoch"].min()) == [0, 1]
     assert not tables.skipped
+    # the studies read trained epochs (early stopping counts them from 1): the row is not theirs
+    assert finished_runs([runs[True]])[0].epochs["epoch"].tolist() == [1, 2]
     epochs = runs[True] / "epochs.csv"
     original = epochs.read_text()
     try:

@@ -139,7 +139,8 @@ RUNS = [
 EPOCHS = [
     Column("run_id", TEXT, "the run (join key to runs.csv)"),
     Column("epoch", COUNT, "epoch number, from 1; 0 is the untrained model scored before the first step, where "
-                           "train.evaluate_at_epoch_0 asks (its lr, train_loss, train_acc and images_per_s are NaN, train_seconds 0)"),
+                           "train.evaluate_at_epoch_0 asks (its lr, train_loss, train_acc and images_per_s are NaN, "
+                           "train_seconds 0)"),
     Column("lr", "ratio", "learning rate at the epoch's last step"),
     Column("train_loss", NATS, "mean training loss over the epoch's batches (train mode, regularized inputs)"),
     Column("train_acc", FRACTION, "training accuracy over the epoch's batches (train mode, regularized inputs, moving weights)"),

@@ -483,7 +483,8 @@ def curves_connect_minima(results: Results):
     if table.empty:
         return Undecided("no pair of endpoints finished training")
     if "pair" not in table:
-        return Undecided("the mode_connectivity table predates pairs of endpoints (no pair column): run the study again")
+        return Undecided("the mode_connectivity table predates pairs of endpoints (no pair column): "
+                         "run the study again")
     drops: dict[str, dict[str, float]] = {}
     for (pair, path), part in table.groupby(["pair", "path"], sort=False):
         part = part.sort_values("t")
@@ -492,12 +493,12 @@ def curves_connect_minima(results: Results):
     if "bezier" not in drops:
         return NotRun("no trained curve between the solutions; set studies.mode_connectivity.bezier: true")
     pairs = drops["bezier"]
+    means = {f"training-accuracy drop along the {path}, mean over pairs, points": float(np.mean(list(by_pair.values())))
+             for path, by_pair in drops.items()}
     return Reading.over_seeds(pairs, unit="pair", sample=f"{len(pairs)} pair(s) of solutions (the baseline's seeds "
                               f"{', '.join(pairs)}), {table['t'].nunique()} points along each path",
                               more_seeds="set studies.mode_connectivity.seeds to 6 seeds or more (3 pairs)",
-                              notes=unfinished_pairs(results),
-                              values={f"training-accuracy drop along the {path}, mean over pairs, points": float(np.mean(list(by_pair.values())))
-                                      for path, by_pair in drops.items()})
+                              notes=unfinished_pairs(results), values=means)
 
 
 def unfinished_pairs(results: Results) -> tuple[str, ...]:

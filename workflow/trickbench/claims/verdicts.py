@@ -34,11 +34,12 @@ reproduced whatever the gap did.
 
 A claim read off one measured quantity (`Reading` under a `Threshold` rule: the initialization
 statistics, the sanity checks, mode connectivity, batch norm's learning-rate ratio) reads it on each
-of n seeds (mode connectivity: n pairs of seeds) and is judged by the t interval of its mean at 1 − α (`seed_interval`; a ratio's on the
-log scale, so its centre is the geometric mean) against its band: **reproduced** when the interval
-lies inside the band, **not reproduced** when it lies outside it (in the refuted region, where the
-band names one), **inconclusive** when it straddles an edge. With fewer than 3 seeds (`MIN_SEEDS`)
-it is inconclusive, "n seeds < 3", whatever the values. It is outside the family of tests: a band
+of n seeds (mode connectivity: n pairs of seeds) and is judged by the t interval of its mean at
+1 − α (`seed_interval`; a ratio's on the log scale, so its centre is the geometric mean) against
+its band: **reproduced** when the interval lies inside the band, **not reproduced** when it lies
+outside it (in the refuted region, where the band names one), **inconclusive** when it straddles
+an edge. With fewer than 3 seeds (`MIN_SEEDS`) it is inconclusive, "n seeds < 3" ("n pairs < 3"),
+whatever the values. It is outside the family of tests: a band
 is not a test against 0.
 """
 

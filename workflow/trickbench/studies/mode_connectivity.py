@@ -111,7 +111,8 @@ def barriers(paths: pd.DataFrame) -> pd.DataFrame:
             loss = part[f"{split}_loss"].to_numpy()
             excess = loss - ((1 - t) * loss[0] + t * loss[-1])
             worst = int(np.argmax(excess))
-            rows.append({"pair": pair, "path": path, "split": split, "barrier": float(excess[worst]), "t_max": float(t[worst]),
+            rows.append({"pair": pair, "path": path, "split": split, "barrier": float(excess[worst]),
+                         "t_max": float(t[worst]),
                          "loss_at_0": float(loss[0]), "loss_at_1": float(loss[-1]), "max_loss": float(loss.max()),
                          "min_acc": float(part[f"{split}_acc"].min())})
     return pd.DataFrame(rows)
@@ -211,8 +212,8 @@ def mode_connectivity_figure(tables: Tables, config: Mapping[str, Any]):
     loss_ax.legend(fontsize=9)
     barrier = tables[f"{NAME}_barriers"]
     line = barrier[(barrier.path == "line") & (barrier.split == "test")]["barrier"].dropna()
-    note = (f" — test-loss barrier on the line: {line.mean():.3f}" + (f" (mean of {len(line)} pairs)" if len(line) > 1 else "")
-            if len(line) else "")
+    mean_of = f" (mean of {len(line)} pairs)" if len(line) > 1 else ""
+    note = f" — test-loss barrier on the line: {line.mean():.3f}{mean_of}" if len(line) else ""
     fig.suptitle("Solid: training split, dashed: test split; batch-norm statistics recomputed at each point" + note,
                  x=0.01, ha="left", fontsize=10)
     fig.tight_layout()
