@@ -162,6 +162,16 @@ def test_failed_runs_stay_out_of_the_ranking(tiny_config):
     assert set(table["variant"]) == {"baseline"} and (table["rank"] == 1).all()
 
 
+def test_the_untrained_models_epoch_0_is_never_a_selection():
+    """An epoch-0 row (train.evaluate_at_epoch_0) costs nothing, but the run scores its trained
+    epochs, as it selects its own best epoch: even a (contrived) best validation score at epoch 0,
+    or a budget below the first epoch's cost, never selects the untrained model."""
+    epochs = pd.DataFrame({"run_id": ["a"] * 3, "epoch": [0, 1, 2], "val_acc": [0.9, 0.5, 0.6],
+                           "test_acc": [0.9, 0.5, 0.6], "grad_evals": [0, 10, 20]})
+    assert selected_within(epochs, "grad_evals", 20).iloc[0]["epoch"] == 2
+    assert selected_within(epochs, "grad_evals", 5).empty
+
+
 def test_figure_marks_a_variant_whose_first_epoch_is_over_budget(tiny_config, tmp_path):
     """A technique whose one epoch costs more gradient evaluations than the common budget (L-BFGS's
     line searches) has no point under that budget: the panel says so instead of failing."""

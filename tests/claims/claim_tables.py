@@ -60,3 +60,12 @@ def verdict(folder: Path, name: str) -> dict:
     load_all()
     scorecard, _ = judge(Results(folder, CHANCE), {name: CLAIMS[name]})
     return scorecard.iloc[0].to_dict()
+
+
+def mode_connectivity_rows(dips: dict[str, float]) -> list[dict]:
+    """Paths of pairs (label → the Bezier curve's dip) with endpoints at 90 % training accuracy, each
+    path dipping at its middle: the line by 50 points, the curve by the pair's dip."""
+    return [{"pair": pair, "path": path, "t": t, "train_loss": 0.3, "train_acc": 0.9 - (depth if t == 0.5 else 0.0),
+             "test_loss": 1.0, "test_acc": 0.4}
+            for pair, dip in dips.items() for path, depth in (("line", 0.5), ("bezier", dip))
+            for t in (0.0, 0.25, 0.5, 0.75, 1.0)]

@@ -76,7 +76,8 @@ def test_a_second_invocation_has_nothing_to_do(judged: Path):
 
 
 # claims-deep at a test's size: its conditions (a 4-layer CNN, constant rate, 3 rates per activation,
-# the small-init loss check) with tiny synthetic 16×16 images, 2 seeds, 2 epochs, a 1-epoch curve
+# the small-init loss check, the epoch-0 evaluation) with tiny synthetic 16×16 images, 2 seeds, 2
+# epochs, 2 pairs of endpoints (the preset's 3 would add 2 more runs) and 1-epoch curves
 TINY_DEEP = """
 data: {source: {name: synthetic, n_train: 160, n_test: 40, size: 16}, val_fraction: 0.25}
 model: {name: cnn, depth: 4, width: 4}
@@ -84,7 +85,7 @@ train: {epochs: 2, batch_size: 32}
 design: {seeds: [0, 1]}
 studies:
   babysitting: {subset: 8, max_steps: 5}
-  mode_connectivity: {points: 3, bezier_epochs: 1}
+  mode_connectivity: {seeds: [0, 1, 2, 3], points: 3, bezier_epochs: 1}
 """
 
 
@@ -98,12 +99,16 @@ def test_the_deep_preset_at_a_tests_size_meets_its_conditions(tmp_path):
     scorecard = pd.read_csv(where / "results/tables/claims.csv").set_index("claim")
     relu = scorecard.loc["relu_trains_faster_than_tanh"]
     assert relu["verdict"] not in (OUTSIDE, NOT_RUN), relu.to_dict()  # its conditions are met
-    # two epochs of tiny runs may reach their highest accuracy at the first evaluation: then it says so
-    assert "at its fastest of 3 rates" in relu["note"] or "no epoch-0 evaluation" in relu["note"], relu["note"]
+    # the preset scores every run's untrained model (epoch 0): the time to the target counts from it
+    assert "at its fastest of 3 rates" in relu["note"], relu["note"]
+    assert "counted from the untrained model's evaluation at epoch 0" in relu["note"], relu["note"]
+    epochs = pd.read_csv(where / "results/tables/epochs.csv")
+    assert (epochs.groupby("run_id")["epoch"].min() == 0).all()
     loss = scorecard.loc["initial_loss_is_ln_classes"]
     assert loss["verdict"] == "reproduced" and abs(loss["effect"] - 1) < 0.01  # logits ≈ 0 at 0.0001·randn
     # two epochs leave the endpoints far from zero training error: not minima, so outside this setup
     curve = scorecard.loc["curves_connect_minima"]
     assert curve["verdict"] == OUTSIDE and "mode_connectivity.endpoint_train_error" in curve["note"]
+    assert curve["n"] == 2 and "2 pair(s) of solutions (the baseline's seeds 0–1, 2–3)" in curve["sample"]
     log = (where / "results/logs/claims.log").read_text()
     assert "Setup: cnn (depth 4, width 4) on synthetic" in log and "each activation run at 3 rates" in log

@@ -102,7 +102,7 @@ def test_the_initial_loss_claim_needs_the_lectures_small_weights(tmp_path, init,
 @pytest.mark.parametrize("endpoint_acc, outside", [(0.81, True), (0.995, False)])
 def test_mode_connectivity_needs_endpoints_at_near_zero_training_error(tmp_path, endpoint_acc, outside):
     """Endpoints at 81 % training accuracy are not minima (issue 21's finding); at 99.5 % they are."""
-    rows = [{"path": path, "t": t, "train_loss": 0.1, "train_acc": endpoint_acc - (0.01 if t == 0.5 else 0.0),
+    rows = [{"pair": "0–1", "path": path, "t": t, "train_loss": 0.1, "train_acc": endpoint_acc - (0.01 if t == 0.5 else 0.0),
              "test_loss": 1.0, "test_acc": 0.4} for path in ("line", "bezier") for t in (0.0, 0.5, 1.0)]
     row = judged(write(tmp_path, mode_connectivity=pd.DataFrame(rows)), "curves_connect_minima", config_with())
     assert (row["verdict"] == OUTSIDE) == outside, row
@@ -259,12 +259,14 @@ def test_a_target_reached_at_the_first_evaluation_needs_an_epoch_0_evaluation(tm
                           for row in curve_rows(f"activation-{level}-{seed}", {"train_eval_acc": [first] * 4})]
     row = judged(write(tmp_path / "no0", runs=runs, epochs=pd.DataFrame(fast(1))), "relu_trains_faster_than_tanh", None)
     assert row["verdict"] == INCONCLUSIVE and "no epoch-0 evaluation" in row["note"]
+    assert "train.evaluate_at_epoch_0: true" in row["note"]
     with_0 = pd.DataFrame(fast(1))
     with_0["epoch"] -= 1  # epochs 0, 1, 2, 3: at epoch 0 (the untrained net) at 10 %
     with_0.loc[with_0["epoch"] == 0, "train_eval_acc"] = 0.1
     row = judged(write(tmp_path / "with0", runs=runs, epochs=with_0), "relu_trains_faster_than_tanh", None)
     # tanh reaches 75 % at (0.75 − 0.1) / (0.8 − 0.1) = 0.929 of epoch 1, relu at 0.65 / 0.8 = 0.8125
     assert row["effect"] == pytest.approx((0.65 / 0.7) / (0.65 / 0.8))
+    assert row["verdict"] != INCONCLUSIVE and "counted from the untrained model's evaluation at epoch 0" in row["note"]
 
 
 def test_batch_norms_rate_at_the_top_of_the_range_is_a_lower_bound(tmp_path):

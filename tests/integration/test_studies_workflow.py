@@ -114,6 +114,7 @@ def test_tables_hold_what_each_study_promises(studies_run: Path):
     assert {"initial loss ≈ ln(classes)", "loss rises with regularization", "gradients vs finite differences"} <= set(checks["check"])
     path = tables("mode_connectivity")
     assert set(path["path"]) == {"line", "bezier"} and sorted(path["t"].unique()) == [0.0, 0.5, 1.0]
+    assert set(path["pair"]) == {"0–1"}  # the default seeds [0, 1]: one pair
     cells = tables("interactions")
     assert len(cells) == 4 and (cells["n"] == 1).all()
     assert set(tables("main_effects")["factor"]) == {"activation", "optimizer"}

@@ -1,16 +1,21 @@
 """Mode connectivity: the paths' endpoints are the two solutions, the Bezier curve's formula, the
-barrier's definition, and the loss at t = 0 equal to the trained run's own test loss."""
+barrier's definition, the loss at t = 0 equal to the trained run's own test loss, and the seeds
+joined in consecutive pairs (an odd count refused in one line)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from conftest import TINY_CONFIG
 from trickbench.config import validate_config
+from trickbench.errors import ConfigError
 from trickbench.run import Execution, load_weights, train_run
 from trickbench.studies import mode_connectivity as mc
 
@@ -41,7 +46,7 @@ def test_the_bezier_curve_ends_at_the_solutions_and_passes_its_control_point_hal
 def test_barrier_is_the_largest_excess_over_the_line_between_the_endpoint_losses():
     t = np.linspace(0, 1, 5)
     loss = np.array([1.0, 2.0, 3.5, 2.5, 2.0])  # endpoints 1 and 2: the chord is 1 + t
-    paths = pd.DataFrame({"path": "line", "t": t, "train_loss": loss, "train_acc": 0.5, "test_loss": loss,
+    paths = pd.DataFrame({"pair": "0–1", "path": "line", "t": t, "train_loss": loss, "train_acc": 0.5, "test_loss": loss,
                           "test_acc": 0.5})
     row = mc.barriers(paths).set_index("split").loc["test"]
     assert row["barrier"] == pytest.approx(3.5 - 1.5) and row["t_max"] == 0.5
@@ -49,23 +54,71 @@ def test_barrier_is_the_largest_excess_over_the_line_between_the_endpoint_losses
     assert mc.barriers(flat).set_index("split").loc["test", "barrier"] == pytest.approx(0.0)
 
 
-def test_the_path_at_its_ends_reproduces_each_run_s_own_test_loss(tiny_config, tmp_path):
-    tiny_config["baseline"]["norm"] = "none"  # no batch norm: recomputed statistics cannot change anything
-    tiny_config["train"]["epochs"] = 1
-    tiny_config["studies"] = {"mode_connectivity": {"enabled": True, "points": 2, "bezier": True, "bezier_epochs": 1}}
-    config = validate_config(tiny_config)
+def study_config(config, **settings):
+    config["studies"] = {"mode_connectivity": {"enabled": True, **settings}}
+    return validate_config(config)
+
+
+def test_the_seeds_are_joined_in_consecutive_pairs(tiny_config):
+    config = study_config(tiny_config, seeds=[4, 0, 1, 7])
+    assert mc.endpoint_pairs(config) == [(4, 0), (1, 7)]
+    assert [spec.seed for spec in mc.endpoint_specs(config)] == [4, 0, 1, 7]
+    assert mc.endpoint_pairs(study_config(tiny_config)) == [(0, 1)]  # the default: one pair
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ([0, 1, 2], r"studies.mode_connectivity.seeds.*\[0, 1, 2\].*an even number of distinct seeds"),
+    ([0, 0], r"studies.mode_connectivity.seeds"),  # the schema: distinct
+    ([3], r"studies.mode_connectivity.seeds"),  # the schema: at least one pair
+])
+def test_seeds_that_do_not_pair_up_are_refused_in_one_line(tiny_config, seeds, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        mc.endpoint_specs(study_config(tiny_config, seeds=seeds))
+    assert "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def two_pairs(tmp_path_factory):
+    """Four tiny endpoints (no batch norm: recomputed statistics cannot change anything), two pairs."""
+    config = copy.deepcopy(TINY_CONFIG)
+    config["baseline"]["norm"] = "none"
+    config["train"]["epochs"] = 1
+    config = study_config(config, seeds=[0, 1, 2, 3], points=2, bezier=True, bezier_epochs=1)
+    root = tmp_path_factory.mktemp("endpoints")
     run_dirs = []
     for spec in mc.endpoint_specs(config):
-        train_run(spec, tmp_path / spec.run_id, Execution(device="cpu"))
-        run_dirs.append(tmp_path / spec.run_id)
+        train_run(spec, root / spec.run_id, Execution(device="cpu"))
+        run_dirs.append(root / spec.run_id)
+    return config, run_dirs
+
+
+def test_each_pair_s_paths_end_at_its_own_runs(two_pairs):
+    """One line and one curve per pair; at t = 0 and 1 each reproduces its endpoint's own test loss."""
+    config, run_dirs = two_pairs
     tables = mc.analyze(config, run_dirs)
     path = tables["mode_connectivity"]
-    for run_dir, t in zip(run_dirs, (0.0, 1.0)):
-        summary = json.loads((run_dir / "summary.json").read_text())
-        for name in ("line", "bezier"):
-            point = path[(path.path == name) & (path.t == t)].iloc[0]
-            assert point["test_loss"] == pytest.approx(summary["final_test_loss"], rel=1e-5)
-            assert point["test_acc"] == pytest.approx(summary["final_test_acc"])
+    assert sorted(path["pair"].unique()) == ["0–1", "2–3"]
+    for pair, ends in (("0–1", run_dirs[:2]), ("2–3", run_dirs[2:])):
+        for run_dir, t in zip(ends, (0.0, 1.0)):
+            summary = json.loads((run_dir / "summary.json").read_text())
+            for name in ("line", "bezier"):
+                point = path[(path.pair == pair) & (path.path == name) & (path.t == t)].iloc[0]
+                assert point["test_loss"] == pytest.approx(summary["final_test_loss"], rel=1e-5)
+                assert point["test_acc"] == pytest.approx(summary["final_test_acc"])
     weights = load_weights(run_dirs[0] / "model.pt")
     assert all(v.device.type == "cpu" for v in weights.values())
-    assert set(tables["mode_connectivity_barriers"]["path"]) == {"line", "bezier"}
+    barriers = tables["mode_connectivity_barriers"]
+    assert set(zip(barriers["pair"], barriers["path"])) == {(p, n) for p in ("0–1", "2–3") for n in ("line", "bezier")}
+
+
+def test_a_pair_with_an_unfinished_endpoint_is_left_out_and_said(two_pairs, tmp_path):
+    config, run_dirs = two_pairs
+    broken = tmp_path / run_dirs[3].name
+    shutil.copytree(run_dirs[3], broken)
+    summary = json.loads((broken / "summary.json").read_text())
+    (broken / "summary.json").write_text(json.dumps({**summary, "status": "diverged"}))
+    tables = mc.analyze({**config, "studies": {"mode_connectivity": {**config["studies"]["mode_connectivity"],
+                                                                     "bezier": False}}}, [*run_dirs[:3], broken])
+    assert set(tables["mode_connectivity"]["pair"]) == {"0–1"}
+    note = tables["mode_connectivity_barriers"].dropna(subset=["note"])
+    assert note["pair"].tolist() == ["2–3"] and f"{summary['run_id']} (diverged)" in note["note"].iloc[0]

@@ -29,10 +29,11 @@ import pandas as pd
 from trickbench.techniques import FAMILIES
 
 #: bump whenever a column of runs.csv or epochs.csv is added, removed, renamed or changes meaning
-SCHEMA_VERSION = 4  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
+SCHEMA_VERSION = 5  # 1: the foundation's tables (no dictionary); 2: compute, calibration, provenance;
 # 3: final_* score the returned model (last_epoch_* the last epoch), train_eval_*, returned_epoch,
 #    best_epoch renamed best_val_acc_epoch, the EMA's and SWA's columns, technique_notes, plugins,
-#    role, base_lr, tuned_parameter, tuned_value (design.tuning); 4: numerics, cpu_capability
+#    role, base_lr, tuned_parameter, tuned_value (design.tuning); 4: numerics, cpu_capability;
+#    5: epochs.csv may start at epoch 0, the untrained model (train.evaluate_at_epoch_0)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ RUNS = [
 
 EPOCHS = [
     Column("run_id", TEXT, "the run (join key to runs.csv)"),
-    Column("epoch", COUNT, "epoch number, from 1"),
+    Column("epoch", COUNT, "epoch number, from 1; 0 is the untrained model scored before the first step, where "
+                           "train.evaluate_at_epoch_0 asks (its lr, train_loss, train_acc and images_per_s are NaN, "
+                           "train_seconds 0)"),
     Column("lr", "ratio", "learning rate at the epoch's last step"),
     Column("train_loss", NATS, "mean training loss over the epoch's batches (train mode, regularized inputs)"),
     Column("train_acc", FRACTION, "training accuracy over the epoch's batches (train mode, regularized inputs, moving weights)"),

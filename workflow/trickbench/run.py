@@ -3,7 +3,8 @@
 Files of a run folder, in the order they are written:
   spec.json        the validated spec (written first, so a folder always says what it is)
   checkpoint.pt    everything needed to resume, rewritten every `checkpoint_every` epochs
-  epochs.csv       one row per epoch
+  epochs.csv       one row per epoch; first a row for epoch 0, the untrained model, where the spec
+                   asks (train.evaluate_at_epoch_0)
   test_probs.npy   test-set class probabilities of the returned model (float32, N×classes): the
                    last epoch's weights, or the weights early stopping restored
   model.pt         the returned model's state_dict (CPU tensors; load with weights_only=True), where kept
@@ -286,10 +287,11 @@ def _write_results(run_dir: Path, outcome: Outcome, summary: dict[str, Any]) -> 
         writer.writeheader()
         writer.writerows(outcome.activation_stats)
     columns = EPOCH_COLUMNS + extra_columns(outcome.history)
+    rows = ([outcome.epoch_0] if outcome.epoch_0 is not None else []) + outcome.history
     with atomic_open(run_dir / "epochs.csv", "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: row[k] for k in columns} for row in outcome.history)
+        writer.writerows({k: row[k] for k in columns} for row in rows)
     arrays = {"test_probs": outcome.test_probabilities, "test_logits": outcome.test_logits, "val_logits": outcome.val_logits,
               "test_probs_mc_dropout": outcome.mc_dropout_probabilities}
     for name, array in ((name, array) for name, array in arrays.items() if array is not None):

@@ -57,10 +57,11 @@ def type_problem(unit: str | None, value: Any) -> str | None:
     return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "expected a number"
 
 
-def checked_epochs(run_dir: Path, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def checked_epochs(run_dir: Path, summary: Mapping[str, Any], spec: RunSpec) -> list[dict[str, Any]]:
     """The rows of the folder's epochs.csv as numbers, once they agree with its summary: the
-    columns every run writes, one whole row per completed epoch (epochs 1…n), every cell a number
-    (NaN allowed: a diverged run's losses)."""
+    columns every run writes, one whole row per completed epoch (epochs 1…n, after the untrained
+    model's epoch 0 where the spec asks for it), every cell a number (NaN allowed: a diverged run's
+    losses, epoch 0's training-mode scores)."""
     path = Path(run_dir) / "epochs.csv"
     try:
         with open(path, newline="") as handle:
@@ -81,10 +82,12 @@ def checked_epochs(run_dir: Path, summary: Mapping[str, Any]) -> list[dict[str, 
             bad = next(k for k, v in raw.items() if not is_number(v))
             raise InvalidSummary(f"epochs.csv row {number}: {bad} is {raw[bad]!r}, not a number") from None
     completed = summary.get("epochs_completed")
-    if len(rows) != completed:
-        raise InvalidSummary(f"epochs.csv has {len(rows)} row(s); summary.json says epochs_completed {completed}")
-    if [row["epoch"] for row in rows] != list(range(1, len(rows) + 1)):
-        raise InvalidSummary("epochs.csv's epochs are not 1, 2, … in order")
+    first = 0 if spec.train.evaluate_at_epoch_0 else 1
+    if len(rows) != (completed + 1 - first if isinstance(completed, (int, float)) else None):
+        also = " and the epoch-0 row its spec asks for" if first == 0 else ""
+        raise InvalidSummary(f"epochs.csv has {len(rows)} row(s); summary.json says epochs_completed {completed}{also}")
+    if [row["epoch"] for row in rows] != list(range(first, first + len(rows))):
+        raise InvalidSummary(f"epochs.csv's epochs are not {first}, {first + 1}, … in order")
     return rows
 
 
@@ -99,5 +102,5 @@ def is_number(text: str) -> bool:
 def checked_run(run_dir: Path) -> tuple[dict[str, Any], RunSpec, list[dict[str, Any]]]:
     """Summary, spec and epoch rows of a run folder that passed every check."""
     summary, spec = checked_summary(run_dir)
-    return summary, spec, checked_epochs(run_dir, summary)
+    return summary, spec, checked_epochs(run_dir, summary, spec)
 

@@ -73,6 +73,10 @@ class TrainSpec:
     #: training images scored in eval mode after every epoch (a fixed sample, seeded by the split):
     #: part of the spec because it changes the numbers measured, not how training runs
     train_eval_sample: int = setting(1024, 1, optional=True)
+    #: score the untrained model before the first step as every epoch is scored (epochs.csv row
+    #: epoch 0): what a time-to-target counts from when the target is reached within epoch 1.
+    #: Off by default, so it renames no run; it changes what a run reports, never how it trains
+    evaluate_at_epoch_0: bool = setting(False, optional=True)
 
 
 def settings_to_dict(section: Any) -> dict[str, Any]:

@@ -157,24 +157,27 @@ class Contrast:
 @dataclass(frozen=True)
 class Reading:
     """A quantity read once per seed: `seeds` maps each seed to its value (the verdict reads their
-    t interval against the band), `value` is their mean (geometric for a ratio)."""
+    t interval against the band), `value` is their mean (geometric for a ratio). Where one value
+    needs several seeds (mode connectivity joins a pair), `seeds` is keyed by that `unit`'s label."""
 
     value: float
     sample: str  # what was measured, e.g. 'a network of 10 × 500 units on 1,000 inputs'
-    seeds: dict[int, float] = field(default_factory=dict)  # the value on each seed
+    seeds: dict[int | str, float] = field(default_factory=dict)  # the value on each seed (or each `unit`)
     more_seeds: str = ""  # how to read more seeds (the config key), said when there are fewer than MIN_SEEDS
     notes: tuple[str, ...] = ()
     values: dict[str, float] = field(default_factory=dict)  # the numbers behind it, for the evidence table
     at_least: bool = False  # the value is a lower bound (e.g. a rate at the top of the searched range): "≥"
+    unit: str = "seed"  # what one value is measured on: a seed, or e.g. a pair of seeds ("pair")
 
     @classmethod
-    def over_seeds(cls, seeds: dict[int, float], ratio: bool = False, **fields) -> "Reading":
-        """The reading of per-seed values: their mean, or for a ratio their geometric mean."""
+    def over_seeds(cls, seeds: dict[int | str, float], ratio: bool = False, **fields) -> "Reading":
+        """The reading of per-seed (or per-`unit`) values: their mean, or for a ratio their geometric mean."""
         values = np.asarray(list(seeds.values()), float)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = math.nan if not len(values) else float(np.exp(np.mean(np.log(values)))) if ratio \
                 else float(np.mean(values))
-        return cls(value, seeds={int(seed): float(v) for seed, v in seeds.items()}, **fields)
+        return cls(value, seeds={seed if isinstance(seed, str) else int(seed): float(v) for seed, v in seeds.items()},
+                   **fields)
 
 
 @dataclass(frozen=True)

@@ -100,8 +100,8 @@ def rates_for_speed(config: Mapping[str, Any]) -> int:
 
 
 def endpoint_train_error(results) -> float | None:
-    """Training error of the worse of mode connectivity's two endpoints (t = 0 and t = 1), or None
-    without the study's table."""
+    """Training error of the worst of mode connectivity's endpoints (t = 0 and t = 1 of every pair), or
+    None without the study's table."""
     table = results.get("mode_connectivity") if results is not None else None
     if table is None or table.empty:
         return None

@@ -242,7 +242,10 @@ def speedup(arms: Arms, epochs: pd.DataFrame | None, metric: str, stated_target:
     first = [r for r in runs["run_id"] if by_run[r].index.min() > 0 and by_run[r].iloc[0] >= target]
     if first:
         return Undecided(f"{len(first)} run(s) reach the target ({100 * target:.1f} % {what} accuracy) at their first "
-                         "evaluation, and the epochs table has no epoch-0 evaluation to count from")
+                         "evaluation, and the epochs table has no epoch-0 evaluation to count from "
+                         "(train.evaluate_at_epoch_0: true records one)")
+    if all(curve.index.min() == 0 for curve in by_run.values()):
+        note += "; epochs to it counted from the untrained model's evaluation at epoch 0"
     capped = [r for r in arms.higher["run_id"] if not math.isfinite(reach[r])]
     for r in capped:  # a slower run that never reached the target: at least its budget
         reach[r] = float(by_run[r].index.max())

@@ -468,26 +468,42 @@ def overfit_tiny_subset(results: Results):
        source="Garipov, Izmailov, Podoprikhin, Vetrov & Wilson 2018, Loss Surfaces, Mode Connectivity, and Fast "
               "Ensembling of DNNs, abstract and §3",
        quantity="largest drop of training accuracy along the trained quadratic Bezier curve below the mean of its "
-                "two endpoints', points",
+                "two endpoints', points, per pair of solutions",
        needs=study_needs("mode_connectivity", "with studies.mode_connectivity.bezier: true"),
        rule=Threshold(unit="points", reproduced=(-math.inf, 2.0), refuted=(5.0, math.inf)),
        conditions=(Condition("optima: endpoints trained to (near) zero training error, at most 1 %",
                              "mode_connectivity.endpoint_train_error", at_most=0.01),),
        phenomenon="mode connectivity", evidence=("mode_connectivity",))
 def curves_connect_minima(results: Results):
+    """Per pair of solutions, the drop along each path; the claim reads the trained curve's, one value
+    per pair (the pairs share no endpoint: independent draws, whose t interval meets the band)."""
     table = study_table(results, "mode_connectivity", "mode_connectivity")
     if isinstance(table, NotRun):
         return table
     if table.empty:
-        return Undecided("an endpoint of the paths did not finish training")
-    drops = {}
-    for path, part in table.groupby("path", sort=False):
+        return Undecided("no pair of endpoints finished training")
+    if "pair" not in table:
+        return Undecided("the mode_connectivity table predates pairs of endpoints (no pair column): "
+                         "run the study again")
+    drops: dict[str, dict[str, float]] = {}
+    for (pair, path), part in table.groupby(["pair", "path"], sort=False):
         part = part.sort_values("t")
         ends = (part["train_acc"].iloc[0] + part["train_acc"].iloc[-1]) / 2
-        drops[path] = 100 * float(ends - part["train_acc"].min())
+        drops.setdefault(path, {})[str(pair)] = 100 * float(ends - part["train_acc"].min())
     if "bezier" not in drops:
         return NotRun("no trained curve between the solutions; set studies.mode_connectivity.bezier: true")
-    return Reading(drops["bezier"], "one pair of solutions (the baseline's two seeds), "
-                   f"{table['t'].nunique()} points along each path", seeds={0: drops["bezier"]},
-                   more_seeds="the study trains one curve between one pair of endpoints; several pairs are not supported yet",
-                   values={f"training-accuracy drop along the {path}, points": drop for path, drop in drops.items()})
+    pairs = drops["bezier"]
+    means = {f"training-accuracy drop along the {path}, mean over pairs, points": float(np.mean(list(by_pair.values())))
+             for path, by_pair in drops.items()}
+    return Reading.over_seeds(pairs, unit="pair", sample=f"{len(pairs)} pair(s) of solutions (the baseline's seeds "
+                              f"{', '.join(pairs)}), {table['t'].nunique()} points along each path",
+                              more_seeds="set studies.mode_connectivity.seeds to 6 seeds or more (3 pairs)",
+                              notes=unfinished_pairs(results), values=means)
+
+
+def unfinished_pairs(results: Results) -> tuple[str, ...]:
+    """The study's notes on pairs left out because an endpoint did not finish (its barriers table)."""
+    barriers = results.get("mode_connectivity_barriers")
+    if barriers is None or "note" not in barriers:
+        return ()
+    return tuple(f"pair {row.pair} left out: {row.note}" for row in barriers.dropna(subset=["note"]).itertuples())

@@ -43,11 +43,12 @@ reproduced whatever the gap did.
 
 A claim read off one measured quantity (`Reading` under a `Threshold` rule: the initialization
 statistics, the sanity checks, mode connectivity, batch norm's learning-rate ratio) reads it on each
-of n seeds and is judged by the t interval of its mean at 1 − α (`seed_interval`; a ratio's on the
-log scale, so its centre is the geometric mean) against its band: **reproduced** when the interval
-lies inside the band, **not reproduced** when it lies outside it (in the refuted region, where the
-band names one), **inconclusive** when it straddles an edge. With fewer than 3 seeds (`MIN_SEEDS`)
-it is inconclusive, "n seeds < 3", whatever the values. It is outside the family of tests: a band
+of n seeds (mode connectivity: n pairs of seeds) and is judged by the t interval of its mean at
+1 − α (`seed_interval`; a ratio's on the log scale, so its centre is the geometric mean) against
+its band: **reproduced** when the interval lies inside the band, **not reproduced** when it lies
+outside it (in the refuted region, where the band names one), **inconclusive** when it straddles
+an edge. With fewer than 3 seeds (`MIN_SEEDS`) it is inconclusive, "n seeds < 3" ("n pairs < 3"),
+whatever the values. It is outside the family of tests: a band
 is not a test against 0.
 """
 
@@ -228,11 +229,12 @@ def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
            "sample": reading.sample, "note": "; ".join(reading.notes)}
     if n < MIN_SEEDS:
         return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
-            f"n seeds < {MIN_SEEDS} (n = {n}): no interval to judge against the band", reading.more_seeds, row["note"]]))}
+            f"n {reading.unit}s < {MIN_SEEDS} (n = {n}): no interval to judge against the band", reading.more_seeds,
+            row["note"]]))}
     values = np.asarray(list(reading.seeds.values()), float)
     if not np.isfinite(values).all() or rule.ratio and (values <= 0).any():
         return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
-            "a seed's value is not a finite" + (" positive ratio" if rule.ratio else " number"), row["note"]]))}
+            f"a {reading.unit}'s value is not a finite" + (" positive ratio" if rule.ratio else " number"), row["note"]]))}
     low, high = seed_interval(values, rule.ratio, alpha)
     return {**row, "verdict": rule.verdict(low, high, reading.at_least), "ci_low": low, "ci_high": high,
             "ci_level": 1 - alpha}
@@ -306,7 +308,7 @@ def evidence_rows(claim: Claim, measurement: Any) -> list[dict[str, Any]]:
     numbers behind a reading."""
     if isinstance(measurement, Reading):
         return [{"claim": claim.name, "arm": "", "unit": key, "value": value} for key, value in measurement.values.items()] \
-            + [{"claim": claim.name, "arm": "", "unit": f"seed {seed}", "value": value}
+            + [{"claim": claim.name, "arm": "", "unit": f"{measurement.unit} {seed}", "value": value}
                for seed, value in measurement.seeds.items()] \
             + [{"claim": claim.name, "arm": "", "unit": "measured", "value": measurement.value}]
     if not isinstance(measurement, Contrast):

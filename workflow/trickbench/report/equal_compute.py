@@ -69,10 +69,11 @@ def full_length(runs: pd.DataFrame) -> pd.Series:
 
 def selected_within(epochs: pd.DataFrame, column: str, budget: float) -> pd.DataFrame:
     """Per run, the validation-selected epoch among those whose cumulative `column` ≤ budget
-    (highest val_acc, earliest on ties — as the run itself selects its best epoch)."""
+    (highest val_acc, earliest on ties — as the run itself selects its best epoch, among trained
+    epochs: never the untrained model's epoch 0)."""
     if column not in epochs or not math.isfinite(budget):
         return pd.DataFrame(columns=["run_id", "epoch", "val_acc", "test_acc", "cost"])
-    within = epochs[epochs[column] <= budget * (1 + SLACK)]
+    within = epochs[(epochs[column] <= budget * (1 + SLACK)) & (epochs["epoch"] >= 1)]
     within = within[np.isfinite(within["val_acc"])].sort_values(["run_id", "val_acc", "epoch"], ascending=[True, False, True])
     chosen = within.groupby("run_id", sort=False).head(1)
     return chosen.assign(cost=chosen[column])[["run_id", "epoch", "val_acc", "test_acc", "cost"]]

@@ -1,4 +1,4 @@
-"""Mode connectivity: the loss along paths between two independently trained solutions.
+"""Mode connectivity: the loss along paths between independently trained solutions.
 
 Two copies of the baseline trained from different seeds end in different minima. On the straight
 line θ(t) = (1 − t)·θ_A + t·θ_B between them the loss usually rises to a barrier (Goodfellow et al.
@@ -10,6 +10,10 @@ optimizer and schedule). At every point evaluated, batch-norm statistics are rec
 training split first, since averaged weights do not match averaged statistics (as for SWA).
 
 The barrier of a path is max_t [loss(t) − ((1 − t)·loss(0) + t·loss(1))] (Frankle et al. 2020).
+
+The study joins several pairs of solutions: `studies.mode_connectivity.seeds` taken in consecutive
+pairs ([0, 1, 2, 3, 4, 5] joins 0–1, 2–3 and 4–5), one line and one curve per pair. Pairs share no
+endpoint, so their barriers are independent draws and a claim reads their t interval.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch import nn
 from trickbench.data.device_data import DeviceData, prepare, shuffled_batches, to_unit_float
 from trickbench.data.cache import read_images
 from trickbench.design import baseline_spec
+from trickbench.errors import ConfigError
 from trickbench.models import Parts, build_model
 from trickbench.report.figures import Tables, figure, placeholder
 from trickbench.report.style import PALETTE, TRAIN_STYLE, VAL_STYLE, apply_theme
@@ -43,16 +48,30 @@ from trickbench.train.evaluate import evaluate
 NAME = "mode_connectivity"
 TITLE = "Mode connectivity"
 State = dict[str, torch.Tensor]
-PATH_COLUMNS = ["path", "t", "train_loss", "train_acc", "test_loss", "test_acc"]
+PATH_COLUMNS = ["pair", "path", "t", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config["studies"][NAME]
 
 
+def endpoint_pairs(config: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """The seeds in consecutive pairs: [0, 1, 2, 3] → (0, 1), (2, 3). The schema makes them distinct
+    integers, at least two; an odd count would leave a seed without a partner."""
+    seeds = list(settings(config)["seeds"])
+    if len(seeds) % 2:
+        raise ConfigError(f"studies.{NAME}.seeds", seeds, "an even number of distinct seeds, joined in consecutive "
+                          "pairs (e.g. [0, 1, 2, 3, 4, 5]: 3 pairs, 0–1, 2–3 and 4–5)")
+    return list(zip(seeds[::2], seeds[1::2]))
+
+
+def pair_label(pair: tuple[int, int]) -> str:
+    return f"{pair[0]}–{pair[1]}"
+
+
 def endpoint_specs(config: Mapping[str, Any]) -> list[RunSpec]:
-    """The baseline at the two seeds (shared with the grid when it uses them)."""
-    return [baseline_spec(config, seed) for seed in settings(config)["seeds"]]
+    """The baseline at every seed of every pair, pair by pair (shared with the grid when it uses them)."""
+    return [baseline_spec(config, seed) for pair in endpoint_pairs(config) for seed in pair]
 
 
 # -- paths in weight space -----------------------------------------------------------------------
@@ -83,16 +102,17 @@ def path_table(model: nn.Module, states: dict[str, Any], data: DeviceData, point
 
 
 def barriers(paths: pd.DataFrame) -> pd.DataFrame:
-    """Per path and split: the largest excess of the loss over the line between its endpoint losses."""
+    """Per pair, path and split: the largest excess of the loss over the line between its endpoint losses."""
     rows = []
-    for path, group in paths.groupby("path", sort=False):
+    for (pair, path), group in paths.groupby(["pair", "path"], sort=False):
         part = group.sort_values("t")
         t = part["t"].to_numpy()
         for split in ("train", "test"):
             loss = part[f"{split}_loss"].to_numpy()
             excess = loss - ((1 - t) * loss[0] + t * loss[-1])
             worst = int(np.argmax(excess))
-            rows.append({"path": path, "split": split, "barrier": float(excess[worst]), "t_max": float(t[worst]),
+            rows.append({"pair": pair, "path": path, "split": split, "barrier": float(excess[worst]),
+                         "t_max": float(t[worst]),
                          "loss_at_0": float(loss[0]), "loss_at_1": float(loss[-1]), "max_loss": float(loss.max()),
                          "min_acc": float(part[f"{split}_acc"].min())})
     return pd.DataFrame(rows)
@@ -131,49 +151,69 @@ def train_bezier(model: nn.Module, a: State, b: State, data: DeviceData, spec: R
 
 # -- the study -----------------------------------------------------------------------------------
 def analyze(config: Mapping[str, Any], run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
+    """The paths of every pair whose endpoints both finished; a pair with an endpoint that did not
+    has no paths and one barrier row saying so."""
     study, execution = settings(config), config["execution"]
     summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs]
-    if any(s["status"] != "ok" for s in summaries):
-        failed = ", ".join(f"{s['run_id']} ({s['status']})" for s in summaries if s["status"] != "ok")
-        return {NAME: pd.DataFrame(columns=PATH_COLUMNS), f"{NAME}_barriers": pd.DataFrame(
-            [{"path": "line", "split": "test", "barrier": math.nan, "note": f"an endpoint did not finish: {failed}"}])}
-    device = resolve_device(execution["device"])
     spec = RunSpec.from_dict(summaries[0]["spec"])
+    device = resolve_device(execution["device"])
     images = read_images(spec.data.source, Path(execution["data_root"]), execution["download"])
     data = prepare(images, spec.data, spec.preprocessing, device)
     model = build_model(spec.model, Parts(data.input_shape, data.num_classes, spec.activation, spec.norm)).to(device)
-    a, b = ({k: v.to(device) for k, v in load_weights(d / "model.pt").items()} for d in run_dirs)
+    tables, unfinished = [], []
+    for k, pair in enumerate(endpoint_pairs(config)):
+        ends, dirs = summaries[2 * k: 2 * k + 2], run_dirs[2 * k: 2 * k + 2]
+        if failed := ", ".join(f"{s['run_id']} ({s['status']})" for s in ends if s["status"] != "ok"):
+            unfinished.append({"pair": pair_label(pair), "path": "line", "split": "test", "barrier": math.nan,
+                               "note": f"an endpoint did not finish: {failed}"})
+            continue
+        table = pair_paths(model, dirs, data, RunSpec.from_dict(ends[0]["spec"]), study, execution["eval_batch_size"])
+        tables.append(table.assign(pair=pair_label(pair))[PATH_COLUMNS])
+    paths = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=PATH_COLUMNS)
+    return {NAME: paths, f"{NAME}_barriers": pd.concat([barriers(paths), pd.DataFrame(unfinished)], ignore_index=True)}
+
+
+def pair_paths(model: nn.Module, run_dirs: list[Path], data: DeviceData, spec: RunSpec, study: Mapping[str, Any],
+               batch_size: int) -> pd.DataFrame:
+    """The line, and with `bezier` the trained curve (seeded by the pair's first run), between the
+    weights of two run folders."""
+    a, b = ({k: v.to(data.train.labels.device) for k, v in load_weights(d / "model.pt").items()} for d in run_dirs)
     paths = {"line": lambda t: interpolate(a, b, t)}
     if study["bezier"]:
         control = train_bezier(model, a, b, data, spec, study["bezier_epochs"])
         paths["bezier"] = lambda t: bezier(a, control, b, t)
-    table = path_table(model, paths, data, study["points"], execution["eval_batch_size"])
-    return {NAME: table, f"{NAME}_barriers": barriers(table)}
+    return path_table(model, paths, data, study["points"], batch_size)
 
 
 register_study(Study(NAME, TITLE, endpoint_specs, analyze, tables=(NAME, f"{NAME}_barriers"),
                      run_files=("summary.json", "model.pt")))
 
 
-@figure("mode_connectivity", title="Loss and accuracy along paths between two trained networks", section=TITLE,
+@figure("mode_connectivity", title="Loss and accuracy along paths between pairs of trained networks", section=TITLE,
         tables=(NAME, f"{NAME}_barriers"), enabled=lambda config: is_enabled(config, NAME))
 def mode_connectivity_figure(tables: Tables, config: Mapping[str, Any]):
+    """One colour per path (line, curve); one line of it per pair of solutions, t = 0 at the pair's
+    first seed and t = 1 at its second."""
     apply_theme()
     paths = tables[NAME]
     if paths.empty:
-        return placeholder("An endpoint run did not finish: no path to evaluate."), paths
+        return placeholder("No pair of endpoint runs finished: no path to evaluate."), paths
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.4))
-    for (path, part), color in zip(paths.groupby("path", sort=False), PALETTE):
+    colors = dict(zip(paths["path"].unique(), PALETTE))
+    for (pair, path), part in paths.groupby(["pair", "path"], sort=False):
+        first = pair == paths["pair"].iloc[0]  # one legend entry per path and split
         for split, style in (("train", TRAIN_STYLE), ("test", VAL_STYLE)):
-            loss_ax.plot(part["t"], part[f"{split}_loss"], style, color=color, label=f"{path}, {split}")
-            acc_ax.plot(part["t"], 100 * part[f"{split}_acc"], style, color=color, label=f"{path}, {split}")
-    seeds = settings(config)["seeds"]
+            label = f"{path}, {split}" if first else None
+            loss_ax.plot(part["t"], part[f"{split}_loss"], style, color=colors[path], label=label, alpha=0.8)
+            acc_ax.plot(part["t"], 100 * part[f"{split}_acc"], style, color=colors[path], label=label, alpha=0.8)
+    pairs = paths["pair"].unique()
     for ax, label in ((loss_ax, "cross-entropy loss"), (acc_ax, "accuracy (%)")):
-        ax.set(xlabel=f"t  (0: seed {seeds[0]}, 1: seed {seeds[1]})", ylabel=label)
+        ax.set(xlabel=f"t  (0: a pair's first seed, 1: its second; pairs {', '.join(pairs)})", ylabel=label)
     loss_ax.legend(fontsize=9)
     barrier = tables[f"{NAME}_barriers"]
-    line = barrier[(barrier.path == "line") & (barrier.split == "test")]
-    note = f" — test-loss barrier on the line: {line['barrier'].iloc[0]:.3f}" if len(line) else ""
+    line = barrier[(barrier.path == "line") & (barrier.split == "test")]["barrier"].dropna()
+    mean_of = f" (mean of {len(line)} pairs)" if len(line) > 1 else ""
+    note = f" — test-loss barrier on the line: {line.mean():.3f}{mean_of}" if len(line) else ""
     fig.suptitle("Solid: training split, dashed: test split; batch-norm statistics recomputed at each point" + note,
                  x=0.01, ha="left", fontsize=10)
     fig.tight_layout()

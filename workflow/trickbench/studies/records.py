@@ -36,7 +36,10 @@ class FinishedRun:
 
     @cached_property
     def epochs(self) -> pd.DataFrame:
-        return pd.read_csv(self.run_dir / "epochs.csv")
+        """The rows of the trained epochs, 1…n: the studies read what training did, so the untrained
+        model's row (epoch 0, where the spec asks for one: train.evaluate_at_epoch_0) is left out."""
+        epochs = pd.read_csv(self.run_dir / "epochs.csv")
+        return epochs[epochs["epoch"] >= 1].reset_index(drop=True)
 
     def array(self, name: str) -> np.ndarray:
         """A float64 copy of one of the run's .npy files (e.g. 'test_probs')."""

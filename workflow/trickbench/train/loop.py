@@ -10,7 +10,9 @@ with status `exploded`, at the first step whose training loss exceeds k times th
 
 After every epoch the model is scored in eval mode on validation, test and a fixed sample of the
 training split (`train_eval_*`, beside the running training-mode `train_*` of the epoch's
-batches). The run returns one model — the last epoch's weights, or under early stopping the
+batches). With `train.evaluate_at_epoch_0` the untrained model is scored the same way before the
+first step (`Outcome.epoch_0`): the point a time-to-target counts from. Evaluation draws no random
+numbers, so the run trains bit for bit as it would without it. The run returns one model — the last epoch's weights, or under early stopping the
 restored weights of the lowest validation loss — and `Outcome.final` scores exactly that model:
 the one whose test probabilities and logits the run saves.
 """
@@ -64,6 +66,8 @@ class Outcome:
     # logits of the returned model (N×classes, CPU): validation fits the temperature, test reports
     val_logits: torch.Tensor | None = None
     test_logits: torch.Tensor | None = None
+    #: the untrained model's row (epoch 0), when the spec asks (train.evaluate_at_epoch_0)
+    epoch_0: dict[str, float] | None = None
 
 
 class Trainer:
@@ -97,6 +101,8 @@ class Trainer:
         self.grad_evals = 0
         self.status = OK
         self.initial_loss: float | None = None  # the first step's loss, which explode_factor compares to
+        # Like the activation rows: before any step, and recomputed identically by a resumed run.
+        self.epoch_0 = self._epoch_0_row() if spec.train.evaluate_at_epoch_0 else None
 
     @property
     def optimizer_steps(self) -> int:
@@ -246,6 +252,17 @@ class Trainer:
         batch = self.data.preprocess(to_unit_float(self.data.train.images[:ACTIVATION_SAMPLE]))
         return [{"moment": moment, **row} for row in activation_statistics(self.model, batch, self.spec.activation)]
 
+    def _epoch_0_row(self) -> dict[str, float]:
+        """The untrained model scored as after every epoch (eval mode: the training sample,
+        validation, test, the weight averages); no training pass has run, so the training-mode
+        scores, the learning rate and the throughput are NaN."""
+        row = {"epoch": 0, "lr": math.nan, "train_loss": math.nan, "train_acc": math.nan, "train_seconds": 0.0,
+               "images_per_s": math.nan}
+        self._evaluate_into(row)
+        for average in self.averages:
+            average.evaluate_into(row, self.data, self.eval_batch_size)
+        return row
+
     def _evaluate_into(self, row: dict[str, float]) -> None:
         row.update(scores({"train_eval": self._evaluate_train_sample(),
                            **{split: evaluate(self.model, self.data, split, self.eval_batch_size,
@@ -290,6 +307,7 @@ class Trainer:
             mc_dropout_probabilities=mc_dropout,
             val_logits=val.logits if val.logits is not None else torch.zeros(0, test.logits.shape[1]),  # no val split
             test_logits=test.logits,
+            epoch_0=self.epoch_0,
         )
 
 
