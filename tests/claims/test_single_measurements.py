@@ -83,6 +83,17 @@ def test_fewer_than_three_seeds_are_inconclusive_whatever_the_values(values):
     assert f"n seeds < 3 (n = {len(values)})" in row["note"] and "studies.init_stats.seeds" in row["note"]
 
 
+def test_a_percentages_interval_stops_at_100():
+    """67, 73 and 87 % saturated: the t interval of the mean runs to about 101 %, a value no
+    percentage takes; clipped at 100 it lies wholly in "≥ 50 %"."""
+    values = [67.0, 73.0, 87.0]
+    low, high = t_interval(values, log=False)
+    assert 50 < low and high > 100  # the example is what the test says it is
+    row = judged(SATURATED, values)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, 100.0))
+    assert row["verdict"] == REPRODUCED
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.0, 100.0), min_size=3, max_size=8))
 def test_any_values_get_the_verdict_of_their_interval(values):

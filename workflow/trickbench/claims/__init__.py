@@ -87,12 +87,19 @@ class Threshold:
     mean (`verdicts.seed_interval`; for a ratio, `ratio`, on the log scale, i.e. of the geometric
     mean): **reproduced** when the interval lies inside the reproduced band, **not reproduced** when
     it lies inside the refuted region, **inconclusive** when it straddles an edge — or when fewer
-    than MIN_SEEDS seeds were read ("n seeds < 3")."""
+    than MIN_SEEDS seeds were read ("n seeds < 3"). A percentage cannot leave 0–100, so its
+    interval is clipped there (`limits`): three seeds at 67, 73 and 87 % saturated give a t interval
+    up to 101 %, which is still wholly "≥ 50 %"."""
 
     unit: str
     reproduced: tuple[float, float]
     refuted: tuple[float, float] | None = None
     ratio: bool = False  # the quantity is a ratio: its interval is taken on the log scale
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """The values the quantity can take at all: 0–100 for a percentage, any number otherwise."""
+        return (0.0, 100.0) if self.unit == "%" else (-math.inf, math.inf)
 
     def verdict(self, low: float, high: float, at_least: bool = False) -> str:
         """The verdict of the interval [low, high] of the quantity. `at_least`: the values are lower

@@ -235,9 +235,9 @@ def banded(rule: Threshold, reading: Reading, alpha: float) -> dict[str, Any]:
     if not np.isfinite(values).all() or rule.ratio and (values <= 0).any():
         return {**row, "verdict": INCONCLUSIVE, "note": "; ".join(filter(None, [
             f"a {reading.unit}'s value is not a finite" + (" positive ratio" if rule.ratio else " number"), row["note"]]))}
-    low, high = seed_interval(values, rule.ratio, alpha)
-    return {**row, "verdict": rule.verdict(low, high, reading.at_least), "ci_low": low, "ci_high": high,
-            "ci_level": 1 - alpha}
+    low, high = np.clip(seed_interval(values, rule.ratio, alpha), *rule.limits)
+    return {**row, "verdict": rule.verdict(low, high, reading.at_least), "ci_low": float(low),
+            "ci_high": float(high), "ci_level": 1 - alpha}
 
 
 def tested(rule: Difference, test: TwoArmTest | CellContrast, p_holm: float, alpha: float, at_least: bool = False) -> dict[str, Any]:
