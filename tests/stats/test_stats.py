@@ -17,7 +17,7 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 from trickbench.stats import (PAIRED, WELCH, ChanceTest, bootstrap_level_ranks, bootstrap_ranking, compare_contrasts,
                                      compare_to_reference, difference_sentence, failure_reasons, interaction_anova,
                                      interval_alphas, mcnemar_exact, paired_bootstrap, two_arm_test)
-from trickbench.stats.power import paired_power, welch_power
+from trickbench.stats.power import paired_power, welch_df, welch_power
 
 BASE, OTHER = [40.0, 43.0, 38.9], [45.1, 45.3, 45.0]
 
@@ -286,6 +286,17 @@ def test_seeds_needed_against_a_stated_size_is_the_t_test_of_that_null():
     n = TTestIndPower().solve_power(effect_size=1.0, nobs1=None, alpha=0.05, power=0.8)
     assert even.seeds_needed(0.05, boundary=1.5) == math.ceil(n) == 17  # Cohen 1988, Table 2.4.1: d = 1 → 17
     assert paired.seeds_needed(0.05, boundary=paired.diff) == math.inf  # no distance to tell
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-300])
+def test_welch_df_is_the_satterthwaite_formula_at_any_scale(scale):
+    """Variances near 1e-300 (hypothesis found seeds differing by 4e-152) square to 0: the formula
+    still gives the df of the same variances at scale 1, the ratio being scale-free."""
+    var_a, var_b, n_a, n_b = 2.0, 0.5, 4, 6
+    a, b = var_a / n_a, var_b / n_b
+    expected = (a + b) ** 2 / (a ** 2 / (n_a - 1) + b ** 2 / (n_b - 1))
+    assert welch_df(scale * var_a, scale * var_b, n_a, n_b) == pytest.approx(expected)
+    assert welch_df(scale * var_a, 0.0, n_a, n_b) == pytest.approx(n_a - 1)
 
 
 def test_seeds_needed_for_a_large_welch_difference_follows_the_welch_df():

@@ -1,34 +1,35 @@
-# Figures from the tables (one rule each, PNG + the data it plots), then the self-contained HTML.
+# Every enabled figure from the tables (a PNG + the data it plots each), in one job, then the
+# self-contained HTML. One job, not one per figure: each local job is a Snakemake process that
+# parses the workflow again (several CPU-seconds of imports), far more than drawing a figure takes
+# (bench/results/figures_job.json), so drawing all of them again when one table changes costs less.
 from trickbench.report.render import enabled_figures
 
 FIGURES = enabled_figures(config)
 
 
 localrules:
+    figures,
     report_html,
 
 
-for fig in FIGURES:
+rule figures:
+    input:
+        sorted({f"results/tables/{table}.csv" for fig in FIGURES for table in fig.tables}),
+    output:
+        png=[report(f"reports/figures/{fig.name}.png", caption=str(fig.caption_path), category=fig.section)
+             for fig in FIGURES],
+        data=[f"reports/figures/{fig.name}.csv" for fig in FIGURES],
+    log:
+        "results/logs/figures.log",
+    params:
+        names=[fig.name for fig in FIGURES],
+    run:
+        from trickbench.logs import logging_to
+        from trickbench.report.render import render
 
-    rule:
-        name:
-            f"figure_{fig.name}"
-        input:
-            [f"results/tables/{table}.csv" for table in fig.tables],
-        output:
-            png=report(f"reports/figures/{fig.name}.png", caption=str(fig.caption_path), category=fig.section),
-            data=f"reports/figures/{fig.name}.csv",
-        log:
-            f"results/logs/figures/{fig.name}.log",
-        params:
-            name=fig.name,  # a param, not the loop variable: rules run after the loop has moved on
-        localrule: True
-        run:
-            from trickbench.logs import logging_to
-            from trickbench.report.render import render
-
-            with logging_to(log[0]):
-                render(params.name, "results/tables", config, output.png, output.data)
+        with logging_to(log[0]):
+            for name, png, data in zip(params.names, output.png, output.data):
+                render(name, "results/tables", config, png, data)
 
 
 rule report_html:

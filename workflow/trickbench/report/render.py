@@ -7,6 +7,7 @@ figures into it — the report's own and the studies' — so that it can import 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +22,8 @@ from trickbench.errors import DataError
 from trickbench.report import calibration_effects, equal_compute, grid, noise, tuning, versus  # noqa: F401  (they register)
 from trickbench.report.figures import DPI, FIGURES, Figure, Tables
 from trickbench.studies.registered import load_all as load_studies
+
+log = logging.getLogger(__name__)
 
 
 def enabled_figures(config: Mapping[str, Any]) -> list[Figure]:
@@ -37,6 +40,7 @@ def load_all() -> None:
 def render(name: str, tables_folder: str | Path, config: Mapping[str, Any], png: str | Path, data_csv: str | Path) -> None:
     """Draw one figure and write its PNG and its plotted data, both atomically."""
     load_all()
+    log.info("drawing figure %s → %s", name, png)
     fig, data = FIGURES[name].draw(Tables(tables_folder), config)
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")

@@ -39,8 +39,13 @@ MAX_SEEDS = 10_000
 
 
 def welch_df(var_a: float, var_b: float, n_a: int, n_b: int) -> float:
-    """Welch–Satterthwaite: (s_a²/n_a + s_b²/n_b)² / [(s_a²/n_a)²/(n_a−1) + (s_b²/n_b)²/(n_b−1)]."""
+    """Welch–Satterthwaite: (s_a²/n_a + s_b²/n_b)² / [(s_a²/n_a)²/(n_a−1) + (s_b²/n_b)²/(n_b−1)].
+    The ratio does not change when both terms are scaled alike, so they are divided by the larger
+    first: squares of variances near 1e-300 would underflow to 0/0."""
     a, b = var_a / n_a, var_b / n_b
+    larger = max(a, b)
+    if larger > 0:
+        a, b = a / larger, b / larger
     return (a + b) ** 2 / (a ** 2 / (n_a - 1) + b ** 2 / (n_b - 1))
 
 
