@@ -1,0 +1,156 @@
+"""What drawing every figure in one job saves over one job per figure: the real workflow, side by side.
+
+Snakemake runs each local `run:` job (a figure, a study, collect, the report) in a new Snakemake
+process that parses the workflow again — several CPU-seconds of imports (torch, pandas, scipy,
+statsmodels, seaborn) before it draws anything, while drawing one figure takes about a second. So
+the shipped `rule figures` (workflow/rules/report.smk) draws all enabled figures in one job, and
+this benchmark measures it against the plain reference, one rule per figure (the layout before),
+which this script writes into the second workspace's copy of workflow/rules/report.smk.
+
+Each pass is `snakemake --cores N` from an empty workspace up to the HTML report, on the smoke
+preset with its studies (`--configfile` more to add; the default grid: `--configfile` nothing and
+`--no-smoke`). Core-seconds: CPU time (user + system) of snakemake and every process it started
+(`RUSAGE_CHILDREN`). The passes alternate reference, shipped, reference, shipped (`--repeats`) so
+that a drifting load hits both. The figures must come out the same: their plotted data (CSV) are
+compared byte for byte.
+
+    python bench/figures_job.py                 # the smoke preset, 2 repeats (a few minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from machine import REPO, describe_machine, package_env, write_result
+
+#: one rule per figure: the layout the shipped `rule figures` replaced (the reference)
+ONE_RULE_PER_FIGURE = '''\
+from trickbench.report.render import enabled_figures
+
+FIGURES = enabled_figures(config)
+
+
+localrules:
+    report_html,
+
+
+for fig in FIGURES:
+
+    rule:
+        name:
+            f"figure_{fig.name}"
+        input:
+            [f"results/tables/{table}.csv" for table in fig.tables],
+        output:
+            png=report(f"reports/figures/{fig.name}.png", caption=str(fig.caption_path), category=fig.section),
+            data=f"reports/figures/{fig.name}.csv",
+        log:
+            f"results/logs/figures/{fig.name}.log",
+        params:
+            name=fig.name,
+        localrule: True
+        run:
+            from trickbench.logs import logging_to
+            from trickbench.report.render import render
+
+            with logging_to(log[0]):
+                render(params.name, "results/tables", config, output.png, output.data)
+
+
+rule report_html:
+    input:
+        tables="results/tables/runs.csv",
+        claims="results/tables/claims.csv",
+        figures=[f"reports/figures/{fig.name}.png" for fig in FIGURES],
+    output:
+        "reports/report.html",
+    log:
+        "results/logs/report.log",
+    run:
+        from trickbench.logs import logging_to
+        from trickbench.report.html import write_report
+
+        with logging_to(log[0]):
+            write_report("results/tables", "reports/figures", config, output[0])
+'''
+
+
+def workspace(where: Path, reference: bool) -> Path:
+    """A user's checkout of the workflow; for the reference, workflow/ is a copy whose report rules
+    are one rule per figure."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, where / name)
+    if reference:
+        shutil.copytree(REPO / "workflow", where / "workflow", symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        (where / "workflow/rules/report.smk").write_text(ONE_RULE_PER_FIGURE)
+    else:
+        (where / "workflow").symlink_to(REPO / "workflow")
+    return where
+
+
+def one_pass(where: Path, cores: int, configfiles: list[str]) -> dict:
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *(["--configfile", *configfiles] if configfiles else [])]
+    load_before = round(os.getloadavg()[0], 2)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=where, capture_output=True, text=True, env=package_env())
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        sys.exit(f"snakemake failed in {where}:\n{result.stderr[-3000:]}")
+    jobs = sum(1 for line in result.stderr.splitlines() if line.startswith("Finished jobid"))
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before}
+
+
+def same_figures(first: Path, second: Path) -> list[str]:
+    """Names of the figures whose plotted data differ between two workspaces (none: the same)."""
+    names = sorted(p.name for p in (first / "reports/figures").glob("*.csv"))
+    assert names == sorted(p.name for p in (second / "reports/figures").glob("*.csv")), "different figures"
+    return [name for name in names if not filecmp.cmp(first / "reports/figures" / name, second / "reports/figures" / name, shallow=False)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=None, help="snakemake --cores (default: usable cores)")
+    parser.add_argument("--configfile", nargs="*", default=["workflow/presets/smoke.yaml"],
+                        help="configs over config.yaml (default: the smoke preset; none: the default grid)")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    machine = describe_machine()
+    cores = args.cores or machine["cores_usable"]
+    passes: dict[str, list[dict]] = {"one_rule_per_figure": [], "one_figures_job": []}
+    with tempfile.TemporaryDirectory(prefix="trickbench-figures-") as tmp:
+        for repeat in range(args.repeats):
+            for label, reference in (("one_rule_per_figure", True), ("one_figures_job", False)):
+                where = Path(tmp) / f"{label}-{repeat}"
+                where.mkdir()
+                result = one_pass(workspace(where, reference), cores, args.configfile)
+                passes[label].append(result)
+                print(f"{label:<20} pass {repeat + 1}: {result['wall_seconds']:7.1f} s wall, {result['core_seconds']:7.1f} "
+                      f"core-s, {result['jobs']} jobs (load {result['load_average_before']})", flush=True)
+        differing = same_figures(Path(tmp) / "one_rule_per_figure-0", Path(tmp) / "one_figures_job-0")
+    mean = lambda label, key: round(sum(p[key] for p in passes[label]) / len(passes[label]), 1)
+    core_ratio = round(mean("one_figures_job", "core_seconds") / mean("one_rule_per_figure", "core_seconds"), 3)
+    wall_ratio = round(mean("one_figures_job", "wall_seconds") / mean("one_rule_per_figure", "wall_seconds"), 3)
+    print(f"one figures job / one rule per figure: {core_ratio:.2f}x the core-seconds, {wall_ratio:.2f}x the wall time; "
+          f"plotted data {'identical' if not differing else 'DIFFERENT: ' + ', '.join(differing)}")
+    write_result("figures_job", {"cores": cores, "configfiles": ["config.yaml", *args.configfile], "passes": passes,
+                                 "core_seconds_ratio": core_ratio, "wall_ratio": wall_ratio,
+                                 "figures_with_different_data": differing}, machine)
+    if differing:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
