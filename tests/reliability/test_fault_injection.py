@@ -2,7 +2,9 @@
 each the exit status, the one line it prints, and that every finished run survives bit for bit.
 
 One tiny workflow (3 runs on synthetic 8×8 images, all in one training job: runs_per_job 3) is
-trained once per module; every case works on a copy of it. The middle run uses `boom`, a plugin
+trained once per module; every case works on a copy of it. The failing reruns of each fault come
+one after another in one copy, then the one plain rerun completes it (each Snakemake start costs
+~8 CPU-s); the cases that need a completed workspace work on copies of that one. The middle run uses `boom`, a plugin
 optimizer that fails the way $BOOM says — `raise` (a plugin raising), `enospc` (a full disk),
 `kill` (SIGKILL of the whole job: an out-of-memory kill or a cluster's time limit) — so a job
 fails after one of its runs finished and before another. docs/bad-input.md lists every case.
@@ -42,6 +44,8 @@ def boom(params: Params, *, lr: float = 0.05):
     import torch
     return torch.optim.SGD(groups(params), lr=lr)
 '''
+#: the faults `boom` deals, in the order the failing reruns meet them
+FAULTS = ["raise", "enospc", "kill"]
 CONFIG = {**TINY_CONFIG, "plugins": ["boom.py"], "studies": "none", "execution": {"runs_per_job": 3},
           "design": {"kind": "ablation", "seeds": [0],
                      "factors": {"optimizer": [{"name": "momentum", "lr": 0.05}, "boom", "adam"]}}}
@@ -79,14 +83,15 @@ def job_log_lines(where: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def failed_once(tmp_path_factory):
     """The workspace after `snakemake --cores 2` (no profile, as the README says) with the middle
-    run's plugin raising: the job fails after its first run finished, and trains its third."""
+    run's plugin raising: the job fails after its first run finished, and trains its third. With
+    the config's run ids, which no case changes (`trickbench plan --ids`, once)."""
     where = tmp_path_factory.mktemp("faults").resolve()
     shutil.copy(REPO / "Snakefile", where / "Snakefile")
     (where / "workflow").symlink_to(REPO / "workflow")
     (where / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     (where / "boom.py").write_text(BOOM)
     result = snakemake(where, "results/tables/runs.csv", boom="raise")
-    return where, result
+    return where, result, plan_ids(where)
 
 
 def copy_of(where: Path, to: Path) -> Path:
@@ -102,12 +107,27 @@ def workspace(failed_once, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def completed_once(failed_once, tmp_path_factory) -> Path:
-    """The workspace once the plain rerun has trained the third run and collected the tables."""
+def faults_then_rerun(failed_once, tmp_path_factory) -> dict:
+    """A copy of the failed workspace through a failing rerun with each fault in turn (the kill
+    last: it leaves the roughest state), then the plain rerun, the one documented command. What
+    each step left: its exit status, every finished run's hashes, the job's log lines."""
     where = copy_of(failed_once[0], tmp_path_factory.mktemp("completed") / "ws")
-    result = snakemake(where, "results/tables/runs.csv")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return where
+    steps = {"before": {"hashes": run_hashes(where)}}
+    for fault in FAULTS:
+        failed = snakemake(where, "results/tables/runs.csv", boom=fault)
+        steps[fault] = {"returncode": failed.returncode, "hashes": run_hashes(where), "log": job_log_lines(where)}
+    rerun = snakemake(where, "results/tables/runs.csv")
+    steps["rerun"] = {"returncode": rerun.returncode, "stderr": rerun.stderr, "hashes": run_hashes(where),
+                      "log": job_log_lines(where)}
+    return {"where": where, "steps": steps}
+
+
+@pytest.fixture(scope="module")
+def completed_once(faults_then_rerun) -> Path:
+    """The workspace once the plain rerun has trained the third run and collected the tables."""
+    rerun = faults_then_rerun["steps"]["rerun"]
+    assert rerun["returncode"] == 0, rerun["stderr"][-2000:]
+    return faults_then_rerun["where"]
 
 
 @pytest.fixture
@@ -117,36 +137,37 @@ def complete(completed_once, tmp_path) -> Path:
 
 
 def test_a_job_whose_plugin_raises_keeps_the_runs_it_finished(failed_once):
-    where, result = failed_once
-    ids = plan_ids(where)
+    where, result, ids = failed_once
     assert result.returncode == 1 and "Error in rule train_job_0" in result.stderr
     assert sorted(run_hashes(where)) == sorted([ids[0], ids[2]])  # before and after the failing run
     started, ended = (line.split(": job: ")[1] for line in job_log_lines(where))
     assert started == "3 run(s), 0 already finished, 3 to train" and ended.startswith("2 trained, 1 failed")
 
 
-@pytest.mark.parametrize("fault", ["raise", "enospc", "kill"])
-def test_a_failing_rerun_loses_nothing_and_the_plain_rerun_trains_only_what_is_missing(workspace, fault):
-    ids = plan_ids(workspace)
-    before = run_hashes(workspace)
-    failed = snakemake(workspace, "results/tables/runs.csv", boom=fault)
-    assert failed.returncode == 1
-    assert run_hashes(workspace) == before  # every finished run, bit for bit
-    started = [line for line in job_log_lines(workspace) if "run(s)," in line][-1]
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_failing_rerun_loses_nothing(faults_then_rerun, fault):
+    before, step = faults_then_rerun["steps"]["before"], faults_then_rerun["steps"][fault]
+    assert step["returncode"] == 1
+    assert step["hashes"] == before["hashes"]  # every finished run, bit for bit
+    started = [line for line in step["log"] if "run(s)," in line][-1]
     assert started.endswith("job: 3 run(s), 2 already finished, 1 to train")
-    rerun = snakemake(workspace, "results/tables/runs.csv")  # the one documented command, nothing else
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    after = run_hashes(workspace)
-    assert sorted(after) == sorted(ids) and {k: after[k] for k in before} == before
-    assert job_log_lines(workspace)[-1].split(": job: ")[1].startswith("1 trained, 0 failed")
 
 
-def test_a_deleted_run_folder_is_trained_again_although_the_report_exists(complete):
+def test_after_the_failing_reruns_the_plain_rerun_trains_only_what_is_missing(faults_then_rerun, failed_once):
+    before, rerun = faults_then_rerun["steps"]["before"], faults_then_rerun["steps"]["rerun"]
+    assert rerun["returncode"] == 0, rerun["stderr"][-2000:]  # the one documented command, nothing else
+    after = rerun["hashes"]
+    assert sorted(after) == sorted(failed_once[2]) and {k: after[k] for k in before["hashes"]} == before["hashes"]
+    assert rerun["log"][-1].split(": job: ")[1].startswith("1 trained, 0 failed")
+
+
+def test_a_deleted_run_folder_is_trained_again_although_the_report_exists(complete, failed_once):
     workspace = complete
     (workspace / "reports").mkdir()
     (workspace / "reports" / "report.html").write_text("an earlier report")
-    victim = plan_ids(workspace)[2]
+    victim = failed_once[2][2]
     shutil.rmtree(workspace / "results" / "runs" / victim)
+    # a process of its own: the config's plugin is loaded once per process
     plan = subprocess.run([sys.executable, "-m", "trickbench", "plan"], cwd=workspace, env=subprocess_env(),
                           capture_output=True, text=True, timeout=120).stdout
     assert "2 done, 1 to train" in plan
@@ -258,14 +279,15 @@ def test_duplicate_keys_stop_snakemake_before_any_job_with_the_same_line(workspa
 
 
 @pytest.mark.serial  # kills a process group at a moment it waits for; keep other heavy tests off the cores
-def test_after_snakemake_itself_is_killed_trickbench_resume_is_the_one_command(workspace):
+def test_after_snakemake_itself_is_killed_trickbench_resume_is_the_one_command(workspace, failed_once):
     """SIGKILL of snakemake and its job while the missing run trains (a closed login session): the
     lock stays behind, and `trickbench resume` alone finishes the work, losing no finished run."""
     import signal
     import time
 
     before = run_hashes(workspace)
-    missing = next(run_id for run_id in plan_ids(workspace) if run_id not in before)
+    ids = failed_once[2]
+    missing = next(run_id for run_id in ids if run_id not in before)
     process = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "results/tables/runs.csv"],
                                cwd=workspace, env=subprocess_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
@@ -285,4 +307,4 @@ def test_after_snakemake_itself_is_killed_trickbench_resume_is_the_one_command(w
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "removing the lock a stopped snakemake left" in resumed.stderr
     after = run_hashes(workspace)
-    assert sorted(after) == sorted(plan_ids(workspace)) and {k: after[k] for k in before} == before
+    assert sorted(after) == sorted(ids) and {k: after[k] for k in before} == before
