@@ -183,7 +183,7 @@ def compare_to_reference(frame: pd.DataFrame, by: str, value: str, reference: An
     `ci_level` and interval `diff_ci_low/high`, `detectable` (the interval excludes 0), the
     minimum detectable effect `mde` and the `seeds_needed` per arm at the observed difference."""
     found: list[tuple[dict[str, Any], TwoArmTest]] = []
-    for group, arms in _groups(frame, by, within):
+    for group, arms in _groups(frame, by, within, value, pair_on):
         base = reference.get(group) if isinstance(reference, Mapping) else reference
         for level_ in arms:
             if level_ != base:
@@ -205,12 +205,15 @@ def compare_contrasts(frame: pd.DataFrame, by: str, value: str, contrasts: Seque
     is missing from a group has n = 0, no test, and stays out of the family."""
     found = [({**({within: group} if within else {}), by: level_, "reference": base},
               _arm_test(arms, level_, base, value, pair_on, frame))
-             for group, arms in _groups(frame, by, within) for level_, base in contrasts]
+             for group, arms in _groups(frame, by, within, value, pair_on) for level_, base in contrasts]
     return _family(found, [*([within] if within else []), by, "reference"], correction, level, power)
 
 
-def _groups(frame: pd.DataFrame, by: str, within: str | None) -> list[tuple[Any, dict[Any, pd.DataFrame]]]:
-    """(group of `within`, {level of `by`: its rows}) in order of appearance."""
+def _groups(frame: pd.DataFrame, by: str, within: str | None, value: str,
+            pair_on: str | None) -> list[tuple[Any, dict[Any, pd.DataFrame]]]:
+    """(group of `within`, {level of `by`: its rows}) in order of appearance; the rows carry only
+    the columns a test reads (splitting a wide runs table a thousand ways costs seconds)."""
+    frame = frame[list(dict.fromkeys(c for c in (within, by, value, pair_on) if c and c in frame))]
     groups = frame.groupby(within, sort=False) if within else [(None, frame)]
     return [(group, {level_: rows for level_, rows in part.groupby(by, sort=False)}) for group, part in groups]
 
