@@ -199,7 +199,7 @@ def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correc
         return cells[id(rows)]
 
     keyed = [(named, cells_of(rows), cells_of(base)) for named, rows, base in arms]
-    usable = lambda part: part.groupby("cell")["value"].transform("size") >= 2  # noqa: E731
+    usable = lambda part: part["cell"].duplicated(keep=False) & part["cell"].notna()  # noqa: E731  (2+ runs)
     parts = list({id(part): part for _, a, b in keyed for part in (a, b)}.values())
     if every_cell:
         parts.append(_cells_of(frame, value, within, by, cell, pair_on))
