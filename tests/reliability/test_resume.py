@@ -6,6 +6,7 @@ checkpoint forgot would show."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -48,17 +49,19 @@ def spec_of(variant: str):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The results of each variant run without interruption, computed once."""
-    results = {}
+    """The results of each variant run without interruption, computed once; `.folders` holds
+    each one's run folder."""
+    results, folders = {}, {}
 
     def result(variant: str) -> dict:
         if variant not in results:
             spec = spec_of(variant)
-            run_dir = tmp_path_factory.mktemp("uninterrupted") / spec.run_id
-            train_run(spec, run_dir, Execution(device="cpu", threads=1))
-            results[variant] = result_of(run_dir)
+            folders[variant] = tmp_path_factory.mktemp("uninterrupted") / spec.run_id
+            train_run(spec, folders[variant], Execution(device="cpu", threads=1))
+            results[variant] = result_of(folders[variant])
         return results[variant]
 
+    result.folders = folders
     return result
 
 
@@ -85,8 +88,13 @@ def kill_after_checkpoints(command: list[str], checkpoint: Path, writes: int, ti
 
 
 @pytest.mark.serial  # the kill must land within the run's last epochs: alone, not beside a busy worker
-@pytest.mark.parametrize("variant, writes", [("dropout-augment", 1), ("dropout-augment", 3), ("averages-early-stopping", 4)])
-def test_a_run_killed_mid_training_resumes_to_bit_identical_results(uninterrupted, tmp_path, variant, writes):
+@pytest.mark.parametrize("variant, writes, resume_in", [("dropout-augment", 1, "this process"),
+                                                        ("dropout-augment", 3, "a new process"),
+                                                        ("averages-early-stopping", 4, "a new process")])
+def test_a_run_killed_mid_training_resumes_to_bit_identical_results(uninterrupted, tmp_path, caplog, variant, writes,
+                                                                    resume_in):
+    """Resumed by a new `trickbench train` process, as a workflow restarts it, or by `train_run` in
+    this one (no process start: the checkpoint is all the two share either way)."""
     spec = spec_of(variant)
     run_dir = tmp_path / spec.run_id
     kill_after_checkpoints(train_command(spec, run_dir), run_dir / "checkpoint.pt", writes)
@@ -95,17 +103,22 @@ def test_a_run_killed_mid_training_resumes_to_bit_identical_results(uninterrupte
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert writes <= len(state["history"]) < EPOCHS
 
-    resumed = run_to_end(spec, run_dir)
-    assert f"resumed from {run_dir / 'checkpoint.pt'} at epoch {len(state['history'])}" in resumed.stderr
+    if resume_in == "a new process":
+        said = run_to_end(spec, run_dir).stderr
+    else:
+        with caplog.at_level(logging.INFO, logger="trickbench"):
+            train_run(spec, run_dir, Execution(device="cpu", threads=1))
+        said = caplog.text
+    assert f"resumed from {run_dir / 'checkpoint.pt'} at epoch {len(state['history'])}" in said
     assert result_of(run_dir) == uninterrupted(variant)
     assert not (run_dir / "checkpoint.pt").exists()
     assert not list(run_dir.glob(".*.tmp"))  # no temporary file of the killed writer is left
 
 
-def test_a_finished_run_started_again_does_nothing(tmp_path):
+def test_a_finished_run_started_again_does_nothing(uninterrupted):
     spec = spec_of("dropout-augment")
-    run_dir = tmp_path / spec.run_id
-    train_run(spec, run_dir, Execution(device="cpu", threads=1))
+    uninterrupted("dropout-augment")  # trained to the end once (the kill tests' reference)
+    run_dir = uninterrupted.folders["dropout-augment"]
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
     train_run(spec, run_dir, Execution(device="cpu", threads=1))
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before

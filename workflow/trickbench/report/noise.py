@@ -64,8 +64,8 @@ def trained_variants(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFr
     most of whose runs trained, each with its `variant` label."""
     runs = compared_runs(runs)
     runs = with_variants(runs.assign(failure=failure_reasons(runs, "final_val_acc", chance_test(config))), config)
-    failed_cells = {variant for variant, part in runs.groupby("variant")
-                    if level_failed(int((part["failure"] != "").sum()), len(part))}
+    counts = (runs["failure"] != "").groupby(runs["variant"]).agg(["sum", "size"])  # failed, runs per variant
+    failed_cells = {variant for variant, failed, size in counts.itertuples() if level_failed(int(failed), int(size))}
     return runs[(runs["failure"] == "") & ~runs["variant"].isin(failed_cells)]
 
 

@@ -39,6 +39,7 @@ interval cannot tell from 0 always needs more seeds than it has.
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Hashable, Mapping, Sequence
@@ -146,6 +147,21 @@ def two_arm_test(values: Sequence[float], reference: Sequence[float], keys: Sequ
                       p_value=p, spread=se / math.sqrt(1 / len(a) + 1 / len(b)))
 
 
+def _multipletests(p: np.ndarray, alpha: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' (reject, adjusted p). Its Holm ends in gc.collect(), a full pass over every object
+    the process holds (0.2 CPU-s per family once torch and pandas are loaded): with them frozen
+    (`gc.freeze`, unless the process froze its own already) it passes over only the new ones."""
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        reject, corrected, _, _ = multipletests(p, alpha=alpha, method=method)
+    finally:
+        if freeze:
+            gc.unfreeze()
+    return reject, corrected
+
+
 def interval_alphas(p_values: Sequence[float], correction: str = "holm", alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """(adjusted p-values, per-comparison α of each interval) for a family; NaN p-values (no test)
     stay out of the family and get NaN. See the module docstring for why each αᵢ."""
@@ -157,7 +173,7 @@ def interval_alphas(p_values: Sequence[float], correction: str = "holm", alpha: 
     m = len(tested)
     if not m:
         return adjusted, alphas
-    reject, corrected, _, _ = multipletests(p[tested], alpha=alpha, method=CORRECTIONS[correction][0])
+    reject, corrected = _multipletests(p[tested], alpha, CORRECTIONS[correction][0])
     adjusted[tested] = corrected
     rejected = int(reject.sum())
     if correction == "bonferroni":
@@ -183,7 +199,7 @@ def compare_to_reference(frame: pd.DataFrame, by: str, value: str, reference: An
     `ci_level` and interval `diff_ci_low/high`, `detectable` (the interval excludes 0), the
     minimum detectable effect `mde` and the `seeds_needed` per arm at the observed difference."""
     found: list[tuple[dict[str, Any], TwoArmTest]] = []
-    for group, arms in _groups(frame, by, within):
+    for group, arms in _groups(frame, by, within, value, pair_on):
         base = reference.get(group) if isinstance(reference, Mapping) else reference
         for level_ in arms:
             if level_ != base:
@@ -205,12 +221,15 @@ def compare_contrasts(frame: pd.DataFrame, by: str, value: str, contrasts: Seque
     is missing from a group has n = 0, no test, and stays out of the family."""
     found = [({**({within: group} if within else {}), by: level_, "reference": base},
               _arm_test(arms, level_, base, value, pair_on, frame))
-             for group, arms in _groups(frame, by, within) for level_, base in contrasts]
+             for group, arms in _groups(frame, by, within, value, pair_on) for level_, base in contrasts]
     return _family(found, [*([within] if within else []), by, "reference"], correction, level, power)
 
 
-def _groups(frame: pd.DataFrame, by: str, within: str | None) -> list[tuple[Any, dict[Any, pd.DataFrame]]]:
-    """(group of `within`, {level of `by`: its rows}) in order of appearance."""
+def _groups(frame: pd.DataFrame, by: str, within: str | None, value: str,
+            pair_on: str | None) -> list[tuple[Any, dict[Any, pd.DataFrame]]]:
+    """(group of `within`, {level of `by`: its rows}) in order of appearance; the rows carry only
+    the columns a test reads (splitting a wide runs table a thousand ways costs seconds)."""
+    frame = frame[list(dict.fromkeys(c for c in (within, by, value, pair_on) if c and c in frame))]
     groups = frame.groupby(within, sort=False) if within else [(None, frame)]
     return [(group, {level_: rows for level_, rows in part.groupby(by, sort=False)}) for group, part in groups]
 

@@ -147,12 +147,14 @@ def pooled_compare_to_reference(frame: pd.DataFrame, by: str, value: str, refere
     """`compare.compare_to_reference` from the pooled model where the design allows it (module
     docstring), else that function's test; the same columns plus `why`."""
     arms, labels = [], [*([within] if within else []), by]
-    for group, part in _groups(frame, within):
+    needed = frame[list(dict.fromkeys(c for c in (within, by, cell, pair_on, value) if c and c in frame))]
+    for group, part in _groups(needed, within):  # the arms' rows carry only what `_cells_of` reads
         base = reference.get(group) if isinstance(reference, Mapping) else reference
+        rows = dict(list(part.groupby(by, sort=False)))  # one pass, not a filter per level (1,000 variants)
         for level_ in dict.fromkeys(part[by]):
             if level_ != base:
-                arms.append(({**({within: group} if within else {}), by: level_}, part[part[by] == level_],
-                             part[part[by] == base]))
+                arms.append(({**({within: group} if within else {}), by: level_}, rows.get(level_, part.iloc[:0]),
+                             rows.get(base, part.iloc[:0])))
     fallback = lambda why: compare_to_reference(frame, by, value, reference, within=within, pair_on=pair_on,  # noqa: E731
                                                 correction=correction, level=level, power=power).assign(why=why)
     return _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correction, level, power, fallback)
@@ -189,10 +191,16 @@ def _pooled_family(frame, arms, labels, by, value, within, cell, pair_on, correc
         return pd.DataFrame(columns=[*labels, *POOLED_COLUMNS])
     if pair_on not in frame:
         return fallback(f"no {pair_on} column, so seeds cannot be blocks")
-    keyed = [(named, _cells_of(rows, value, within, by, cell, pair_on), _cells_of(base, value, within, by, cell, pair_on))
-             for named, rows, base in arms]
-    usable = lambda part: part.groupby("cell")["value"].transform("size") >= 2  # noqa: E731
-    parts = [part for _, a, b in keyed for part in (a, b)]
+    cells: dict[int, pd.DataFrame] = {}  # an arm's cells by its rows' identity: a shared reference arm once
+
+    def cells_of(rows: pd.DataFrame) -> pd.DataFrame:
+        if id(rows) not in cells:
+            cells[id(rows)] = _cells_of(rows, value, within, by, cell, pair_on)
+        return cells[id(rows)]
+
+    keyed = [(named, cells_of(rows), cells_of(base)) for named, rows, base in arms]
+    usable = lambda part: part["cell"].duplicated(keep=False) & part["cell"].notna()  # noqa: E731  (2+ runs)
+    parts = list({id(part): part for _, a, b in keyed for part in (a, b)}.values())
     if every_cell:
         parts.append(_cells_of(frame, value, within, by, cell, pair_on))
     runs = pd.concat([part[usable(part)] for part in parts], ignore_index=True)
