@@ -1,8 +1,8 @@
-"""The claims rule in the real Snakemake workflow, on the smoke preset with two tiny studies: the grid
-and the studies train, collect writes the tables, and the rule judges every registered claim from
-them — the claims whose runs exist get an effect, the others say which setting runs them; the CNN
-claim on smoke's MLP is outside this setup. And the claims-deep preset, scaled down to tiny
-synthetic images and 2 epochs, meets the conditions it is named for."""
+"""The claims rule in the real Snakemake workflow, on the smoke preset (on synthetic 8×8 images)
+with two tiny studies: the grid and the studies train, collect writes the tables, and the rule
+judges every registered claim from them — the claims whose runs exist get an effect, the others say
+which setting runs them; the CNN claim on smoke's MLP is outside this setup. And the claims-deep
+preset, scaled down to tiny synthetic images and 2 epochs, meets the conditions it is named for."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from trickbench.claims.registered import load_all
 
 pytestmark = pytest.mark.integration
 
-# smoke's grid (relu/tanh × momentum/adam, 2 seeds, 2 epochs): the ensemble's 2 members and the
+# smoke's grid (relu/tanh × momentum/adam, 2 seeds, 2 epochs) on synthetic 8×8 images (no claim's
+# conditions name the data), its 6 runs in one process: the ensemble's 2 members and the
 # init-statistics runs are grid runs already, so the studies add no training
 TINY = """
+data: {source: {name: synthetic, n_train: 200, n_test: 60, size: 8}, val_fraction: 0.2}
+execution: {runs_per_job: 6}
 studies:
   ensembles: {enabled: true, members: 2, mc_dropout_passes: 0}
   init_stats: {enabled: true, layers: 3, units: 16, examples: 32, bins: 5, inits: [he_normal], run_norm: batch}
@@ -77,9 +80,11 @@ def test_a_second_invocation_has_nothing_to_do(judged: Path):
 
 # claims-deep at a test's size: its conditions (a 4-layer CNN, constant rate, 3 rates per activation,
 # the small-init loss check, the epoch-0 evaluation) with tiny synthetic 16×16 images, 2 seeds, 2
-# epochs, 2 pairs of endpoints (the preset's 3 would add 2 more runs) and 1-epoch curves
+# epochs, 2 pairs of endpoints (the preset's 3 would add 2 more runs) and 1-epoch curves; the 14 runs
+# in one training process
 TINY_DEEP = """
 data: {source: {name: synthetic, n_train: 160, n_test: 40, size: 16}, val_fraction: 0.25}
+execution: {runs_per_job: 14}
 model: {name: cnn, depth: 4, width: 4}
 train: {epochs: 2, batch_size: 32}
 design: {seeds: [0, 1]}

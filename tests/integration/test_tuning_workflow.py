@@ -19,9 +19,10 @@ from trickbench.workflow import plan_from_config
 pytestmark = pytest.mark.integration
 
 #: 2 levels (momentum, the baseline, and Adam) × (1 seed at the fixed rate + 2 trials on the 2 default
-#: tuning seeds + 1 tuned seed)
+#: tuning seeds + 1 tuned seed); the grid and the trials in one training process
 TINY_TUNED = {
     **{key: TINY_CONFIG[key] for key in ("data", "model", "train", "baseline")},
+    "execution": {"runs_per_job": 10},
     "design": {"kind": "ablation", "seeds": [0],
                "factors": {"activation": ["relu"], "init": ["he_normal"], "norm": ["batch"], "regularizer": ["none"],
                            "optimizer": [{"name": "momentum", "lr": 0.05}, {"name": "adam", "lr": 0.001}]},

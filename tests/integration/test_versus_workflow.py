@@ -26,10 +26,12 @@ from trickbench.report.figures import Tables
 pytestmark = pytest.mark.integration
 
 #: the example at a tiny size: synthetic 8×8 images, a 16-unit MLP, 2 epochs, 2 seeds, and of the
-#: standard levels adam beside the baseline's momentum: 3 levels × (2 trials on 1 tuning seed + 2 seeds fixed + 2 tuned)
+#: standard levels adam beside the baseline's momentum: 3 levels × (2 trials on 1 tuning seed + 2 seeds fixed + 2 tuned);
+#: the 12 runs before the tuning checkpoint in one training process
 TINY = ["data={source: {name: synthetic, n_train: 300, n_test: 100, size: 8}, val_fraction: 0.2}",
         "model={name: mlp, depth: 1, width: 16}", "train={epochs: 2, batch_size: 32}",
-        "design={seeds: [0, 1], reference_seeds: same, versus: {levels: [adam]}, tuning: {trials: 2, seeds: 1}}"]
+        "design={seeds: [0, 1], reference_seeds: same, versus: {levels: [adam]}, tuning: {trials: 2, seeds: 1}}",
+        "execution={runs_per_job: 12}"]
 LION = "lion(lr=0.0003, weight_decay=0.03)"
 
 

@@ -2,8 +2,10 @@
 once (57 runs), collected, drawn in the per-factor figure and reported.
 
 The preset trains on the embedded real images; here its data is swapped for small synthetic
-8×8 images, so the test costs little more than the jobs' start-up (the preset itself is what
-runs, technique for technique)."""
+8×8 images, all 57 runs share one training process (`execution.runs_per_job`, which changes no
+run) and the calibration study (4 more seeds of the baseline; it runs in the smoke workflows of
+tests/integration/test_workflow.py and tests/claims/test_claims_workflow.py) is off, so the test
+costs little more than one job's start-up (the preset's grid is what runs, technique for technique)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def catalogue_run(tmp_path_factory) -> Path:
     where = workspace(tmp_path_factory.mktemp("catalogue"))
-    (where / "tiny_data.yaml").write_text("data: {source: {name: synthetic, n_train: 200, n_test: 60, size: 8}, val_fraction: 0.2}\n")
+    (where / "tiny_data.yaml").write_text("data: {source: {name: synthetic, n_train: 200, n_test: 60, size: 8}, val_fraction: 0.2}\n"
+                                          "execution: {runs_per_job: 57}\nstudies: {calibration: {enabled: false}}\n")
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
                              "workflow/presets/catalogue.yaml", "tiny_data.yaml"],
                             cwd=where, capture_output=True, text=True, timeout=900)
