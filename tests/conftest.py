@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from trickbench.numerics import export
 
@@ -20,6 +21,11 @@ from trickbench.numerics import export
 export("portable")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# No per-example time limit for property tests: on two cores the other worker's workflow can make
+# any example slow, and what they check is a property of their inputs, not a speed.
+settings.register_profile("trickbench", deadline=None)
+settings.load_profile("trickbench")
 
 
 def workspace(where: Path) -> Path:
