@@ -13,8 +13,9 @@ training split (`train_eval_*`, beside the running training-mode `train_*` of th
 batches). With `train.evaluate_at_epoch_0` the untrained model is scored the same way before the
 first step (`Outcome.epoch_0`): the point a time-to-target counts from. Evaluation draws no random
 numbers, so the run trains bit for bit as it would without it. The run returns one model — the
-last epoch's weights, or under early stopping the restored weights of the lowest validation loss — and `Outcome.final` scores exactly that model:
-the one whose test probabilities and logits the run saves.
+last epoch's weights, or under early stopping the restored weights of the lowest validation
+loss — and `Outcome.final` scores exactly that model: the one whose test probabilities and logits
+the run saves.
 """
 
 from __future__ import annotations
