@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from machine import REPO, describe_machine, package_env, write_result
+from machine import REPO, describe_machine, measured_run, write_result
 
 #: one rule per figure: the layout the shipped `rule figures` replaced (the reference)
 ONE_RULE_PER_FIGURE = '''\
@@ -104,17 +100,11 @@ def workspace(where: Path, reference: bool) -> Path:
 
 def one_pass(where: Path, cores: int, configfiles: list[str]) -> dict:
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *(["--configfile", *configfiles] if configfiles else [])]
-    load_before = round(os.getloadavg()[0], 2)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=where, capture_output=True, text=True, env=package_env())
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result, wall, cpu, load_before = measured_run(command, where)
     if result.returncode != 0:
         sys.exit(f"snakemake failed in {where}:\n{result.stderr[-3000:]}")
     jobs = sum(1 for line in result.stderr.splitlines() if line.startswith("Finished jobid"))
-    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before}
+    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before[0]}
 
 
 def same_figures(first: Path, second: Path) -> list[str]:

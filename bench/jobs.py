@@ -28,16 +28,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-from machine import describe_machine, package_env, workspace, write_result
+from machine import describe_machine, measured_run, workspace, write_result
 
 TARGETS = {"tiny_runs_per_hour_ratio": 3.0, "grid_training_share": 0.60}
 #: what a training job's log says of each run it trained (trickbench.multirun.ACCOUNTING)
@@ -55,18 +52,12 @@ def snakemake_pass(cores: int, configfiles: list[str], overrides: list[str], exe
         command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *targets]
         command += ["--configfile", *configfiles] if configfiles else []
         command += ["--config", *overrides, "execution=" + yaml.safe_dump(execution, default_flow_style=True).strip()]
-        load_before = [round(x, 2) for x in os.getloadavg()]
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        result = subprocess.run(command, cwd=where, capture_output=True, text=True, env=package_env())
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result, wall, cpu, load_before = measured_run(command, where)
         if result.returncode != 0:
             sys.exit(f"snakemake failed:\n{result.stderr[-3000:]}")
         accounted = [m for log in (where / "results/logs/jobs").glob("*.log") for m in ACCOUNTING.finditer(log.read_text())]
         runs = sum(len(m.group(1).split(", ")) for m in accounted)
         jobs = len(list((where / "results/logs/jobs").glob("*.log")))
-    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     training_cpu = sum(float(m.group(3)) for m in accounted)
     return {"execution": execution, "runs": runs, "training_jobs": jobs, "wall_seconds": round(wall, 1),
             "core_seconds": round(cpu, 1), "training_core_seconds": round(training_cpu, 1),

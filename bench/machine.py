@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,17 @@ def workspace(where: Path) -> Path:
         shutil.copy(REPO / name, where / name)
     (where / "workflow").symlink_to(REPO / "workflow")
     return where
+
+
+def measured_run(command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float, float, list[float]]:
+    """Run `command` in `cwd` with this checkout's package (`package_env`): its result, wall
+    seconds, core-seconds (user + system of it and every process it waited for, from
+    RUSAGE_CHILDREN) and the load averages just before."""
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=package_env())
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return result, wall, cpu, load_before
