@@ -83,10 +83,12 @@ def package_env() -> dict[str, str]:
 
 def workspace(where: Path) -> Path:
     """A directory holding the workflow as a user's checkout has it (the Snakefile, config.yaml and
-    a link to workflow/), so a benchmark's results never touch the repository's own."""
+    links to workflow/ and profiles/, whose default profile Snakemake reads by itself), so a
+    benchmark's results never touch the repository's own."""
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, where / name)
-    (where / "workflow").symlink_to(REPO / "workflow")
+    for name in ("workflow", "profiles"):
+        (where / name).symlink_to(REPO / name)
     return where
 
 

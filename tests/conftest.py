@@ -30,10 +30,12 @@ settings.load_profile("trickbench")
 
 def workspace(where: Path) -> Path:
     """`where` made a checkout of the workflow as a user has it (the Snakefile and config.yaml
-    copied, workflow/ linked), so a test's results never touch the repository's own."""
+    copied, workflow/ and profiles/ linked: Snakemake reads profiles/default by itself), so a
+    test's results never touch the repository's own."""
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, where / name)
-    (where / "workflow").symlink_to(REPO / "workflow")
+    for name in ("workflow", "profiles"):
+        (where / name).symlink_to(REPO / name)
     return where
 
 

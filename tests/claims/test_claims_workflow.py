@@ -80,17 +80,17 @@ def test_a_second_invocation_has_nothing_to_do(judged: Path):
 
 # claims-deep at a test's size: its conditions (a 4-layer CNN, constant rate, 3 rates per activation,
 # the small-init loss check, the epoch-0 evaluation) with tiny synthetic 16×16 images, 2 seeds, 2
-# epochs, 2 pairs of endpoints (the preset's 3 would add 2 more runs) and 1-epoch curves; the 14 runs
-# in one training process
+# epochs, 2 pairs of endpoints on a training subset (the preset's 3 pairs would add 2 more runs) and
+# 1-epoch curves; the 16 runs in one training process
 TINY_DEEP = """
 data: {source: {name: synthetic, n_train: 160, n_test: 40, size: 16}, val_fraction: 0.25}
-execution: {runs_per_job: 14}
+execution: {runs_per_job: 16}
 model: {name: cnn, depth: 4, width: 4}
 train: {epochs: 2, batch_size: 32}
 design: {seeds: [0, 1]}
 studies:
   babysitting: {subset: 8, max_steps: 5}
-  mode_connectivity: {seeds: [0, 1, 2, 3], points: 3, bezier_epochs: 1}
+  mode_connectivity: {seeds: [0, 1, 2, 3], train_subset: 60, epochs: 2, points: 3, bezier_epochs: 1}
 """
 
 

@@ -50,7 +50,8 @@ def workflow(tmp_path_factory):
     """A checkout with CONFIG as its config.yaml; the steps of a user with an offline machine."""
     where = tmp_path_factory.mktemp("jobs")
     (where / "Snakefile").write_text((REPO / "Snakefile").read_text())
-    (where / "workflow").symlink_to(REPO / "workflow")
+    for name in ("workflow", "profiles"):  # profiles/default: the workflow profile Snakemake reads by itself
+        (where / name).symlink_to(REPO / name)
     (where / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     steps = {"no data": snakemake(where, "-n", TABLES)}
     write_official_cifar10(where / "data", np.random.default_rng(0))  # as if the archive had been extracted there

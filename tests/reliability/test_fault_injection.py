@@ -87,7 +87,8 @@ def failed_once(tmp_path_factory):
     the config's run ids, which no case changes (`trickbench plan --ids`, once)."""
     where = tmp_path_factory.mktemp("faults").resolve()
     shutil.copy(REPO / "Snakefile", where / "Snakefile")
-    (where / "workflow").symlink_to(REPO / "workflow")
+    for name in ("workflow", "profiles"):  # profiles/default: the workflow profile Snakemake reads by itself
+        (where / name).symlink_to(REPO / name)
     (where / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     (where / "boom.py").write_text(BOOM)
     result = snakemake(where, "results/tables/runs.csv", boom="raise")

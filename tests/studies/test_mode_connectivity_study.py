@@ -5,7 +5,9 @@ joined in consecutive pairs (an odd count refused in one line)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -16,6 +18,7 @@ import torch
 from conftest import TINY_CONFIG
 from trickbench.config import validate_config
 from trickbench.errors import ConfigError
+from trickbench.workflow import plan_from_config
 from trickbench.run import Execution, load_weights, train_run
 from trickbench.studies import mode_connectivity as mc
 
@@ -66,6 +69,19 @@ def test_the_seeds_are_joined_in_consecutive_pairs(tiny_config):
     assert mc.endpoint_pairs(study_config(tiny_config)) == [(0, 1)]  # the default: one pair
 
 
+def test_endpoints_are_the_baseline_runs_unless_the_study_sets_a_subset_or_epochs(tiny_config):
+    """Without `train_subset`/`epochs` the endpoints are the grid's baseline runs (shared, same ids);
+    with them, runs of their own on that many training images for that many epochs, all else equal."""
+    grid = {spec.run_id for spec in plan_from_config(study_config(copy.deepcopy(tiny_config), seeds=[0, 1])).runs.values()
+            if spec.seed == 0 and spec.activation.name == "relu"}
+    shared = mc.endpoint_specs(study_config(copy.deepcopy(tiny_config), seeds=[0, 1]))
+    assert shared[0].run_id in grid
+    own = mc.endpoint_specs(study_config(tiny_config, seeds=[0, 1], train_subset=50, epochs=7))
+    assert [(s.seed, s.data.train_subset, s.train.epochs) for s in own] == [(0, 50, 7), (1, 50, 7)]
+    assert own[0].run_id not in grid
+    assert dataclasses.replace(own[0], data=shared[0].data, train=shared[0].train) == shared[0]
+
+
 @pytest.mark.parametrize("seeds, message", [
     ([0, 1, 2], r"studies.mode_connectivity.seeds.*\[0, 1, 2\].*an even number of distinct seeds"),
     ([0, 0], r"studies.mode_connectivity.seeds"),  # the schema: distinct
@@ -92,10 +108,15 @@ def two_pairs(tmp_path_factory):
     return config, run_dirs
 
 
-def test_each_pair_s_paths_end_at_its_own_runs(two_pairs):
-    """One line and one curve per pair; at t = 0 and 1 each reproduces its endpoint's own test loss."""
+def test_each_pair_s_paths_end_at_its_own_runs(two_pairs, caplog):
+    """One line and one curve per pair; at t = 0 and 1 each reproduces its endpoint's own test loss.
+    The curves' training, minutes in a real study, is logged epoch by epoch."""
     config, run_dirs = two_pairs
+    caplog.set_level(logging.INFO, logger="trickbench")
     tables = mc.analyze(config, run_dirs)
+    said = caplog.text
+    assert said.count("training the Bezier curve between them (epochs: 1)") == 2
+    assert said.count("Bezier curve: epoch 1/1, mean training loss along the curve ") == 2
     path = tables["mode_connectivity"]
     assert sorted(path["pair"].unique()) == ["0–1", "2–3"]
     for pair, ends in (("0–1", run_dirs[:2]), ("2–3", run_dirs[2:])):

@@ -17,5 +17,7 @@ rule claims:
         "results/logs/claims.log",
     run:
         from trickbench.claims.scorecard import write_scorecard
+        from trickbench.local_jobs import one_at_a_time
 
-        write_scorecard("results/tables", config, output.scorecard, output.evidence, log[0])
+        with one_at_a_time():
+            write_scorecard("results/tables", config, output.scorecard, output.evidence, log[0])

@@ -19,7 +19,9 @@ rule collect:
         "results/logs/collect.log",
     run:
         from trickbench.collect import collect_into
+        from trickbench.local_jobs import one_at_a_time
         from trickbench.tuning import run_roles
 
-        collect_into([Path(f) for f in run_folders([*input.runs, *input.tuned])], output.runs, output.epochs, PLAN.baseline, log[0],
-                     output.dictionary, skipped_csv=output.skipped, roles=run_roles(config, "results/tables"))
+        with one_at_a_time():
+            collect_into([Path(f) for f in run_folders([*input.runs, *input.tuned])], output.runs, output.epochs, PLAN.baseline,
+                         log[0], output.dictionary, skipped_csv=output.skipped, roles=run_roles(config, "results/tables"))

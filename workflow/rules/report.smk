@@ -24,10 +24,11 @@ rule figures:
     params:
         names=[fig.name for fig in FIGURES],
     run:
+        from trickbench.local_jobs import one_at_a_time
         from trickbench.logs import logging_to
         from trickbench.report.render import render
 
-        with logging_to(log[0]):
+        with one_at_a_time(), logging_to(log[0]):
             for name, png, data in zip(params.names, output.png, output.data):
                 render(name, "results/tables", config, png, data)
 
@@ -42,8 +43,9 @@ rule report_html:
     log:
         "results/logs/report.log",
     run:
+        from trickbench.local_jobs import one_at_a_time
         from trickbench.logs import logging_to
         from trickbench.report.html import write_report
 
-        with logging_to(log[0]):
+        with one_at_a_time(), logging_to(log[0]):
             write_report("results/tables", "reports/figures", config, output[0])

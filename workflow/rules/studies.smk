@@ -39,9 +39,11 @@ for study_name, study_runs in PLAN.studies.items():
                 runs=study_runs,
             localrule: True
             run:
+                from trickbench.local_jobs import one_at_a_time
                 from trickbench.studies.run import summarize_stage
 
-                summarize_stage(params.name, config, [f"results/runs/{r}" for r in params.runs], output[0], log[0])
+                with one_at_a_time():
+                    summarize_stage(params.name, config, [f"results/runs/{r}" for r in params.runs], output[0], log[0])
 
     rule:
         name:
@@ -59,7 +61,9 @@ for study_name, study_runs in PLAN.studies.items():
             settings=json.dumps(config["studies"][study_name], sort_keys=True),  # its section changed: rerun
         localrule: True
         run:
+            from trickbench.local_jobs import one_at_a_time
             from trickbench.studies.run import analyze_study
 
             folders = run_folders(input.runs)  # in plan order
-            analyze_study(params.name, config, folders, output, log[0])
+            with one_at_a_time():
+                analyze_study(params.name, config, folders, output, log[0])

@@ -30,7 +30,9 @@ if PLAN.tuning:
             settings=json.dumps(config["design"]["tuning"], sort_keys=True),  # e.g. edge_fraction changed: choose again
         localrule: True
         run:
+            from trickbench.local_jobs import one_at_a_time
             from trickbench.tuning import write_choice
 
             folders = run_folders(input)  # trials in plan order
-            write_choice(config, folders, output.trials, output.choice, log[0])
+            with one_at_a_time():
+                write_choice(config, folders, output.trials, output.choice, log[0])

@@ -18,7 +18,9 @@ endpoint, so their barriers are independent draws and a claim reads their t inte
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +51,7 @@ NAME = "mode_connectivity"
 TITLE = "Mode connectivity"
 State = dict[str, torch.Tensor]
 PATH_COLUMNS = ["pair", "path", "t", "train_loss", "train_acc", "test_loss", "test_acc"]
+log = logging.getLogger("trickbench.studies.mode_connectivity")  # a curve trains for minutes: its epochs are logged
 
 
 def settings(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -70,8 +73,13 @@ def pair_label(pair: tuple[int, int]) -> str:
 
 
 def endpoint_specs(config: Mapping[str, Any]) -> list[RunSpec]:
-    """The baseline at every seed of every pair, pair by pair (shared with the grid when it uses them)."""
-    return [baseline_spec(config, seed) for pair in endpoint_pairs(config) for seed in pair]
+    """The baseline at every seed of every pair, pair by pair (shared with the grid when it uses them),
+    on the study's training subset and for its epochs where it sets them: runs of their own then."""
+    study = settings(config)
+    specs = [baseline_spec(config, seed) for pair in endpoint_pairs(config) for seed in pair]
+    return [dataclasses.replace(spec, data=dataclasses.replace(spec.data, train_subset=study["train_subset"] or spec.data.train_subset),
+                                train=dataclasses.replace(spec.train, epochs=study["epochs"] or spec.train.epochs))
+            for spec in specs]
 
 
 # -- paths in weight space -----------------------------------------------------------------------
@@ -130,7 +138,8 @@ def train_bezier(model: nn.Module, a: State, b: State, data: DeviceData, spec: R
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(spec.schedule, epochs * steps_per_epoch))
     shuffle = torch.Generator().manual_seed(spec.seed)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
+        losses = []
         for index in shuffled_batches(len(data.train), spec.train.batch_size, shuffle, data.train.labels.device):
             inputs = data.preprocess(to_unit_float(data.train.images[index]))
             labels = data.train.labels[index]
@@ -144,8 +153,11 @@ def train_bezier(model: nn.Module, a: State, b: State, data: DeviceData, spec: R
                 loss.backward()
                 return loss
 
-            optimizer.step(closure)
+            loss = optimizer.step(closure)  # the closure's loss (a plugin's optimizer may return None)
+            losses += [torch.as_tensor(loss).item()] if loss is not None else []
             scheduler.step()
+        mean = f", mean training loss along the curve {sum(losses) / len(losses):.4f}" if losses else ""
+        log.info("Bezier curve: epoch %d/%d%s", epoch, epochs, mean)
     return {k: v.detach() for k, v in control.items()}
 
 
@@ -180,8 +192,12 @@ def pair_paths(model: nn.Module, run_dirs: list[Path], data: DeviceData, spec: R
     a, b = ({k: v.to(data.train.labels.device) for k, v in load_weights(d / "model.pt").items()} for d in run_dirs)
     paths = {"line": lambda t: interpolate(a, b, t)}
     if study["bezier"]:
+        log.info("runs %s and %s: training the Bezier curve between them (epochs: %d)", run_dirs[0].name, run_dirs[1].name,
+                 study["bezier_epochs"])
         control = train_bezier(model, a, b, data, spec, study["bezier_epochs"])
         paths["bezier"] = lambda t: bezier(a, control, b, t)
+    log.info("runs %s and %s: evaluating %s at %d points each", run_dirs[0].name, run_dirs[1].name, " and ".join(paths),
+             study["points"])
     return path_table(model, paths, data, study["points"], batch_size)
 
 
