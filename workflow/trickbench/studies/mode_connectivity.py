@@ -75,10 +75,10 @@ def pair_label(pair: tuple[int, int]) -> str:
 def endpoint_specs(config: Mapping[str, Any]) -> list[RunSpec]:
     """The baseline at every seed of every pair, pair by pair (shared with the grid when it uses them),
     on the study's training subset and for its epochs where it sets them: runs of their own then."""
-    study = settings(config)
+    subset, epochs = settings(config)["train_subset"], settings(config)["epochs"]
     specs = [baseline_spec(config, seed) for pair in endpoint_pairs(config) for seed in pair]
-    return [dataclasses.replace(spec, data=dataclasses.replace(spec.data, train_subset=study["train_subset"] or spec.data.train_subset),
-                                train=dataclasses.replace(spec.train, epochs=study["epochs"] or spec.train.epochs))
+    return [dataclasses.replace(spec, data=dataclasses.replace(spec.data, train_subset=subset or spec.data.train_subset),
+                                train=dataclasses.replace(spec.train, epochs=epochs or spec.train.epochs))
             for spec in specs]
 
 
