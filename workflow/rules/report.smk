@@ -1,7 +1,8 @@
 # Every enabled figure from the tables (a PNG + the data it plots each), in one job, then the
-# self-contained HTML. One job, not one per figure: each local job is a Snakemake process that
-# parses the workflow again (several CPU-seconds of imports), far more than drawing a figure takes
-# (bench/results/figures_job.json), so drawing all of them again when one table changes costs less.
+# self-contained HTML. One job, not one per figure: where a local job is a Snakemake process of its
+# own (`--workflow-profile none`), it parses the workflow again, several CPU-seconds of imports, far
+# more than drawing a figure takes (bench/results/figures_job.json); in threads (profiles/default,
+# trickbench.local_jobs) one job costs no more than many.
 from trickbench.report.render import enabled_figures
 
 FIGURES = enabled_figures(config)
