@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from machine import REPO, describe_machine, measured_run, write_result
+from machine import REPO, alternating_passes, describe_machine, mean_ratio, snakemake_pass, write_result
 
 #: one rule per figure: the layout the shipped `rule figures` replaced (the reference)
 ONE_RULE_PER_FIGURE = '''\
@@ -98,15 +98,6 @@ def workspace(where: Path, reference: bool) -> Path:
     return where
 
 
-def one_pass(where: Path, cores: int, configfiles: list[str]) -> dict:
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *(["--configfile", *configfiles] if configfiles else [])]
-    result, wall, cpu, load_before = measured_run(command, where)
-    if result.returncode != 0:
-        sys.exit(f"snakemake failed in {where}:\n{result.stderr[-3000:]}")
-    jobs = sum(1 for line in result.stderr.splitlines() if line.startswith("Finished jobid"))
-    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before[0]}
-
-
 def same_figures(first: Path, second: Path) -> list[str]:
     """Names of the figures whose plotted data differ between two workspaces (none: the same),
     the timed ones left out."""
@@ -124,20 +115,14 @@ def main() -> None:
     args = parser.parse_args()
     machine = describe_machine()
     cores = args.cores or machine["cores_usable"]
-    passes: dict[str, list[dict]] = {"one_rule_per_figure": [], "one_figures_job": []}
+    options = ["--configfile", *args.configfile] if args.configfile else []
     with tempfile.TemporaryDirectory(prefix="trickbench-figures-") as tmp:
-        for repeat in range(args.repeats):
-            for label, reference in (("one_rule_per_figure", True), ("one_figures_job", False)):
-                where = Path(tmp) / f"{label}-{repeat}"
-                where.mkdir()
-                result = one_pass(workspace(where, reference), cores, args.configfile)
-                passes[label].append(result)
-                print(f"{label:<20} pass {repeat + 1}: {result['wall_seconds']:7.1f} s wall, {result['core_seconds']:7.1f} "
-                      f"core-s, {result['jobs']} jobs (load {result['load_average_before']})", flush=True)
+        passes = alternating_passes(Path(tmp), args.repeats, {
+            label: (lambda where, reference=reference: snakemake_pass(workspace(where, reference), cores, *options))
+            for label, reference in (("one_rule_per_figure", True), ("one_figures_job", False))})
         differing = same_figures(Path(tmp) / "one_rule_per_figure-0", Path(tmp) / "one_figures_job-0")
-    mean = lambda label, key: round(sum(p[key] for p in passes[label]) / len(passes[label]), 1)
-    core_ratio = round(mean("one_figures_job", "core_seconds") / mean("one_rule_per_figure", "core_seconds"), 3)
-    wall_ratio = round(mean("one_figures_job", "wall_seconds") / mean("one_rule_per_figure", "wall_seconds"), 3)
+    core_ratio = mean_ratio(passes, "one_figures_job", "one_rule_per_figure", "core_seconds")
+    wall_ratio = mean_ratio(passes, "one_figures_job", "one_rule_per_figure", "wall_seconds")
     print(f"one figures job / one rule per figure: {core_ratio:.2f}x the core-seconds, {wall_ratio:.2f}x the wall time; "
           f"plotted data {'identical' if not differing else 'DIFFERENT: ' + ', '.join(differing)}")
     write_result("figures_job", {"cores": cores, "configfiles": ["config.yaml", *args.configfile], "passes": passes,

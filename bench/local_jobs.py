@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from machine import describe_machine, measured_run, workspace, write_result
+from machine import alternating_passes, describe_machine, mean_ratio, snakemake_pass, workspace, write_result
 
 #: outputs that hold measured wall-clock time, which no two passes share
 TIMED = {
@@ -35,16 +35,6 @@ TIMED = {
     "results/tables/epochs.csv": "each epoch's measured time",
     "reports/figures/equal_compute.csv": "its 'equal training seconds' budget is each run's measured training time",
 }
-
-
-def one_pass(where: Path, cores: int, configfiles: list[str], threads: bool) -> dict:
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", *configfiles,
-               *([] if threads else ["--workflow-profile", "none"])]
-    result, wall, cpu, load_before = measured_run(command, where)
-    if result.returncode != 0:
-        sys.exit(f"snakemake failed in {where}:\n{result.stderr[-3000:]}")
-    jobs = sum(1 for line in result.stderr.splitlines() if line.startswith("Finished jobid"))
-    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before[0]}
 
 
 def different_outputs(first: Path, second: Path) -> list[str]:
@@ -67,20 +57,14 @@ def main() -> None:
     args = parser.parse_args()
     machine = describe_machine()
     cores = args.cores or machine["cores_usable"]
-    passes: dict[str, list[dict]] = {"process_per_local_job": [], "threads": []}
+    options = ["--configfile", *args.configfile]
     with tempfile.TemporaryDirectory(prefix="trickbench-local-jobs-") as tmp:
-        for repeat in range(args.repeats):
-            for label, threads in (("process_per_local_job", False), ("threads", True)):
-                where = Path(tmp) / f"{label}-{repeat}"
-                where.mkdir()
-                result = one_pass(workspace(where), cores, args.configfile, threads)
-                passes[label].append(result)
-                print(f"{label:<22} pass {repeat + 1}: {result['wall_seconds']:7.1f} s wall, {result['core_seconds']:7.1f} "
-                      f"core-s, {result['jobs']} jobs (load {result['load_average_before']})", flush=True)
+        passes = alternating_passes(Path(tmp), args.repeats, {
+            "process_per_local_job": lambda where: snakemake_pass(workspace(where), cores, *options, "--workflow-profile", "none"),
+            "threads": lambda where: snakemake_pass(workspace(where), cores, *options)})
         differing = different_outputs(Path(tmp) / "process_per_local_job-0", Path(tmp) / "threads-0")
-    mean = lambda label, key: round(sum(p[key] for p in passes[label]) / len(passes[label]), 1)
-    core_ratio = round(mean("threads", "core_seconds") / mean("process_per_local_job", "core_seconds"), 3)
-    wall_ratio = round(mean("threads", "wall_seconds") / mean("process_per_local_job", "wall_seconds"), 3)
+    core_ratio = mean_ratio(passes, "threads", "process_per_local_job", "core_seconds")
+    wall_ratio = mean_ratio(passes, "threads", "process_per_local_job", "wall_seconds")
     print(f"local jobs in threads / a process each: {core_ratio:.2f}x the core-seconds, {wall_ratio:.2f}x the wall time; "
           f"tables and plotted data {'identical' if not differing else 'DIFFERENT: ' + ', '.join(differing)}")
     write_result("local_jobs", {"cores": cores, "configfiles": ["config.yaml", *args.configfile], "passes": passes,

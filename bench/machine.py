@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 #: where results go: bench/results, or $TRICKBENCH_BENCH_RESULTS (a smoke run writes elsewhere)
@@ -104,3 +104,36 @@ def measured_run(command: list[str], cwd: Path) -> tuple[subprocess.CompletedPro
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     return result, wall, cpu, load_before
+
+
+def snakemake_pass(where: Path, cores: int, *options: str) -> dict[str, Any]:
+    """One `snakemake --cores N <options>` in `where`, measured (`measured_run`); a failure ends the
+    benchmark with Snakemake's last words."""
+    result, wall, cpu, load_before = measured_run([sys.executable, "-m", "snakemake", "--cores", str(cores), *options], where)
+    if result.returncode != 0:
+        sys.exit(f"snakemake failed in {where}:\n{result.stderr[-3000:]}")
+    jobs = sum(1 for line in result.stderr.splitlines() if line.startswith("Finished jobid"))
+    return {"wall_seconds": round(wall, 1), "core_seconds": round(cpu, 1), "jobs": jobs, "load_average_before": load_before[0]}
+
+
+def alternating_passes(folder: Path, repeats: int, variants: dict[str, Callable[[Path], dict[str, Any]]]) -> dict[str, list[dict]]:
+    """Each variant's passes (`snakemake_pass` results), the variants taking turns within every
+    repeat so that a drifting load hits all of them; each pass in a new folder <label>-<repeat> of
+    `folder`, printed as it ends."""
+    passes: dict[str, list[dict]] = {label: [] for label in variants}
+    width = max(map(len, variants)) + 1
+    for repeat in range(repeats):
+        for label, run in variants.items():
+            where = folder / f"{label}-{repeat}"
+            where.mkdir()
+            result = run(where)
+            passes[label].append(result)
+            print(f"{label:<{width}} pass {repeat + 1}: {result['wall_seconds']:7.1f} s wall, {result['core_seconds']:7.1f} "
+                  f"core-s, {result['jobs']} jobs (load {result['load_average_before']})", flush=True)
+    return passes
+
+
+def mean_ratio(passes: dict[str, list[dict]], ours: str, reference: str, key: str) -> float:
+    """ours ÷ reference of the mean of `key` over their passes (each mean to 0.1 first)."""
+    mean = lambda label: round(sum(p[key] for p in passes[label]) / len(passes[label]), 1)
+    return round(mean(ours) / mean(reference), 3)
